@@ -1,0 +1,43 @@
+"""Measure MNIST's stroke width and centre of mass with the pipeline's own estimator.
+
+The constants MNIST_STROKE_* in digits/preprocess.py come from this script:
+    python bench/stroke_width.py [--count N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from digits.data import load_split  # noqa: E402
+from digits.preprocess import ink_bbox, stroke_width  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=60_000, help="training digits to measure (default: all)")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    train = load_split(True, args.data_dir)
+    images = train.images[: args.count, 0].numpy()
+    widths, coms = [], []
+    for img in images:
+        t, b, l, r = ink_bbox(img)
+        widths.append(stroke_width(img[t:b, l:r]))
+        ys, xs = np.indices(img.shape)
+        coms.append(((ys * img).sum() / img.sum(), (xs * img).sum() / img.sum()))
+    w = np.array(widths)
+    c = np.array(coms)
+    print(f"MNIST training digits measured: {len(w)}")
+    print(f"stroke width (28x28 px): p10 {np.percentile(w, 10):.2f}  median {np.median(w):.2f}  "
+          f"p90 {np.percentile(w, 90):.2f}")
+    print(f"centre of mass (row, col): mean {c.mean(0).round(2)}  std {c.std(0).round(2)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Whole-batch augmentation as tensor operations (no per-image PIL work in the hot loop)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .config import IMAGE_SIZE
+from .models import Augment
+
+# Half the field: affine_grid works in [-1, 1] coordinates, so a shift of n pixels is
+# n / (IMAGE_SIZE / 2) in grid units.
+_HALF_FIELD = IMAGE_SIZE / 2
+
+
+def _uniform(n: int, bound: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    return (torch.rand(n, generator=gen, device=device) * 2 - 1) * bound
+
+
+def random_affine(images: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.Tensor:
+    """Rotate, scale, shear and shift each image by its own random amount (bilinear)."""
+    n, device = images.shape[0], images.device
+    angle = _uniform(n, math.radians(aug.rotate_deg), gen, device)
+    shear = _uniform(n, math.radians(aug.shear_deg), gen, device)
+    scale = 1 + _uniform(n, aug.scale, gen, device)
+    tx = _uniform(n, aug.shift_px / _HALF_FIELD, gen, device)
+    ty = _uniform(n, aug.shift_px / _HALF_FIELD, gen, device)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # Inverse map (output -> input coordinates): rotation * shear, divided by scale.
+    theta = torch.stack(
+        [
+            torch.stack([cos / scale, (-sin + cos * torch.tan(shear)) / scale, tx], dim=1),
+            torch.stack([sin / scale, (cos + sin * torch.tan(shear)) / scale, ty], dim=1),
+        ],
+        dim=1,
+    )
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def dilate(images: torch.Tensor) -> torch.Tensor:
+    """Grey-level dilation with a 3x3 square: strokes about 2 px thicker."""
+    return F.max_pool2d(images, 3, stride=1, padding=1)
+
+
+def erode(images: torch.Tensor) -> torch.Tensor:
+    """Grey-level erosion with a 3x3 square: strokes about 2 px thinner."""
+    return -F.max_pool2d(-images, 3, stride=1, padding=1)
+
+
+def random_thickness(images: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """With probability p/2 each, half-way thicken or thin an image's strokes."""
+    n, device = images.shape[0], images.device
+    u = torch.rand(n, 1, 1, 1, generator=gen, device=device)
+    thick = (images + dilate(images)) / 2
+    thin = (images + erode(images)) / 2
+    out = torch.where(u < p / 2, thick, images)
+    return torch.where((u >= p / 2) & (u < p), thin, out)
+
+
+def augment_batch(images: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.Tensor:
+    """Apply a recipe's augmentation to a batch of [0, 1] images (before normalisation)."""
+    if not aug.enabled:
+        return images
+    if aug.thickness_p > 0:
+        images = random_thickness(images, aug.thickness_p, gen)
+    if aug.rotate_deg or aug.scale or aug.shear_deg or aug.shift_px:
+        images = random_affine(images, aug, gen)
+    return images.clamp_(0, 1)

@@ -1,0 +1,177 @@
+"""`python -m digits {train,evaluate,predict,list}`: argparse wiring over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import config
+from .data import DataNotFoundError, load_mnist
+from .engine import Progress, TrainConfig
+from .models import get_spec, list_models
+
+
+def _bar(fraction: float, width: int = 24) -> str:
+    filled = int(round(fraction * width))
+    return "#" * filled + "." * (width - filled)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m:d}:{s:02d}"
+
+
+class ProgressPrinter:
+    """A one-line progress bar on a terminal, one line per epoch elsewhere."""
+
+    REFRESH_S = 0.2
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        line = (f"epoch {p.epoch}/{p.epochs} [{_bar(p.fraction)}] batch {p.batch}/{p.batches} "
+                f"loss {p.loss:.4f} acc {100 * p.train_acc:.2f}%"
+                + (f" val {100 * p.val_acc:.2f}%" if p.val_acc is not None else "")
+                + f" ETA {_clock(p.eta)}")
+        if p.phase == "train":
+            if self.tty and now - self.last >= self.REFRESH_S:
+                self.stream.write("\r" + line + "\033[K")
+                self.stream.flush()
+                self.last = now
+        elif p.phase == "epoch_end":
+            self.stream.write(("\r" if self.tty else "") + line + ("\033[K" if self.tty else "") + "\n")
+            self.stream.flush()
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None,
+                   help=f"MNIST root (default: ${config.DATA_ENV} or '{config.DEFAULT_DATA_DIR}')")
+    p.add_argument("--weights-dir", default=None,
+                   help=f"where weights are read and written (default: ${config.WEIGHTS_ENV} or weights/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m digits", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one model (or all) and save its weights and card")
+    t.add_argument("--model", default="lenet5", help=f"one of {', '.join(list_models())}, or 'all' (default: lenet5)")
+    t.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
+    t.add_argument("--batch-size", type=int, default=None, help="default: the model's recipe")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's recipe)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    t.add_argument("--max-batches", type=int, default=None, help="stop after this many batches (default: none)")
+    t.add_argument("--force", action="store_true",
+                   help="replace the weights even if validation accuracy is lower (default: keep the better)")
+    _add_common(t)
+
+    e = sub.add_parser("evaluate", help="table of every model: accuracy on the test split, speed")
+    e.add_argument("--no-timing", action="store_true", help="skip the latency and throughput columns")
+    _add_common(e)
+
+    pr = sub.add_parser("predict", help="classify image files")
+    pr.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...)")
+    pr.add_argument("--model", default="lenet5", help="a model name or 'all' (default: lenet5)")
+    pr.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_common(pr)
+
+    ls = sub.add_parser("list", help="registered models and their weight files")
+    _add_common(ls)
+    return parser
+
+
+def _load_data(data_dir) -> "object":
+    try:
+        return load_mnist(data_dir)
+    except DataNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_train(args) -> int:
+    from .training import fit_and_save
+
+    names = list_models() if args.model == "all" else [args.model]
+    for name in names:
+        get_spec(name)  # unknown names fail before the data loads
+    data = _load_data(args.data_dir)
+    for name in names:
+        cfg = TrainConfig.from_recipe(name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                      seed=args.seed, device=args.device, max_batches=args.max_batches)
+        print(f"training {name}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr}, seed {cfg.seed}",
+              file=sys.stderr)
+        outcome = fit_and_save(cfg, data, args.weights_dir, on_progress=ProgressPrinter(), force=args.force)
+        print(outcome.message)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_all, format_table
+
+    data = _load_data(args.data_dir)
+    reports = evaluate_all(data, args.weights_dir, timing=not args.no_timing)
+    if not reports:
+        print(f"no weights found in {config.weights_dir(args.weights_dir)}", file=sys.stderr)
+        return 1
+    print(format_table(reports))
+    return 1 if any(r.error for r in reports) else 0
+
+
+def cmd_predict(args) -> int:
+    from .predict import ModelStore
+
+    store = ModelStore(args.weights_dir)
+    names = store.available() if args.model == "all" else [args.model]
+    failed = False
+    for file in args.files:
+        for name in names:
+            row: dict = {"file": file, "model": name}
+            try:
+                p = store.predict(Path(file), name)
+                row.update(digit=p.digit, probabilities=[round(v, 6) for v in p.probabilities])
+            except Exception as exc:  # one bad file must not stop the others
+                row.update(digit=None, probabilities=None, error=f"{type(exc).__name__}: {exc}")
+                failed = True
+            if args.json:
+                print(json.dumps(row), flush=True)
+            elif "error" in row:
+                print(f"{file}\t{name}\terror: {row['error']}")
+            else:
+                digit = "empty" if row["digit"] is None else row["digit"]
+                conf = max(row["probabilities"]) if row["digit"] is not None else 0.0
+                print(f"{file}\t{name}\t{digit}\t{100 * conf:.1f}%")
+    return 1 if failed else 0
+
+
+def cmd_list(args) -> int:
+    from .weights import WeightsError, read_card
+
+    for name in list_models():
+        spec = get_spec(name)
+        try:
+            card = read_card(name, args.weights_dir)
+            status = f"test {100 * card['test_accuracy']:.2f}%  ({card['date']})"
+        except WeightsError as exc:
+            status = f"no usable weights: {exc.reason}"
+        print(f"{name:<8} {spec.display_name:<12} {status}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyError as exc:  # unknown model names
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2

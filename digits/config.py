@@ -1,0 +1,40 @@
+"""Settings read from the environment, and the constants every module shares."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+# MNIST pixel statistics over the 60,000 training images (ToTensor scale, [0, 1]).
+# Training and inference both normalise with these through `digits.data.normalize`.
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+IMAGE_SIZE = 28
+NUM_CLASSES = 10
+
+DATA_ENV = "DIGITS_DATA"
+WEIGHTS_ENV = "DIGITS_WEIGHTS"
+DEFAULT_DATA_DIR = "data"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEIGHTS_DIR = PROJECT_ROOT / "weights"
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path:
+    """The MNIST root: explicit argument, then $DIGITS_DATA, then ./data."""
+    return Path(override or os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR)
+
+
+def weights_dir(override: str | os.PathLike | None = None) -> Path:
+    """Where weights are read and written: argument, then $DIGITS_WEIGHTS, then weights/."""
+    return Path(override or os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS_DIR)
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """'auto' picks CUDA when present; 'cpu' and 'cuda' are taken literally."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(name)

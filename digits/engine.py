@@ -1,0 +1,228 @@
+"""One training loop for every model, configured by a dataclass.
+
+Progress goes to a callback and a `threading.Event` (or anything with `is_set()`) stops
+the run within one batch; the CLI's progress bar and the app's training job are both
+just listeners.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .augment import augment_batch
+from .config import resolve_device
+from .data import MNISTData, Split, normalize
+from .models import Augment, create_model, get_spec
+
+EVAL_BATCH = 1000  # batch size for validation/test passes (no gradients, so larger is fine)
+
+
+class CancelToken(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; `from_recipe` fills it from the model's default recipe."""
+
+    model: str
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str = "adamw"
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    warmup_frac: float = 0.25
+    augment: Augment = field(default_factory=Augment)
+    seed: int = 0
+    device: str = "auto"
+    max_batches: int | None = None  # stop after this many batches in all (smoke tests, demos)
+    threads: int | None = None  # torch CPU threads; None leaves torch's default
+    bf16: bool | None = None  # autocast to bfloat16; None = on where the hardware has it
+
+    @classmethod
+    def from_recipe(cls, model: str, **overrides: Any) -> "TrainConfig":
+        recipe = get_spec(model).recipe
+        values = asdict(recipe)
+        values["augment"] = recipe.augment
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(model=model, **values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Progress:
+    """A snapshot sent to listeners after every batch and at every epoch end."""
+
+    phase: str  # "train", "epoch_end", "done" or "cancelled"
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based, within the epoch
+    batches: int  # per epoch
+    step: int
+    total_steps: int
+    loss: float  # running mean over the epoch so far
+    train_acc: float  # running accuracy over the epoch so far (augmented batches)
+    val_acc: float | None  # last validation accuracy, None before the first epoch ends
+    elapsed: float
+    eta: float
+    lr: float
+
+    @property
+    def fraction(self) -> float:
+        return self.step / max(1, self.total_steps)
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module  # holds the weights of the best validation epoch
+    config: TrainConfig
+    history: list[dict[str, float]]
+    best_epoch: int
+    val_acc: float
+    seconds: float
+    cancelled: bool
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on biases and BatchNorm parameters (1-d tensors).
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    raise ValueError(f"unknown optimizer '{cfg.optimizer}' (adamw or sgd)")
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, images: torch.Tensor, device: torch.device | None = None,
+                   batch_size: int = EVAL_BATCH, bf16: bool = False) -> torch.Tensor:
+    """Logits for [0, 1] images, in batches, on the model's device."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = normalize(images[start:start + batch_size].to(device))
+        with _autocast(device, bf16):
+            out.append(model(x).float().cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def accuracy(model: nn.Module, split: Split, device: torch.device | None = None, bf16: bool = False) -> float:
+    """Share of the split classified correctly, in [0, 1]."""
+    logits = predict_logits(model, split.images, device, bf16=bf16)
+    return (logits.argmax(1) == split.labels.cpu()).float().mean().item()
+
+
+def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | None = None,
+          cancel: CancelToken | None = None, model: nn.Module | None = None) -> TrainResult:
+    """Train `cfg.model` on data.train, keep the epoch with the best data.val accuracy."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    use_bf16 = bf16_supported(device) if cfg.bf16 is None else cfg.bf16
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    model = (model or create_model(cfg.model)).to(device)
+    train_x, train_y = data.train.images.to(device), data.train.labels.to(device)
+    n = len(train_y)
+    batches = math.ceil(n / cfg.batch_size)
+    total = batches * cfg.epochs
+    if cfg.max_batches is not None:
+        total = min(total, cfg.max_batches)
+    opt = _optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=cfg.warmup_frac, anneal_strategy="cos")
+
+    history: list[dict[str, float]] = []
+    best = (-1.0, 0, copy.deepcopy(model.state_dict()))
+    start = time.perf_counter()
+    step, val_acc, cancelled = 0, None, False
+    model.train()
+    for epoch in range(1, cfg.epochs + 1):
+        order = torch.randperm(n, generator=gen, device=device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for b in range(batches):
+            if step >= total or (cancel is not None and cancel.is_set()):
+                cancelled = cancel is not None and cancel.is_set()
+                break
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            x = augment_batch(train_x[idx], cfg.augment, gen)
+            y = train_y[idx]
+            with _autocast(device, use_bf16):
+                logits = model(normalize(x))
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            seen += len(y)
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            if on_progress is not None:
+                elapsed = time.perf_counter() - start
+                on_progress(Progress(
+                    "train", epoch, cfg.epochs, b + 1, batches, step, total,
+                    loss_sum.item() / seen, correct.item() / seen, val_acc, elapsed,
+                    elapsed / step * (total - step), sched.get_last_lr()[0]))
+        if cancelled or seen == 0:
+            break  # a cancelled run keeps its best finished epoch; no extra validation pass
+        val_acc = accuracy(model, data.val, device, bf16=use_bf16)
+        elapsed = time.perf_counter() - start
+        history.append({"epoch": epoch, "loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
+                        "val_acc": val_acc, "seconds": elapsed})
+        if val_acc > best[0]:
+            best = (val_acc, epoch, copy.deepcopy(model.state_dict()))
+        if on_progress is not None:
+            on_progress(Progress(
+                "epoch_end", epoch, cfg.epochs, b + 1, batches, step, total,
+                history[-1]["loss"], history[-1]["train_acc"], val_acc, elapsed,
+                elapsed / max(step, 1) * (total - step), sched.get_last_lr()[0]))
+        if step >= total:
+            break
+
+    seconds = time.perf_counter() - start
+    model.load_state_dict(best[2])
+    model.eval()
+    result = TrainResult(model, cfg, history, best[1], max(best[0], 0.0), seconds, cancelled)
+    if on_progress is not None:
+        last = history[-1] if history else {"loss": math.nan, "train_acc": 0.0}
+        on_progress(Progress(
+            "cancelled" if cancelled else "done", best[1], cfg.epochs, 0, batches, step, total,
+            last["loss"], last["train_acc"], result.val_acc, seconds, 0.0, 0.0))
+    return result
+
+
+def with_overrides(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    """A copy of cfg with the non-None changes applied."""
+    return replace(cfg, **{k: v for k, v in changes.items() if v is not None})

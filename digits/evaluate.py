@@ -1,0 +1,101 @@
+"""Measurements: accuracy on a split, latency per image, throughput, and the model table."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import IMAGE_SIZE
+from .data import MNISTData, normalize
+from .engine import accuracy, predict_logits
+from .models import count_parameters, get_spec
+from .weights import WeightsError, available_weights, load_model, read_card
+
+LATENCY_REPEATS = 50
+THROUGHPUT_BATCH = 1000
+
+
+@torch.inference_mode()
+def latency_ms(model: nn.Module, batch: int = 1, repeats: int = LATENCY_REPEATS) -> float:
+    """Median milliseconds of one forward pass of `batch` images (after warm-up)."""
+    device = next(model.parameters()).device
+    x = normalize(torch.rand(batch, 1, IMAGE_SIZE, IMAGE_SIZE, device=device))
+    model.eval()
+    for _ in range(3):
+        model(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def throughput(model: nn.Module, batch: int = THROUGHPUT_BATCH, repeats: int = 5) -> float:
+    """Images per second at a large batch."""
+    return batch / (latency_ms(model, batch, repeats) / 1000)
+
+
+def misclassified(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                  limit: int = 12) -> list[tuple[int, int, int]]:
+    """(index, true label, predicted) for the first `limit` errors on a split."""
+    pred = predict_logits(model, images).argmax(1)
+    wrong = (pred != labels).nonzero().flatten()[:limit].tolist()
+    return [(i, int(labels[i]), int(pred[i])) for i in wrong]
+
+
+@dataclass
+class ModelReport:
+    name: str
+    display_name: str
+    parameters: int
+    test_acc: float | None
+    val_acc: float | None
+    train_seconds: float | None
+    ms_per_image: float
+    images_per_second: float
+    error: str | None = None
+
+
+def evaluate_all(data: MNISTData | None, directory=None, timing: bool = True) -> list[ModelReport]:
+    """One report per model with weights; broken files are reported, not raised."""
+    reports = []
+    for name in available_weights(directory):
+        spec = get_spec(name)
+        try:
+            model = load_model(name, directory)
+            card = read_card(name, directory)
+        except WeightsError as exc:
+            reports.append(ModelReport(name, spec.display_name, 0, None, None, None, 0, 0, str(exc)))
+            continue
+        reports.append(ModelReport(
+            name=name,
+            display_name=spec.display_name,
+            parameters=count_parameters(model),
+            test_acc=accuracy(model, data.test) if data else card.get("test_accuracy"),
+            val_acc=accuracy(model, data.val) if data else card.get("val_accuracy"),
+            train_seconds=card.get("train_seconds"),
+            ms_per_image=latency_ms(model) if timing else 0.0,
+            images_per_second=throughput(model) if timing else 0.0,
+        ))
+    return reports
+
+
+def format_table(reports: list[ModelReport]) -> str:
+    head = f"{'model':<10} {'params':>9} {'test acc':>9} {'val acc':>8} {'train s':>8} {'ms/img@1':>9} {'img/s@1000':>11}"
+    lines = [head, "-" * len(head)]
+    for r in reports:
+        if r.error:
+            lines.append(f"{r.name:<10} ERROR {r.error}")
+            continue
+        pct = lambda v: f"{100 * v:.2f}%" if v is not None else "-"  # noqa: E731
+        secs = f"{r.train_seconds:.1f}" if r.train_seconds is not None else "-"
+        lines.append(f"{r.name:<10} {r.parameters:>9,} {pct(r.test_acc):>9} {pct(r.val_acc):>8} {secs:>8} "
+                     f"{r.ms_per_image:>9.3f} {r.images_per_second:>11,.0f}")
+    return "\n".join(lines)

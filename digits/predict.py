@@ -1,0 +1,146 @@
+"""Prediction: preprocess once, run one or every model, with models loaded once and cached.
+
+`ModelStore` is the one thread-safe object that holds loaded models; it reloads a model
+when its weight file changes on disk, so freshly trained weights are picked up without
+a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import weights_dir
+from .data import normalize
+from .models import list_models
+from .preprocess import Preprocessed, preprocess
+from .weights import WeightsError, load_model, read_card, weights_path
+
+# Inference runs in the caller's thread; a prediction is tiny, so more threads only add
+# hand-off overhead and compete with a training job.
+INFERENCE_THREADS = 1
+
+
+@dataclass(frozen=True)
+class Prediction:
+    model: str
+    digit: int | None  # None when the image holds no digit
+    probabilities: list[float]  # 10 values summing to 1 (all zeros when empty)
+    image28: np.ndarray | None  # the [0, 1] 28x28 image the model saw (before normalisation)
+    latency_ms: float = 0.0  # this model's forward pass
+    empty_reason: str | None = None
+
+    @property
+    def confidence(self) -> float:
+        return max(self.probabilities) if self.digit is not None else 0.0
+
+
+@dataclass
+class _Loaded:
+    model: nn.Module
+    mtime: float
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+EMPTY_PROBABILITIES = [0.0] * 10
+
+
+class ModelStore:
+    """Loaded models by name, thread-safe, refreshed when a weight file changes."""
+
+    def __init__(self, directory: os.PathLike | str | None = None):
+        self.directory = Path(weights_dir(directory))
+        self._lock = threading.Lock()
+        self._models: dict[str, _Loaded] = {}
+        self.errors: dict[str, str] = {}  # name -> why its weights could not be used
+
+    def _mtime(self, name: str) -> float | None:
+        try:
+            return weights_path(name, self.directory).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def get(self, name: str) -> nn.Module:
+        """The model with the current weights; raises WeightsError if they are unusable."""
+        mtime = self._mtime(name)
+        with self._lock:
+            cached = self._models.get(name)
+            if cached is not None and cached.mtime == mtime:
+                return cached.model
+            try:
+                model = load_model(name, self.directory)
+                card = read_card(name, self.directory)
+            except WeightsError as exc:
+                self._models.pop(name, None)
+                self.errors[name] = str(exc)
+                raise
+            self.errors.pop(name, None)
+            self._models[name] = _Loaded(model, mtime, card)
+            return model
+
+    def card(self, name: str) -> dict[str, Any]:
+        self.get(name)
+        with self._lock:
+            return self._models[name].card
+
+    def available(self) -> list[str]:
+        """Registered models whose weights load; broken files are skipped (see `errors`)."""
+        names = []
+        for name in list_models():
+            try:
+                self.get(name)
+                names.append(name)
+            except WeightsError:
+                pass
+        return names
+
+    def predict(self, image: Any, model: str = "lenet5") -> Prediction:
+        return self.predict_prepared(preprocess(image), model)
+
+    def predict_prepared(self, prepared: Preprocessed, model: str) -> Prediction:
+        if prepared.empty:
+            return Prediction(model, None, list(EMPTY_PROBABILITIES), None, 0.0, prepared.empty_reason)
+        net = self.get(model)
+        x = normalize(torch.from_numpy(prepared.image28)[None, None])
+        start = time.perf_counter()
+        with torch.inference_mode():
+            probs = torch.softmax(net(x)[0].float(), dim=0)
+        latency = (time.perf_counter() - start) * 1000
+        values = probs.tolist()
+        return Prediction(model, int(probs.argmax()), values, prepared.image28, latency)
+
+    def predict_all(self, image: Any, models: list[str] | None = None) -> dict[str, Prediction]:
+        """Preprocess once, then every available model (or the given ones)."""
+        prepared = preprocess(image)
+        return {name: self.predict_prepared(prepared, name) for name in (models or self.available())}
+
+
+_default_store: ModelStore | None = None
+_default_lock = threading.Lock()
+
+
+def default_store() -> ModelStore:
+    """The process-wide store over $DIGITS_WEIGHTS (or weights/), created on first use."""
+    global _default_store
+    with _default_lock:
+        if _default_store is None or _default_store.directory != Path(weights_dir()):
+            _default_store = ModelStore()
+        return _default_store
+
+
+def predict(image: Any, model: str = "lenet5") -> Prediction:
+    """Classify one drawing or image with one model (`.digit` is None when it is empty)."""
+    return default_store().predict(image, model)
+
+
+def predict_all(image: Any) -> dict[str, Prediction]:
+    """Classify one image with every available model: name -> Prediction."""
+    return default_store().predict_all(image)

@@ -1,0 +1,279 @@
+"""From any drawn, scanned or uploaded image to an MNIST-style 28x28 ink image.
+
+MNIST's recipe (LeCun et al.): the digit's ink is scaled, keeping its aspect ratio, to fit
+a 20x20 box with anti-aliasing, then pasted into a 28x28 field so that its centre of mass
+sits at the centre. Browser drawings also differ in stroke width, so strokes far outside
+MNIST's range are redrawn at MNIST's typical width. All functions here are pure.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+from skimage.morphology import skeletonize
+
+from .config import IMAGE_SIZE
+
+INK_BOX = 20  # MNIST digits are scaled to fit a 20x20 box ...
+FIELD = IMAGE_SIZE  # ... inside a 28x28 field
+# Mean centre of mass of MNIST's training digits, (row, col) = (13.99, 14.00) in pixel
+# indices (bench/stroke_width.py): MNIST puts it at 14, not at the geometric 13.5.
+FIELD_CENTRE = 14.0
+WORK_SCALE = 4  # stroke width is measured and redrawn at 4x the final resolution
+WORK_BOX = INK_BOX * WORK_SCALE
+
+# Stroke width of MNIST digits, in 28x28 pixels, measured with `stroke_width` on the
+# 60,000 training digits (bench/stroke_width.py): 10th percentile, median, 90th percentile.
+MNIST_STROKE_P10 = 1.55
+MNIST_STROKE_MEDIAN = 2.25
+MNIST_STROKE_P90 = 3.25
+
+MIN_CONTRAST = 0.15  # strongest ink below 15% of full scale: too faint to be a digit
+NOISE_MULTIPLE = 3.0  # ink below 3x the background's median deviation is noise
+MIN_DIGIT_FRACTION = 0.04  # ink box under 4% of the image's longer side: a dot, not a digit
+MIN_DIGIT_PX = 3  # ... and never fewer than 3 pixels
+MASK_LEVEL = 0.5  # stroke masks keep pixels above half the strongest ink
+
+EMPTY_NO_INK = "no ink"
+EMPTY_FAINT = "ink too faint"
+EMPTY_SMALL = "ink too small to be a digit"
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """The 28x28 image in [0, 1] (ink = 1), or `empty` with the reason."""
+
+    image28: np.ndarray | None
+    empty_reason: str | None = None
+    stroke_width: float | None = None  # measured, in 28x28 pixels, before any redraw
+    redrawn: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return self.image28 is None
+
+
+# --- input decoding -------------------------------------------------------------------------
+
+
+def to_array(image: Any) -> np.ndarray | None:
+    """Any supported input as HxW, HxWx3 or HxWx4: uint8 (0-255) kept as is, else float32 in [0, 1]."""
+    if image is None:
+        return None
+    if isinstance(image, (str, os.PathLike)):
+        with Image.open(Path(image)) as im:
+            return to_array(im.copy())
+    if isinstance(image, (bytes, bytearray)):
+        with Image.open(io.BytesIO(image)) as im:
+            return to_array(im.copy())
+    if isinstance(image, Image.Image):
+        if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+            return np.asarray(image.convert("RGBA"))
+        if image.mode in ("I", "I;16", "F"):  # numeric modes: scaled below like arrays
+            return to_array(np.asarray(image))
+        return np.asarray(image.convert("L" if image.mode in ("1", "L") else "RGB"))
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    elif arr.ndim == 3 and arr.shape[2] == 2:  # grey + alpha
+        arr = np.dstack([arr[:, :, 0]] * 3 + [arr[:, :, 1]])
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ValueError(f"unsupported image shape {arr.shape}: expected HxW, HxWx3 or HxWx4")
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.integer):
+        top = 255.0 if arr.max(initial=0) <= 255 else 65535.0
+        return np.clip(arr.astype(np.float32) / top, 0, 1)
+    arr = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if arr.size and arr.max() > 1.0:  # floats on the 0-255 scale
+        arr = arr / 255.0
+    return np.clip(arr, 0, 1)
+
+
+def _unit(channel: np.ndarray) -> np.ndarray:
+    """A channel as float32 in [0, 1], converting uint8 only when it is needed."""
+    if channel.dtype == np.uint8:
+        return channel.astype(np.float32) * np.float32(1 / 255)
+    return channel
+
+
+def _stretch(contrast_map: np.ndarray) -> np.ndarray | str:
+    """Scale a distance-from-background map to ink in [0, 1], below the noise floor to 0."""
+    strongest = float(contrast_map.max(initial=0.0))
+    if strongest <= 0:
+        return EMPTY_NO_INK
+    if strongest < MIN_CONTRAST:
+        return EMPTY_FAINT
+    sample = contrast_map[:: max(1, contrast_map.shape[0] // 64), :: max(1, contrast_map.shape[1] // 64)]
+    floor = min(NOISE_MULTIPLE * float(np.median(sample)), strongest / 2)
+    ink = contrast_map - np.float32(floor)
+    ink *= np.float32(1 / (strongest - floor))
+    return np.clip(ink, 0, 1, out=ink)
+
+
+def _border(arr: np.ndarray) -> np.ndarray:
+    return np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+
+
+def ink_from_array(arr: np.ndarray) -> np.ndarray | str:
+    """Ink map in [0, 1] of a decoded image, or the reason it holds no ink.
+
+    Transparency wins where it varies (a canvas: ink is what is opaque, whatever colour
+    lies under transparent pixels); otherwise ink is what differs from the background,
+    which is the median colour of the image's border (so dark-on-light, light-on-dark and
+    coloured ink all work).
+    """
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        alpha = _unit(arr[:, :, 3])
+        low, high = float(alpha.min(initial=0)), float(alpha.max(initial=0))
+        if high - low >= MIN_CONTRAST:
+            return _stretch(alpha)
+        if high < MIN_CONTRAST:
+            return EMPTY_NO_INK  # fully transparent: nothing visible
+        arr = arr[:, :, :3]
+    arr = _unit(arr)
+    if arr.ndim == 2:
+        background = np.float32(np.median(_border(arr)))
+        return _stretch(np.abs(arr - background))
+    background = np.median(_border(arr), axis=0).astype(np.float32)
+    return _stretch(np.abs(arr - background).max(axis=2))
+
+
+def ink_map(image: Any) -> np.ndarray | str:
+    """Ink in [0, 1] from any supported input (a Gradio sketchpad dict included)."""
+    if isinstance(image, dict):
+        return _ink_from_editor(image)
+    arr = to_array(image)
+    if arr is None or arr.size == 0:
+        return EMPTY_NO_INK
+    return ink_from_array(arr)
+
+
+def _ink_from_editor(value: dict) -> np.ndarray | str:
+    """Gradio ImageEditor/Sketchpad value: strokes live in the layers' alpha."""
+    layers = [to_array(layer) for layer in (value.get("layers") or []) if layer is not None]
+    alphas = [_unit(a[:, :, 3]) for a in layers if a is not None and a.ndim == 3 and a.shape[2] == 4]
+    alphas = [a for a in alphas if a.shape == alphas[0].shape] if alphas else []
+    if alphas and max(float(a.max(initial=0)) for a in alphas) >= MIN_CONTRAST:
+        return _stretch(np.maximum.reduce(alphas) if len(alphas) > 1 else alphas[0])
+    for key in ("composite", "background"):
+        if value.get(key) is not None:
+            return ink_map(value[key])
+    return EMPTY_NO_INK
+
+
+# --- geometry -------------------------------------------------------------------------------
+
+
+def ink_bbox(ink: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right), bottom/right exclusive, of the non-zero ink."""
+    rows = np.flatnonzero(ink.max(axis=1) > 0)
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(ink[rows[0]:rows[-1] + 1].max(axis=0) > 0)
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def fit_size(height: int, width: int, box: int) -> tuple[int, int]:
+    """(h, w) scaled so the longer side is `box`, keeping the aspect ratio."""
+    scale = box / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize(ink: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Anti-aliased resize: box (area) filter down, bilinear up."""
+    h, w = size
+    if (h, w) == ink.shape:
+        return ink.astype(np.float32, copy=False)
+    shrinking = h <= ink.shape[0] and w <= ink.shape[1]
+    method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+    out = Image.fromarray(ink.astype(np.float32), mode="F").resize((w, h), method)
+    return np.clip(np.asarray(out, dtype=np.float32), 0, 1)
+
+
+def stroke_mask(ink: np.ndarray) -> np.ndarray:
+    return ink > MASK_LEVEL * float(ink.max(initial=0.0))
+
+
+def skeleton_and_width(ink: np.ndarray) -> tuple[np.ndarray, float]:
+    """Skeleton of the strokes and their median width in this image's pixels."""
+    mask = np.pad(stroke_mask(ink), 1)
+    skeleton = skeletonize(mask)
+    if not skeleton.any():
+        return skeleton[1:-1, 1:-1], 0.0
+    inside = ndimage.distance_transform_edt(mask)
+    # A pixel on the centre line of a stroke w pixels wide is about (w + 1) / 2 from the edge.
+    width = max(1.0, 2 * float(np.median(inside[skeleton])) - 1)
+    return skeleton[1:-1, 1:-1], width
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """Median stroke width of an ink image after scaling it to MNIST's 20 px box, in pixels."""
+    work = resize(ink, fit_size(*ink.shape, WORK_BOX))
+    return skeleton_and_width(work)[1] / WORK_SCALE
+
+
+def redraw_strokes(skeleton: np.ndarray, width: float) -> np.ndarray:
+    """Anti-aliased strokes of a uniform `width` (pixels) along a skeleton."""
+    distance = ndimage.distance_transform_edt(~skeleton)
+    return np.clip(width / 2 + 0.5 - distance, 0, 1).astype(np.float32)
+
+
+def centre_by_mass(box: np.ndarray, field: int = FIELD) -> np.ndarray:
+    """Paste `box` into a field x field image with its centre of mass at the centre."""
+    total = float(box.sum())
+    ys, xs = np.indices(box.shape)
+    cy, cx = (float((ys * box).sum()) / total, float((xs * box).sum()) / total) if total > 0 else (
+        (box.shape[0] - 1) / 2, (box.shape[1] - 1) / 2)
+    top, left = int(round(FIELD_CENTRE - cy)), int(round(FIELD_CENTRE - cx))
+    out = np.zeros((field, field), dtype=np.float32)
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + box.shape[0], field), min(left + box.shape[1], field)
+    if y1 > y0 and x1 > x0:
+        out[y0:y1, x0:x1] = box[y0 - top:y1 - top, x0 - left:x1 - left]
+    return out
+
+
+# --- the pipeline ---------------------------------------------------------------------------
+
+
+def normalize_ink(ink: np.ndarray) -> Preprocessed:
+    """Ink map (any size) -> MNIST-style 28x28: crop, stroke width, 20 px box, centre of mass."""
+    bbox = ink_bbox(ink)
+    if bbox is None:
+        return Preprocessed(None, EMPTY_NO_INK)
+    top, bottom, left, right = bbox
+    extent = max(bottom - top, right - left)
+    if extent < max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)):
+        return Preprocessed(None, EMPTY_SMALL)
+    crop = ink[top:bottom, left:right]
+    work = resize(crop, fit_size(*crop.shape, WORK_BOX))
+    skeleton, work_width = skeleton_and_width(work)
+    width = work_width / WORK_SCALE
+    box_size = fit_size(*crop.shape, INK_BOX)
+    redrawn = not (MNIST_STROKE_P10 <= width <= MNIST_STROKE_P90) and skeleton.any()
+    if redrawn:
+        box = resize(redraw_strokes(skeleton, MNIST_STROKE_MEDIAN * WORK_SCALE), box_size)
+    else:
+        box = resize(crop, box_size)
+    peak = float(box.max(initial=0.0))
+    if peak <= 0:
+        return Preprocessed(None, EMPTY_SMALL)
+    return Preprocessed(centre_by_mass(box / peak), None, width, bool(redrawn))
+
+
+def preprocess(image: Any) -> Preprocessed:
+    """The whole pipeline: any supported input -> `Preprocessed` (28x28 or empty)."""
+    ink = ink_map(image)
+    if isinstance(ink, str):
+        return Preprocessed(None, ink)
+    return normalize_ink(ink)

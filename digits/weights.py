@@ -1,0 +1,120 @@
+"""Safe weight files: safetensors for tensors, a JSON card beside them, atomic writes.
+
+Loading never unpickles anything. Every failure (missing, truncated, corrupt, wrong
+architecture) is one `WeightsError` that names the file and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import weights_dir
+from .models import create_model
+
+WEIGHTS_SUFFIX = ".safetensors"
+CARD_SUFFIX = ".json"
+CARD_METADATA_KEY = "card"  # the card is also embedded in the safetensors header
+
+
+class WeightsError(RuntimeError):
+    """A weight file that cannot be used, with the path and the reason."""
+
+    def __init__(self, path: os.PathLike | str, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def weights_path(name: str, directory: os.PathLike | str | None = None) -> Path:
+    return weights_dir(directory) / f"{name}{WEIGHTS_SUFFIX}"
+
+
+def card_path(name: str, directory: os.PathLike | str | None = None) -> Path:
+    return weights_dir(directory) / f"{name}{CARD_SUFFIX}"
+
+
+def _atomic_write(path: Path, write: callable) -> None:
+    """Write through a temporary file in the same folder, fsync, then os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_weights(model: nn.Module, name: str, card: dict[str, Any],
+                 directory: os.PathLike | str | None = None) -> Path:
+    """Save tensors and card atomically; a crash mid-save leaves the old pair intact."""
+    path = weights_path(name, directory)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    card_json = json.dumps(card, indent=2, sort_keys=False)
+    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={CARD_METADATA_KEY: card_json}))
+    _atomic_write(card_path(name, directory), lambda tmp: Path(tmp).write_text(card_json + "\n"))
+    return path
+
+
+def read_tensors(path: os.PathLike | str) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(path, "file not found")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(path, f"not a readable safetensors file (truncated or corrupt): {exc}") from None
+
+
+def check_compatible(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Raise WeightsError unless tensors hold exactly the model's parameters and shapes."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise WeightsError(path, f"does not match the architecture: missing {missing[:5]}, unexpected {extra[:5]}")
+    for key, value in expected.items():
+        if tuple(tensors[key].shape) != tuple(value.shape):
+            raise WeightsError(
+                path, f"does not match the architecture: '{key}' has shape {tuple(tensors[key].shape)}, "
+                      f"the model needs {tuple(value.shape)}")
+
+
+def read_card(name: str, directory: os.PathLike | str | None = None) -> dict[str, Any]:
+    path = card_path(name, directory)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise WeightsError(path, "card not found") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WeightsError(path, f"unreadable card: {exc}") from None
+
+
+def load_model(name: str, directory: os.PathLike | str | None = None,
+               device: torch.device | str = "cpu") -> nn.Module:
+    """Build the registered architecture and fill it from its safetensors file."""
+    path = weights_path(name, directory)
+    tensors = read_tensors(path)
+    model = create_model(name)
+    check_compatible(model, tensors, path)
+    model.load_state_dict(tensors)
+    return model.to(device).eval()
+
+
+def available_weights(directory: os.PathLike | str | None = None) -> list[str]:
+    """Registered model names that have a weight file (validity is checked on load)."""
+    from .models import list_models
+
+    return [n for n in list_models() if weights_path(n, directory).exists()]

@@ -1,0 +1,76 @@
+import threading
+
+import torch
+
+from digits.augment import augment_batch, dilate, erode
+from digits.engine import TrainConfig, accuracy, train
+from digits.models import Augment
+
+
+def _cfg(**kw):
+    base = dict(epochs=3, batch_size=32, lr=3e-3, seed=0, device="cpu", bf16=False)
+    base.update(kw)
+    return TrainConfig.from_recipe("lenet5", **base)
+
+
+def test_loss_goes_down_and_progress_fires(tiny_data):
+    events = []
+    result = train(_cfg(augment=Augment()), tiny_data, on_progress=events.append)
+    train_events = [e for e in events if e.phase == "train"]
+    assert len(train_events) == result.history[-1]["epoch"] * 12  # 384 images / 32
+    assert [e.phase for e in events if e.phase != "train"] == ["epoch_end"] * 3 + ["done"]
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert accuracy(result.model, tiny_data.val) > 0.9
+    assert all(e.eta >= 0 for e in events) and events[-1].val_acc == result.val_acc
+
+
+def test_cancel_stops_within_one_batch(tiny_data):
+    cancel = threading.Event()
+    seen = []
+
+    def on_progress(p):
+        seen.append(p)
+        if p.phase == "train" and p.step == 5:
+            cancel.set()
+
+    result = train(_cfg(epochs=50), tiny_data, on_progress=on_progress, cancel=cancel)
+    assert result.cancelled
+    assert max(p.step for p in seen) == 5
+    assert seen[-1].phase == "cancelled"
+
+
+def test_max_batches_caps_the_run(tiny_data):
+    steps = []
+    train(_cfg(epochs=10, max_batches=7), tiny_data, on_progress=lambda p: steps.append(p.step))
+    assert max(steps) == 7
+
+
+def test_seeded_runs_are_reproducible_on_cpu(tiny_data):
+    a = train(_cfg(epochs=1), tiny_data).model.state_dict()
+    b = train(_cfg(epochs=1), tiny_data).model.state_dict()
+    c = train(_cfg(epochs=1, seed=1), tiny_data).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_best_epoch_is_chosen_on_validation(tiny_data):
+    result = train(_cfg(epochs=3), tiny_data)
+    best = max(result.history, key=lambda h: h["val_acc"])
+    assert result.best_epoch == best["epoch"]
+    assert abs(accuracy(result.model, tiny_data.val) - best["val_acc"]) < 1e-6
+
+
+def test_augmentation_changes_images_but_keeps_range_and_shape():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, :, 8:20, 13:15] = 1
+    y = augment_batch(x.clone(), Augment(rotate_deg=15, scale=0.1, shear_deg=10, shift_px=2, thickness_p=0.5), gen)
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+    assert (y - x).abs().sum() > 1
+    assert augment_batch(x.clone(), Augment(), gen).equal(x)
+
+
+def test_dilate_thickens_and_erode_thins():
+    x = torch.zeros(1, 1, 28, 28)
+    x[:, :, 5:20, 10:14] = 1
+    assert dilate(x).sum() > x.sum() > erode(x).sum() > 0
