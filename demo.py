@@ -23,7 +23,6 @@ from digits.engine import TrainConfig
 from digits.jobs import JobState, TrainingJob
 from digits.models import get_spec, list_models
 from digits.predict import INFERENCE_THREADS, ModelStore, Prediction
-from digits.preprocess import preprocess
 from digits.sketches import example_paths
 from digits.weights import WeightsError
 
@@ -61,6 +60,7 @@ class AppState:
         enabled = os.environ.get(TRAINING_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
         max_epochs = _env_int(MAX_EPOCHS_ENV) or DEFAULT_MAX_EPOCHS
         store = ModelStore()
+        store.warm_up()
         job = TrainingJob(data_dir=os.environ.get(config.DATA_ENV), weights_dir=str(store.directory),
                           max_epochs=max_epochs, max_batches=_env_int(MAX_BATCHES_ENV)) if enabled else None
         return cls(store, job, enabled, max_epochs)
@@ -189,6 +189,18 @@ def classify(app: AppState, sketch: Any, model: str | None):
     return answer_html(chosen), label_value(chosen), _enlarge(chosen.image28), compare_html(preds)
 
 
+def classify_one(app: AppState, sketch: Any, model: str | None):
+    """Only the selected model (the API's light path): answer, probabilities, preview."""
+    try:
+        p = app.store.predict(sketch, model or DEFAULT_MODEL)
+    except Exception as exc:
+        gr.Warning(f"Could not read that image: {exc}")
+        return answer_html(None), None, None
+    if p.digit is None:
+        return answer_html(p), None, None
+    return answer_html(p), label_value(p), _enlarge(p.image28)
+
+
 def train_defaults(name: str):
     r = get_spec(name).recipe
     return gr.update(value=r.epochs), gr.update(value=r.batch_size), gr.update(value=r.lr)
@@ -270,6 +282,14 @@ CSS = """
 @media (max-width: 600px) { .answer .digit {font-size:72px} .compare td.alt, .compare th:nth-child(4) {display:none} }
 """
 
+SELECT_BRUSH_JS = """() => {
+  const pick = (tries) => {
+    const b = document.querySelector('#sketch button[aria-label="Brush"]');
+    if (b) { b.click(); } else if (tries > 0) { setTimeout(() => pick(tries - 1), 200); }
+  };
+  pick(25);
+}"""
+
 INTRO = ("# ✍️ digits\nDraw a digit. Four PyTorch models, from a one-layer MLP to a modern CNN, "
          "say what they see, side by side. Every stroke updates the answers.")
 
@@ -293,7 +313,7 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                             eraser=gr.Eraser(default_size=BRUSH_PX * 2), layers=False, elem_id="sketch")
                         with gr.Row():
                             predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
-                            clear_btn = gr.ClearButton(sketch, value="Clear", elem_id="clear-btn")
+                            gr.ClearButton(sketch, value="Clear", elem_id="clear-btn")
                     with gr.Column(scale=2, min_width=260):
                         model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
                         answer = gr.HTML(answer_html(None), elem_id="answer")
@@ -345,6 +365,10 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
         model.change(on_draw, draw_inputs, draw_outputs, show_progress="hidden", concurrency_limit=4,
                      api_name=False)
         predict_btn.click(on_draw, draw_inputs, draw_outputs, concurrency_limit=4, api_name=False)
+        # API-only twin that runs just the selected model (bench/app_latency.py measures both).
+        one_btn = gr.Button(visible=False)
+        one_btn.click(lambda s, m: classify_one(app, s, m), draw_inputs, [answer, probs, seen],
+                      concurrency_limit=4, api_name="predict")
 
         def show_mistakes(name: str):
             try:
@@ -358,7 +382,7 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
         if app.training_enabled:
             t_model.change(train_defaults, [t_model], [t_epochs, t_batch, t_lr], api_name=False)
             start_btn.click(lambda *a: start_training(app, *a), [t_model, t_epochs, t_batch, t_lr], [t_msg],
-                            api_name=False)
+                            api_name="train")
             cancel_btn.click(lambda: cancel_training(app), None, [t_msg], api_name=False)
 
             def poll(last_finish, current_model):
@@ -373,15 +397,16 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
             timer = gr.Timer(POLL_S)
             timer.tick(poll, [seen_finish, model], [t_progress, t_plot, t_card, seen_finish, model, m_table],
                        show_progress="hidden", api_name=False)
+        # The sketchpad starts with no tool selected; pick the brush so a visitor can draw at once.
+        demo.load(None, None, None, js=SELECT_BRUSH_JS)
     demo.app_state = app  # tests reach the shared state through the Blocks object
     return demo
 
 
-demo: gr.Blocks | None = None
+torch.set_num_threads(INFERENCE_THREADS)
+demo = build_app()
 
 if __name__ == "__main__":
-    torch.set_num_threads(INFERENCE_THREADS)
-    demo = build_app()
     demo.queue(default_concurrency_limit=4).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

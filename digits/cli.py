@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import config
-from .data import DataNotFoundError, load_mnist
+from .data import DataNotFoundError, MNISTData, load_mnist
 from .engine import Progress, TrainConfig
 from .models import get_spec, list_models
 
@@ -88,12 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_data(data_dir) -> "object":
+class _Exit(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+def _load_data(data_dir) -> MNISTData:
     try:
         return load_mnist(data_dir)
     except DataNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise _Exit(2) from None
 
 
 def cmd_train(args) -> int:
@@ -172,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except _Exit as exc:
+        return exc.code
     except KeyError as exc:  # unknown model names
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2

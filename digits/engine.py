@@ -128,7 +128,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, device: torch.device 
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = normalize(images[start:start + batch_size].to(device))
+        x = normalize(images[start:start + batch_size].to(device)).contiguous(memory_format=torch.channels_last)
         with _autocast(device, bf16):
             out.append(model(x).float().cpu())
     model.train(was_training)
@@ -150,8 +150,10 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
     use_bf16 = bf16_supported(device) if cfg.bf16 is None else cfg.bf16
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    model = (model or create_model(cfg.model)).to(device)
-    train_x, train_y = data.train.images.to(device), data.train.labels.to(device)
+    # channels_last makes oneDNN/cuDNN convolutions markedly faster (measured 1.3-1.5x on CPU).
+    model = (model or create_model(cfg.model)).to(device, memory_format=torch.channels_last)
+    train_x = data.train.images.to(device).contiguous(memory_format=torch.channels_last)
+    train_y = data.train.labels.to(device)
     n = len(train_y)
     batches = math.ceil(n / cfg.batch_size)
     total = batches * cfg.epochs
@@ -170,7 +172,7 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
         order = torch.randperm(n, generator=gen, device=device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
+        seen = done = 0
         for b in range(batches):
             if step >= total or (cancel is not None and cancel.is_set()):
                 cancelled = cancel is not None and cancel.is_set()
@@ -179,13 +181,14 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
             x = augment_batch(train_x[idx], cfg.augment, gen)
             y = train_y[idx]
             with _autocast(device, use_bf16):
-                logits = model(normalize(x))
+                logits = model(normalize(x).contiguous(memory_format=torch.channels_last))
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             step += 1
+            done += 1
             seen += len(y)
             loss_sum += loss.detach() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
@@ -205,7 +208,7 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
             best = (val_acc, epoch, copy.deepcopy(model.state_dict()))
         if on_progress is not None:
             on_progress(Progress(
-                "epoch_end", epoch, cfg.epochs, b + 1, batches, step, total,
+                "epoch_end", epoch, cfg.epochs, done, batches, step, total,
                 history[-1]["loss"], history[-1]["train_acc"], val_acc, elapsed,
                 elapsed / max(step, 1) * (total - step), sched.get_last_lr()[0]))
         if step >= total:

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .engine import Progress, TrainConfig
@@ -105,7 +105,7 @@ class TrainingJob:
         batches = cfg.max_batches
         if self.max_batches:
             batches = min(batches or self.max_batches, self.max_batches)
-        return TrainConfig(**{**cfg.__dict__, "epochs": max(1, epochs), "max_batches": batches})
+        return replace(cfg, epochs=max(1, epochs), max_batches=batches)
 
     def start(self, cfg: TrainConfig) -> tuple[bool, str]:
         """Start a job unless one is running; returns (started, message)."""

@@ -10,7 +10,6 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-import torch
 from torch import nn
 
 from .config import IMAGE_SIZE, NUM_CLASSES
@@ -172,7 +171,8 @@ register(ModelSpec(
     display_name="MLP",
     description="One hidden layer of 784 ReLU units: no notion of space, every pixel on its own.",
     build=mlp,
-    recipe=Recipe(epochs=4, batch_size=128, lr=2e-3, weight_decay=1e-4, label_smoothing=0.1),
+    recipe=Recipe(epochs=10, batch_size=256, lr=2e-3, weight_decay=1e-4, label_smoothing=0.1,
+                  augment=LIGHT_AUGMENT),
     architecture="Flatten 784 -> Linear 784 -> ReLU -> Linear 10",
 ))
 register(ModelSpec(
@@ -180,7 +180,7 @@ register(ModelSpec(
     display_name="Simple CNN",
     description="One 5x5 convolution of 10 filters and a dense head: the tutorial's first CNN.",
     build=simple_cnn,
-    recipe=Recipe(epochs=4, batch_size=128, lr=2e-3, weight_decay=1e-4, label_smoothing=0.1,
+    recipe=Recipe(epochs=7, batch_size=128, lr=2e-3, weight_decay=0.05, label_smoothing=0.1,
                   augment=LIGHT_AUGMENT),
     architecture="Conv 10@5x5 -> ReLU -> MaxPool 2/1 -> Dropout 0.2 -> Linear 128 -> ReLU -> Linear 10",
 ))
@@ -189,7 +189,7 @@ register(ModelSpec(
     display_name="LeNet-5",
     description="LeCun's 1998 design: tanh convolutions and average pooling.",
     build=lenet5,
-    recipe=Recipe(epochs=6, batch_size=128, lr=3e-3, weight_decay=1e-4, label_smoothing=0.1,
+    recipe=Recipe(epochs=10, batch_size=256, lr=5e-3, weight_decay=0.01, label_smoothing=0.1,
                   augment=LIGHT_AUGMENT),
     architecture="Conv 6@5x5 -> Tanh -> AvgPool -> Conv 16@5x5 -> Tanh -> AvgPool -> Conv 120@5x5 -> Tanh -> Linear 84 -> Tanh -> Linear 10",
 ))
@@ -198,7 +198,7 @@ register(ModelSpec(
     display_name="Modern CNN",
     description="3x3 conv-BatchNorm-ReLU stages, global average pooling, trained with augmentation.",
     build=modern_cnn,
-    recipe=Recipe(epochs=6, batch_size=128, lr=4e-3, weight_decay=5e-4, label_smoothing=0.1,
+    recipe=Recipe(epochs=8, batch_size=128, lr=4e-3, weight_decay=5e-4, label_smoothing=0.1,
                   augment=DRAWING_AUGMENT),
     architecture="[Conv3x3-BN-ReLU x2, MaxPool] 32, 64 -> Conv3x3-BN-ReLU 128 -> GAP -> Linear 10",
 ))

@@ -102,6 +102,13 @@ class ModelStore:
                 pass
         return names
 
+    def warm_up(self) -> None:
+        """Load every model and run it once, so the first visitor does not pay for lazy setup."""
+        blank = torch.zeros(1, 1, 28, 28)
+        for name in self.available():
+            with torch.inference_mode():
+                self.get(name)(normalize(blank))
+
     def predict(self, image: Any, model: str = "lenet5") -> Prediction:
         return self.predict_prepared(preprocess(image), model)
 

@@ -41,6 +41,8 @@ MIN_DIGIT_FRACTION = 0.04  # ink box under 4% of the image's longer side: a dot,
 MIN_DIGIT_PX = 3  # ... and never fewer than 3 pixels
 MASK_LEVEL = 0.5  # stroke masks keep pixels above half the strongest ink
 
+COM_DECIMALS = 3  # centre of mass precision before the integer shift
+
 EMPTY_NO_INK = "no ink"
 EMPTY_FAINT = "ink too faint"
 EMPTY_SMALL = "ink too small to be a digit"
@@ -134,7 +136,7 @@ def ink_from_array(arr: np.ndarray) -> np.ndarray | str:
     """
     if arr.ndim == 3 and arr.shape[2] == 4:
         alpha = _unit(arr[:, :, 3])
-        low, high = float(alpha.min(initial=0)), float(alpha.max(initial=0))
+        low, high = float(alpha.min()), float(alpha.max())
         if high - low >= MIN_CONTRAST:
             return _stretch(alpha)
         if high < MIN_CONTRAST:
@@ -234,7 +236,10 @@ def centre_by_mass(box: np.ndarray, field: int = FIELD) -> np.ndarray:
     ys, xs = np.indices(box.shape)
     cy, cx = (float((ys * box).sum()) / total, float((xs * box).sum()) / total) if total > 0 else (
         (box.shape[0] - 1) / 2, (box.shape[1] - 1) / 2)
-    top, left = int(round(FIELD_CENTRE - cy)), int(round(FIELD_CENTRE - cx))
+    # Quantise before rounding so float noise (e.g. from inverting an image) cannot flip a
+    # half-pixel tie into a one-pixel shift.
+    top = int(round(round(FIELD_CENTRE - cy, COM_DECIMALS)))
+    left = int(round(round(FIELD_CENTRE - cx, COM_DECIMALS)))
     out = np.zeros((field, field), dtype=np.float32)
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + box.shape[0], field), min(left + box.shape[1], field)

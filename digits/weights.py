@@ -25,6 +25,15 @@ CARD_SUFFIX = ".json"
 CARD_METADATA_KEY = "card"  # the card is also embedded in the safetensors header
 
 
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
+
+
 class WeightsError(RuntimeError):
     """A weight file that cannot be used, with the path and the reason."""
 
@@ -49,6 +58,7 @@ def _atomic_write(path: Path, write: callable) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; weight files are meant to be shared
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

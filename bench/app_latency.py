@@ -1,0 +1,127 @@
+"""Round trip of one prediction through the running app's HTTP API (no gradio_client).
+
+Starts `python demo.py` on a free port (against a copy of weights/), measures start-up
+time, then for each path ("predict": the selected model only; "classify": every model
+and the compare table) times N requests of: upload a sketchpad-sized PNG, call the
+endpoint, read the result from the event stream. Then again while a training job runs.
+
+    python bench/app_latency.py [--requests 200] [--no-training]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from digits.sketches import render  # noqa: E402
+
+CANVAS = 336  # the app's canvas_size
+START_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def png_bytes(digit: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(render(digit, canvas=CANVAS, brush=14, variant=0)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def file_data(path: str) -> dict:
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def one_request(client: httpx.Client, api: str, png: bytes, model: str) -> float:
+    start = time.perf_counter()
+    up = client.post("/gradio_api/upload", files={"files": ("canvas.png", png, "image/png")})
+    path = up.json()[0]
+    value = {"background": None, "layers": [file_data(path)], "composite": file_data(path)}
+    event = client.post(f"/gradio_api/call/{api}", json={"data": [value, model]}).json()["event_id"]
+    with client.stream("GET", f"/gradio_api/call/{api}/{event}") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: complete"):
+                break
+            if line.startswith("event: error"):
+                raise RuntimeError(f"{api} failed: {stream.read()}")
+    return (time.perf_counter() - start) * 1000
+
+
+def measure(client, api, n, model="lenet5") -> tuple[float, float]:
+    pngs = [png_bytes(d) for d in range(10)]
+    for png in pngs[:3]:
+        one_request(client, api, png, model)  # warm-up
+    times = sorted(one_request(client, api, pngs[i % 10], model) for i in range(n))
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+
+def start_training(client) -> None:
+    """Start a job through the Train tab's Start button (its API name is "train")."""
+    event = client.post("/gradio_api/call/train", json={"data": ["modern", 20, 128, 0.004]}).json()["event_id"]
+    client.get(f"/gradio_api/call/train/{event}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=200, help="requests per path (default: 200)")
+    parser.add_argument("--no-training", action="store_true", help="skip the during-training measurement")
+    args = parser.parse_args()
+    weights = Path(tempfile.mkdtemp(prefix="digits-bench-weights-"))
+    for f in (ROOT / "weights").glob("*.*"):
+        shutil.copy(f, weights / f.name)
+    port = free_port()
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), DIGITS_WEIGHTS=str(weights),
+               GRADIO_ANALYTICS_ENABLED="False")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "demo.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            while True:
+                try:
+                    client.get("/")
+                    break
+                except httpx.TransportError:
+                    if time.perf_counter() - t0 > START_TIMEOUT_S or proc.poll() is not None:
+                        raise SystemExit("demo.py did not start") from None
+                    time.sleep(0.1)
+            print(f"ready to serve after {time.perf_counter() - t0:.1f} s")
+            rows = []
+            for api in ("predict", "classify"):
+                rows.append((api, "idle", *measure(client, api, args.requests)))
+            if not args.no_training:
+                start_training(client)
+                time.sleep(8)  # let the job load MNIST and start its batches
+                for api in ("predict", "classify"):
+                    rows.append((api, "training", *measure(client, api, args.requests)))
+            print(f"{args.requests} requests each, 336x336 PNG, upload + call + result")
+            print(f"{'path':<10} {'server':<9} {'median ms':>10} {'p95 ms':>8}")
+            for api, state, med, p95 in rows:
+                print(f"{api:<10} {state:<9} {med:>10.1f} {p95:>8.1f}")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(weights, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The app's handlers called directly, for the edge cases a browser rarely produces."""
+
+import numpy as np
+import pytest
+
+import demo
+from digits.jobs import JobState
+from digits.predict import ModelStore
+from digits.sketches import render
+
+
+@pytest.fixture(scope="module")
+def app():
+    return demo.AppState(store=ModelStore(), job=None, training_enabled=False, max_epochs=3)
+
+
+def _editor(layer, composite=None, background=None):
+    return {"background": background, "layers": [layer] if layer is not None else [], "composite": composite}
+
+
+def test_empty_value_shows_the_hint(app):
+    answer, label, seen, compare = demo.classify(app, _editor(None), "lenet5")
+    assert "Draw a digit" in answer and label is None and seen is None
+    assert "appears here" in compare
+
+
+def test_none_value_and_none_layer(app):
+    for value in (None, {"background": None, "layers": [None], "composite": None}):
+        answer, label, _, _ = demo.classify(app, value, "lenet5")
+        assert "Draw a digit" in answer and label is None
+
+
+def test_drawing_gives_digit_probabilities_preview_and_compare(app):
+    canvas = render(7, canvas=336, brush=14, variant=0)
+    answer, label, seen, compare = demo.classify(app, _editor(canvas, canvas), "modern")
+    assert "<div class='digit'>7</div>" in answer
+    assert set(label) == {str(d) for d in range(10)} and abs(sum(label.values()) - 1) < 1e-4
+    assert seen.shape == (demo.PREVIEW_PX, demo.PREVIEW_PX) and seen.dtype == np.uint8
+    for name in ("MLP", "Simple CNN", "LeNet-5", "Modern CNN"):
+        assert name in compare
+
+
+def test_huge_canvas(app):
+    canvas = render(2, canvas=3000, brush=100, variant=0)
+    answer, label, _, _ = demo.classify(app, _editor(canvas, canvas), "lenet5")
+    assert label is not None and "class='digit'" in answer
+
+
+def test_rgba_canvas_with_no_alpha_anywhere(app):
+    transparent = np.zeros((336, 336, 4), np.uint8)
+    transparent[:, :, :3] = 255  # colour present, alpha zero everywhere: nothing is visible
+    answer, label, _, _ = demo.classify(app, _editor(transparent, transparent), "lenet5")
+    assert "Draw a digit" in answer and label is None
+    opaque = np.full((336, 336, 4), 255, np.uint8)  # opaque everywhere: ink is what differs
+    opaque[60:280, 160:176, :3] = 0
+    answer, label, _, _ = demo.classify(app, _editor(None, opaque), "lenet5")
+    assert "<div class='digit'>1</div>" in answer
+
+
+def test_low_confidence_says_unsure():
+    from digits.predict import Prediction
+
+    p = Prediction("lenet5", 3, [0.05, 0, 0, 0.4, 0.3, 0.25, 0, 0, 0, 0], np.zeros((28, 28)))
+    assert "not sure" in demo.answer_html(p)
+
+
+def test_compare_marks_disagreement():
+    from digits.predict import Prediction
+
+    probs = lambda d: [0.9 if i == d else 0.1 / 9 for i in range(10)]  # noqa: E731
+    preds = {"mlp": Prediction("mlp", 1, probs(1), None), "cnn": Prediction("cnn", 7, probs(7), None),
+             "lenet5": Prediction("lenet5", 7, probs(7), None)}
+    html = demo.compare_html(preds)
+    assert "disagree" in html and html.count("class='differs'") == 1
+
+
+def test_training_views_render_every_state():
+    assert "No training job" in demo.progress_html(JobState())
+    s = JobState(status="running", model="mlp", progress={"step": 5, "total_steps": 10, "epoch": 1, "epochs": 2,
+                                                         "batch": 5, "batches": 5, "loss": 0.5, "val_acc": None,
+                                                         "eta": 3.0})
+    assert "width:50.0%" in demo.progress_html(s)
+    assert len(demo.curve_frame(s)) == 1
+
+
+def test_models_table_lists_every_model(app):
+    table = demo.models_table(app.store)
+    assert list(table["model"]) == ["MLP", "Simple CNN", "LeNet-5", "Modern CNN"]
+    assert all(v.endswith("%") for v in table["test accuracy"])

@@ -1,0 +1,71 @@
+import json
+import subprocess
+import sys
+
+from PIL import Image
+
+from conftest import ROOT
+from digits.sketches import render
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "digits", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_predict_json_lines_with_an_error_line(tmp_path):
+    good = tmp_path / "four.png"
+    Image.fromarray(render(4, canvas=300, brush=14, variant=0)).save(good)
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (100, 100), "white").save(blank)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png at all")
+    proc = run_cli("predict", "--model", "all", "--json", str(good), str(broken), str(blank))
+    assert proc.returncode != 0
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    models = [r["model"] for r in rows if r["file"] == str(good)]
+    assert len(models) == 4 and len(rows) == 12
+    for row in rows:
+        if row["file"] == str(good):
+            assert isinstance(row["digit"], int) and len(row["probabilities"]) == 10
+            assert abs(sum(row["probabilities"]) - 1) < 1e-3
+        elif row["file"] == str(broken):
+            assert "error" in row and row["digit"] is None
+        else:
+            assert row["digit"] is None and "error" not in row
+    assert [r["digit"] for r in rows if r["file"] == str(good) and r["model"] == "modern"] == [4]
+
+
+def test_predict_success_exits_zero(tmp_path):
+    good = tmp_path / "one.png"
+    Image.fromarray(render(1, canvas=200, brush=10, variant=0)).save(good)
+    proc = run_cli("predict", "--model", "lenet5", "--json", str(good))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["model"] == "lenet5"
+
+
+def test_missing_mnist_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    """No files and no reachable mirror: one message naming the folder, no traceback."""
+    from torchvision.datasets import MNIST
+
+    from digits.cli import main
+
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])  # a closed local port
+    monkeypatch.setenv("DIGITS_DATA", str(tmp_path / "nowhere"))
+    code = main(["train", "--model", "mlp", "--max-batches", "1", "--weights-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "MNIST was not found under" in err and "Traceback" not in err
+    assert str(tmp_path / "nowhere") in err
+
+
+def test_unknown_model_is_reported(tmp_path):
+    proc = run_cli("train", "--model", "resnet999", "--weights-dir", str(tmp_path))
+    assert proc.returncode == 2 and "unknown model 'resnet999'" in proc.stderr
+
+
+def test_list_shows_every_model():
+    proc = run_cli("list")
+    assert proc.returncode == 0
+    for name in ("mlp", "cnn", "lenet5", "modern"):
+        assert name in proc.stdout

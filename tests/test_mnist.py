@@ -1,0 +1,76 @@
+"""Claims checked on the real MNIST test split (skipped, with the reason, when MNIST is unreachable)."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from digits.data import VALIDATION_SIZE
+from digits.engine import TrainConfig, accuracy, train
+from digits.predict import ModelStore
+from digits.preprocess import preprocess
+from digits.weights import available_weights, load_model, read_card
+
+SAMPLE = 1000  # test digits used by the pipeline round trips (the full split is in bench/)
+UPSCALED_PX = 400
+THICKEN_PX = 9  # max-filter size at 400 px: strokes roughly twice as wide
+
+
+def test_splits_are_the_real_ones(mnist):
+    assert len(mnist.train) == 60_000 - VALIDATION_SIZE and len(mnist.val) == VALIDATION_SIZE
+    assert len(mnist.test) == 10_000  # train=False, not the training set loaded twice
+    assert not torch.equal(mnist.test.images[:100], mnist.train.images[:100])
+    assert 0 <= mnist.train.images.min() and mnist.train.images.max() <= 1
+
+
+def test_short_lenet5_run_beats_95_percent(mnist):
+    cfg = TrainConfig.from_recipe("lenet5", epochs=1, batch_size=128, max_batches=300, seed=0)
+    result = train(cfg, mnist)
+    assert accuracy(result.model, mnist.test) > 0.95
+
+
+@pytest.mark.parametrize("name", available_weights())
+def test_shipped_weights_reproduce_their_card(mnist, name):
+    card = read_card(name)
+    measured = accuracy(load_model(name), mnist.test)
+    assert abs(100 * measured - 100 * card["test_accuracy"]) <= 0.05, (measured, card["test_accuracy"])
+
+
+def _sample(mnist, n=SAMPLE):
+    idx = torch.arange(n)
+    return mnist.test.images[idx, 0].numpy(), mnist.test.labels[idx].numpy()
+
+
+def test_upscaled_thickened_test_digits_are_recognised(mnist):
+    images, labels = _sample(mnist)
+    store = ModelStore()
+    hits = 0
+    for img, label in zip(images, labels):
+        big = Image.fromarray((255 * img).astype(np.uint8)).resize((UPSCALED_PX, UPSCALED_PX), Image.BILINEAR)
+        from PIL import ImageFilter
+
+        thick = 255 - np.asarray(big.filter(ImageFilter.MaxFilter(THICKEN_PX)))  # black on white
+        hits += store.predict(thick, "lenet5").digit == label
+    assert hits / len(labels) >= 0.98
+
+
+@pytest.mark.parametrize("name", ["lenet5", "mlp"])
+def test_png_round_trip_matches_direct_evaluation(mnist, name):
+    images, labels = _sample(mnist)
+    store = ModelStore()
+    model = store.get(name)
+    direct = accuracy(model, type(mnist.test)(torch.from_numpy(images)[:, None], torch.from_numpy(labels)))
+    hits = 0
+    for img, label in zip(images, labels):
+        buf = io.BytesIO()
+        Image.fromarray((255 * img).round().astype(np.uint8)).save(buf, format="PNG")
+        hits += store.predict(buf.getvalue(), name).digit == label
+    assert abs(hits / len(labels) - direct) <= 0.003  # 3 of 1000; the full split is in bench/
+
+
+def test_pipeline_keeps_mnist_digits_nearly_unchanged(mnist):
+    images, _ = _sample(mnist, 200)
+    diffs = [np.abs(preprocess(img).image28 - img).mean() for img in images]
+    assert np.median(diffs) < 0.02

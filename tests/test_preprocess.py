@@ -1,0 +1,182 @@
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+
+from digits.preprocess import (EMPTY_FAINT, EMPTY_NO_INK, EMPTY_SMALL, FIELD_CENTRE, INK_BOX,
+                               MNIST_STROKE_P10, MNIST_STROKE_P90, centre_by_mass, preprocess, stroke_width)
+from digits.sketches import render
+
+
+def _seven(canvas=400, brush=16, height=0.6, centre=(0.5, 0.5)):
+    return render(7, canvas=canvas, brush=brush, height_frac=height, centre=centre, variant=0)
+
+
+def _on_white(rgba: np.ndarray) -> np.ndarray:
+    alpha = rgba[:, :, 3:4].astype(np.float32) / 255
+    return (255 * (1 - alpha)).astype(np.uint8).repeat(3, axis=2)
+
+
+def _valid(r):
+    assert r.empty or (r.image28.shape == (28, 28) and r.image28.dtype == np.float32
+                       and r.image28.min() >= 0 and r.image28.max() <= 1 and np.isfinite(r.image28).all())
+
+
+# --- properties -------------------------------------------------------------------------------
+
+shapes = st.tuples(st.integers(28, 300), st.integers(28, 300))
+
+
+@st.composite
+def images(draw):
+    h, w = draw(shapes)
+    channels = draw(st.sampled_from([None, 1, 3, 4]))
+    dtype = draw(st.sampled_from([np.uint8, np.float32, np.float64]))
+    shape = (h, w) if channels is None else (h, w, channels)
+    if dtype == np.uint8:
+        elements = st.integers(0, 255)
+    else:
+        elements = st.floats(0, 1, width=32)
+    return draw(arrays(dtype, shape, elements=elements, fill=elements))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(images())
+def test_any_valid_array_gives_28x28_or_empty(arr):
+    _valid(preprocess(arr))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(-120, 120), st.integers(-120, 120), st.integers(6, 40))
+def test_translation_does_not_change_the_result(dx, dy, brush):
+    base = _seven(canvas=600, brush=brush, height=0.5)
+    moved = np.roll(np.roll(base, dy, axis=0), dx, axis=1)  # the digit stays inside the canvas
+    assert np.abs(preprocess(base).image28 - preprocess(moved).image28).max() < 1e-6
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(0.25, 0.8), st.sampled_from([200, 400, 800]))
+def test_scale_changes_the_result_only_slightly(height, canvas):
+    reference = preprocess(_seven(canvas=800, brush=24, height=0.6)).image28
+    scaled = preprocess(_seven(canvas=canvas, brush=24 * canvas / 800 * height / 0.6, height=height)).image28
+    # Mean absolute difference per pixel, measured: <= 0.03 here; an unrelated digit is ~0.15.
+    assert np.abs(reference - scaled).mean() < 0.06
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 9), st.integers(8, 40), st.floats(0.3, 0.8))
+def test_polarity_inversion_gives_the_same_result(digit, brush, height):
+    grey = _on_white(render(digit, canvas=400, brush=brush, height_frac=height, variant=0))[:, :, 0]
+    a, b = preprocess(grey), preprocess(255 - grey)
+    assert not a.empty
+    assert np.abs(a.image28 - b.image28).max() < 1e-5
+
+
+def test_unrelated_digits_differ_more_than_the_scale_bound():
+    one = preprocess(render(1, canvas=400, brush=16, variant=0)).image28
+    eight = preprocess(render(8, canvas=400, brush=16, variant=0)).image28
+    assert np.abs(one - eight).mean() > 0.06
+
+
+# --- the canvas cases ---------------------------------------------------------------------------
+
+def test_transparent_canvas_with_black_strokes_is_not_all_black():
+    """The classic bug: dropping alpha from black-on-transparent gives an all-black image."""
+    rgba = _seven()
+    r = preprocess(rgba)
+    assert not r.empty and r.image28.max() == pytest.approx(1.0) and r.image28.mean() > 0.05
+
+
+def test_colour_under_transparent_pixels_is_ignored():
+    rgba = _seven().copy()
+    rgba[rgba[:, :, 3] == 0, :3] = np.random.default_rng(0).integers(0, 256, (int((rgba[:, :, 3] == 0).sum()), 3))
+    assert np.abs(preprocess(rgba).image28 - preprocess(_seven()).image28).max() < 1e-6
+
+
+def test_rgba_rgb_on_white_and_grey_agree():
+    rgba = _seven()
+    rgb = _on_white(rgba)
+    a, b, c = preprocess(rgba), preprocess(rgb), preprocess(Image.fromarray(rgb).convert("L"))
+    assert np.abs(a.image28 - b.image28).max() < 0.02
+    assert np.abs(b.image28 - c.image28).max() < 0.02
+
+
+def test_coloured_ink_on_white_is_found():
+    rgb = _on_white(_seven()).copy()
+    ink = rgb[:, :, 0] < 128
+    rgb[ink] = (220, 30, 30)
+    assert np.abs(preprocess(rgb).image28 - preprocess(_on_white(_seven())).image28).mean() < 0.02
+
+
+def test_sketchpad_dict_uses_layer_alpha_over_white_composite():
+    rgba = _seven()
+    composite = np.dstack([_on_white(rgba), np.full(rgba.shape[:2], 255, np.uint8)])
+    value = {"background": np.full_like(rgba, 255), "layers": [rgba], "composite": composite}
+    assert np.abs(preprocess(value).image28 - preprocess(rgba).image28).max() < 1e-6
+
+
+@pytest.mark.parametrize("value", [
+    None,
+    {"background": None, "layers": [], "composite": None},
+    {"background": None, "layers": [None], "composite": None},
+    np.zeros((400, 400, 4), np.uint8),
+    np.full((400, 400, 4), 255, np.uint8),
+    np.full((100, 100), 0.5, np.float32),
+])
+def test_blank_inputs_are_empty(value):
+    r = preprocess(value)
+    assert r.empty and r.empty_reason == EMPTY_NO_INK
+
+
+def test_faint_and_tiny_ink_is_empty():
+    faint = np.full((200, 200), 255, np.uint8)
+    faint[50:150, 95:105] = 245
+    assert preprocess(faint).empty_reason == EMPTY_FAINT
+    dot = np.zeros((800, 800, 4), np.uint8)
+    dot[400:410, 400:410, 3] = 255
+    assert preprocess(dot).empty_reason == EMPTY_SMALL
+
+
+def test_file_bytes_pil_and_array_agree(tmp_path):
+    rgba = _seven()
+    path = tmp_path / "seven.png"
+    Image.fromarray(rgba).save(path)
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG")
+    arrays_ = [preprocess(x).image28 for x in (rgba, str(path), path, buf.getvalue(), Image.open(path))]
+    assert all(np.array_equal(arrays_[0], a) for a in arrays_[1:])
+
+
+def test_result_is_mnist_shaped():
+    r = preprocess(_seven(brush=30))
+    img = r.image28
+    ys, xs = np.nonzero(img > 0.05)
+    assert max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 <= INK_BOX + 2
+    cy = (np.indices(img.shape)[0] * img).sum() / img.sum()
+    cx = (np.indices(img.shape)[1] * img).sum() / img.sum()
+    assert abs(cy - FIELD_CENTRE) <= 0.5 and abs(cx - FIELD_CENTRE) <= 0.5
+
+
+@pytest.mark.parametrize("brush,height", [(40, 0.25), (8, 0.8), (4, 0.8), (60, 0.5)])
+def test_stroke_width_lands_in_mnist_range(brush, height):
+    r = preprocess(render(3, canvas=800, brush=brush, height_frac=height, variant=0))
+    out_width = stroke_width(r.image28[r.image28.max(axis=1) > 0][:, r.image28.max(axis=0) > 0])
+    assert MNIST_STROKE_P10 - 0.3 <= out_width <= MNIST_STROKE_P90 + 0.3
+
+
+def test_huge_canvas_works():
+    big = render(5, canvas=3000, brush=90, height_frac=0.5, variant=0)
+    r = preprocess(big)
+    assert not r.empty and r.image28.shape == (28, 28)
+
+
+def test_centre_by_mass_moves_the_centre():
+    box = np.zeros((20, 10), np.float32)
+    box[:, :3] = 1
+    out = centre_by_mass(box)
+    cx = (np.indices(out.shape)[1] * out).sum() / out.sum()
+    assert abs(cx - FIELD_CENTRE) <= 0.5
