@@ -403,10 +403,10 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
     return demo
 
 
-torch.set_num_threads(INFERENCE_THREADS)
 demo = build_app()
 
 if __name__ == "__main__":
+    torch.set_num_threads(INFERENCE_THREADS)
     demo.queue(default_concurrency_limit=4).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

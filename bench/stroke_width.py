@@ -15,7 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digits.data import load_split  # noqa: E402
-from digits.preprocess import ink_bbox, stroke_width  # noqa: E402
+from digits.preprocess import crop, ink_bbox, stroke_width  # noqa: E402
 
 
 def main() -> None:
@@ -27,8 +27,7 @@ def main() -> None:
     images = train.images[: args.count, 0].numpy()
     widths, coms = [], []
     for img in images:
-        t, b, l, r = ink_bbox(img)
-        widths.append(stroke_width(img[t:b, l:r]))
+        widths.append(stroke_width(crop(img, ink_bbox(img))))
         ys, xs = np.indices(img.shape)
         coms.append(((ys * img).sum() / img.sum(), (xs * img).sum() / img.sum()))
     w = np.array(widths)

@@ -23,7 +23,7 @@ from .config import IMAGE_SIZE
 
 INK_BOX = 20  # MNIST digits are scaled to fit a 20x20 box ...
 FIELD = IMAGE_SIZE  # ... inside a 28x28 field
-# Mean centre of mass of MNIST's training digits, (row, col) = (13.99, 14.00) in pixel
+# Mean centre of mass of MNIST's training digits, (row, col) = (14.00, 14.01) in pixel
 # indices (bench/stroke_width.py): MNIST puts it at 14, not at the geometric 13.5.
 FIELD_CENTRE = 14.0
 WORK_SCALE = 4  # stroke width is measured and redrawn at 4x the final resolution
@@ -31,12 +31,15 @@ WORK_BOX = INK_BOX * WORK_SCALE
 
 # Stroke width of MNIST digits, in 28x28 pixels, measured with `stroke_width` on the
 # 60,000 training digits (bench/stroke_width.py): 10th percentile, median, 90th percentile.
-MNIST_STROKE_P10 = 1.55
-MNIST_STROKE_MEDIAN = 2.25
-MNIST_STROKE_P90 = 3.25
+MNIST_STROKE_P10 = 1.33
+MNIST_STROKE_MEDIAN = 1.99
+MNIST_STROKE_P90 = 2.79
 
 MIN_CONTRAST = 0.15  # strongest ink below 15% of full scale: too faint to be a digit
-NOISE_MULTIPLE = 3.0  # ink below 3x the background's median deviation is noise
+NOISE_SIGMAS = 4.0  # background noise floor: median + 4 robust standard deviations
+MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation for Gaussian noise
+BBOX_LEVEL = 0.3  # the ink box is found on pixels above 30% of the strongest ink ...
+BBOX_HALO = 1 / INK_BOX  # ... and widened by one 20-px-box pixel for the soft edges
 MIN_DIGIT_FRACTION = 0.04  # ink box under 4% of the image's longer side: a dot, not a digit
 MIN_DIGIT_PX = 3  # ... and never fewer than 3 pixels
 MASK_LEVEL = 0.5  # stroke masks keep pixels above half the strongest ink
@@ -109,14 +112,21 @@ def _unit(channel: np.ndarray) -> np.ndarray:
 
 
 def _stretch(contrast_map: np.ndarray) -> np.ndarray | str:
-    """Scale a distance-from-background map to ink in [0, 1], below the noise floor to 0."""
+    """Scale a distance-from-background map to ink in [0, 1], with background noise cut to 0.
+
+    The noise floor is the typical background level plus NOISE_SIGMAS robust standard
+    deviations (1.4826 x median absolute deviation), so a clean canvas keeps every
+    anti-aliased pixel while a grainy scan loses its grain.
+    """
     strongest = float(contrast_map.max(initial=0.0))
     if strongest <= 0:
         return EMPTY_NO_INK
     if strongest < MIN_CONTRAST:
         return EMPTY_FAINT
     sample = contrast_map[:: max(1, contrast_map.shape[0] // 64), :: max(1, contrast_map.shape[1] // 64)]
-    floor = min(NOISE_MULTIPLE * float(np.median(sample)), strongest / 2)
+    typical = float(np.median(sample))
+    spread = MAD_TO_SIGMA * float(np.median(np.abs(sample - typical)))
+    floor = min(typical + NOISE_SIGMAS * spread, strongest / 2)
     ink = contrast_map - np.float32(floor)
     ink *= np.float32(1 / (strongest - floor))
     return np.clip(ink, 0, 1, out=ink)
@@ -177,12 +187,28 @@ def _ink_from_editor(value: dict) -> np.ndarray | str:
 
 
 def ink_bbox(ink: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right), bottom/right exclusive, of the non-zero ink."""
-    rows = np.flatnonzero(ink.max(axis=1) > 0)
-    if rows.size == 0:
+    """(top, bottom, left, right), bottom/right exclusive, of the ink.
+
+    Found on the clearly inked pixels (so stray specks and faint smudges do not stretch
+    it), then widened by a halo that keeps the anti-aliased edges.
+    """
+    strong = ink >= BBOX_LEVEL * float(ink.max(initial=0.0))
+    rows = np.flatnonzero(strong.any(axis=1))
+    if rows.size == 0 or float(ink.max(initial=0.0)) <= 0:
         return None
-    cols = np.flatnonzero(ink[rows[0]:rows[-1] + 1].max(axis=0) > 0)
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    cols = np.flatnonzero(strong[rows[0]:rows[-1] + 1].any(axis=0))
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    halo = int(np.ceil(max(bottom - top, right - left) * BBOX_HALO))
+    return top - halo, bottom + halo, left - halo, right + halo  # may reach past the edges
+
+
+def crop(ink: np.ndarray, bbox: tuple[int, int, int, int]) -> np.ndarray:
+    """The box's pixels, zero outside the image (so a digit at the edge crops like one inside)."""
+    top, bottom, left, right = bbox
+    h, w = ink.shape
+    inside = ink[max(top, 0):min(bottom, h), max(left, 0):min(right, w)]
+    pads = ((max(0, -top), max(0, bottom - h)), (max(0, -left), max(0, right - w)))
+    return np.pad(inside, pads) if any(p for pair in pads for p in pair) else inside
 
 
 def fit_size(height: int, width: int, box: int) -> tuple[int, int]:
@@ -260,16 +286,16 @@ def normalize_ink(ink: np.ndarray) -> Preprocessed:
     extent = max(bottom - top, right - left)
     if extent < max(MIN_DIGIT_PX, MIN_DIGIT_FRACTION * max(ink.shape)):
         return Preprocessed(None, EMPTY_SMALL)
-    crop = ink[top:bottom, left:right]
-    work = resize(crop, fit_size(*crop.shape, WORK_BOX))
+    box_ink = crop(ink, bbox)
+    work = resize(box_ink, fit_size(*box_ink.shape, WORK_BOX))
     skeleton, work_width = skeleton_and_width(work)
     width = work_width / WORK_SCALE
-    box_size = fit_size(*crop.shape, INK_BOX)
+    box_size = fit_size(*box_ink.shape, INK_BOX)
     redrawn = not (MNIST_STROKE_P10 <= width <= MNIST_STROKE_P90) and skeleton.any()
     if redrawn:
         box = resize(redraw_strokes(skeleton, MNIST_STROKE_MEDIAN * WORK_SCALE), box_size)
     else:
-        box = resize(crop, box_size)
+        box = resize(box_ink, box_size)
     peak = float(box.max(initial=0.0))
     if peak <= 0:
         return Preprocessed(None, EMPTY_SMALL)
