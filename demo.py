@@ -22,7 +22,7 @@ from digits import config
 from digits.engine import TrainConfig
 from digits.jobs import JobState, TrainingJob
 from digits.models import get_spec, list_models
-from digits.predict import INFERENCE_THREADS, ModelStore, Prediction
+from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
 from digits.sketches import example_paths
 from digits.weights import WeightsError
 
@@ -242,7 +242,8 @@ def curve_frame(s: JobState) -> pd.DataFrame:
     rows = [{"step": c["step"], "metric": "loss", "value": c["loss"]} for c in s.curve if c["phase"] == "train"]
     rows += [{"step": c["step"], "metric": "val accuracy", "value": c["val_acc"]}
              for c in s.curve if c["phase"] == "epoch_end" and c["val_acc"] is not None]
-    return pd.DataFrame(rows or [{"step": 0, "metric": "loss", "value": None}])
+    frame = pd.DataFrame(rows, columns=["step", "metric", "value"])
+    return frame.astype({"step": int, "metric": str, "value": float})
 
 
 def card_markdown(s: JobState) -> str:
@@ -265,8 +266,9 @@ CSS = """
 .answer.unsure .digit {color:#b45309}
 .answer .note {font-size:15px; opacity:.8}
 .answer.empty .hint {font-size:22px; padding:36px 0; opacity:.75}
-.compare table {width:100%; border-collapse:collapse; font-size:15px}
-.compare th, .compare td {padding:6px 8px; border-bottom:1px solid var(--border-color-primary); text-align:left}
+.compare table {width:100%; border-collapse:collapse; font-size:15px; border:none !important}
+.compare th, .compare td {padding:6px 8px; border:none !important;
+  border-bottom:1px solid var(--border-color-primary) !important; text-align:left}
 .compare td.d {font-size:24px; font-weight:700; width:3em}
 .compare td.bar {position:relative; min-width:90px}
 .compare td.bar .fill {position:absolute; left:0; top:20%; height:60%; background:var(--color-accent-soft); border-radius:4px}
@@ -282,12 +284,19 @@ CSS = """
 @media (max-width: 600px) { .answer .digit {font-size:72px} .compare td.alt, .compare th:nth-child(4) {display:none} }
 """
 
+# The sketchpad starts (and, after Clear, restarts) with no tool selected; select the brush
+# so a visitor can draw at once. Polls briefly because the editor mounts asynchronously.
 SELECT_BRUSH_JS = """() => {
-  const pick = (tries) => {
-    const b = document.querySelector('#sketch button[aria-label="Brush"]');
-    if (b) { b.click(); } else if (tries > 0) { setTimeout(() => pick(tries - 1), 200); }
+  let tries = 40, seen = 0;
+  const tick = () => {
+    const brush = document.querySelector('#sketch button[aria-label="Brush"]');
+    const erase = document.querySelector('#sketch button[aria-label="Erase"]');
+    const busy = erase && erase.classList.contains('highlight');
+    if (brush && !busy && !brush.classList.contains('highlight')) { brush.click(); seen = 0; }
+    else if (brush) { seen += 1; }
+    if (--tries > 0 && seen < 4) { setTimeout(tick, 150); }
   };
-  pick(25);
+  setTimeout(tick, 150);
 }"""
 
 INTRO = ("# ✍️ digits\nDraw a digit. Four PyTorch models, from a one-layer MLP to a modern CNN, "
@@ -313,7 +322,7 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                             eraser=gr.Eraser(default_size=BRUSH_PX * 2), layers=False, elem_id="sketch")
                         with gr.Row():
                             predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
-                            gr.ClearButton(sketch, value="Clear", elem_id="clear-btn")
+                            clear_btn = gr.ClearButton(sketch, value="Clear", elem_id="clear-btn")
                     with gr.Column(scale=2, min_width=260):
                         model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
                         answer = gr.HTML(answer_html(None), elem_id="answer")
@@ -397,8 +406,8 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
             timer = gr.Timer(POLL_S)
             timer.tick(poll, [seen_finish, model], [t_progress, t_plot, t_card, seen_finish, model, m_table],
                        show_progress="hidden", api_name=False)
-        # The sketchpad starts with no tool selected; pick the brush so a visitor can draw at once.
         demo.load(None, None, None, js=SELECT_BRUSH_JS)
+        clear_btn.click(None, None, None, js=SELECT_BRUSH_JS)
     demo.app_state = app  # tests reach the shared state through the Blocks object
     return demo
 

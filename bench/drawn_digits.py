@@ -27,7 +27,7 @@ from skimage.morphology import skeletonize
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digits.data import load_split  # noqa: E402
-from digits.predict import ModelStore  # noqa: E402
+from digits.inference import ModelStore  # noqa: E402
 from digits.preprocess import preprocess  # noqa: E402
 from digits.sketches import draw_strokes, render  # noqa: E402
 

@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digits.predict import INFERENCE_THREADS, ModelStore  # noqa: E402
+from digits.inference import INFERENCE_THREADS, ModelStore  # noqa: E402
 from digits.preprocess import preprocess  # noqa: E402
 from digits.sketches import render  # noqa: E402
 

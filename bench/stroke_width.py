@@ -33,8 +33,7 @@ def main() -> None:
     w = np.array(widths)
     c = np.array(coms)
     print(f"MNIST training digits measured: {len(w)}")
-    print(f"stroke width (28x28 px): p10 {np.percentile(w, 10):.2f}  median {np.median(w):.2f}  "
-          f"p90 {np.percentile(w, 90):.2f}")
+    print("stroke width (28x28 px): " + "  ".join(f"p{q} {np.percentile(w, q):.2f}" for q in (2, 5, 10, 50, 90, 95, 98)))
     print(f"centre of mass (row, col): mean {c.mean(0).round(2)}  std {c.std(0).round(2)}")
 
 

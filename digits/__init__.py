@@ -1,17 +1,11 @@
-"""digits: MNIST models, a canvas-to-28x28 pipeline, one training engine, safe weights."""
+"""digits: MNIST models, a canvas-to-28x28 pipeline, one training engine, safe weights.
 
+`digits.predict(image, model=...)` and `digits.predict_all(image)` are the entry points;
+the modules are named after the data flow: data -> models -> engine -> weights, and
+canvas -> preprocess -> inference.
+"""
+
+from .inference import ModelStore, Prediction, predict, predict_all
 from .models import create_model, get_spec, list_models
-from .predict import ModelStore, Prediction, predict, predict_all
-from .preprocess import Preprocessed, preprocess
 
-__all__ = [
-    "ModelStore",
-    "Prediction",
-    "Preprocessed",
-    "create_model",
-    "get_spec",
-    "list_models",
-    "predict",
-    "predict_all",
-    "preprocess",
-]
+__all__ = ["ModelStore", "Prediction", "create_model", "get_spec", "list_models", "predict", "predict_all"]

@@ -131,7 +131,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .predict import ModelStore
+    from .inference import ModelStore
 
     store = ModelStore(args.weights_dir)
     names = store.available() if args.model == "all" else [args.model]

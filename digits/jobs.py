@@ -88,6 +88,7 @@ class TrainingJob:
         self._process: mp.Process | None = None
         self._cancel = None
         self._listeners: list = []
+        self._monitor_thread: threading.Thread | None = None
 
     def on_finish(self, callback) -> None:
         """Call `callback(state)` in the monitor thread when a job ends (e.g. reload models)."""
@@ -121,7 +122,8 @@ class TrainingJob:
             self._state = JobState(status="starting", model=cfg.model, config=cfg.to_dict(),
                                    message="starting: loading MNIST", started=time.time())
             self._process.start()
-            threading.Thread(target=self._monitor, args=(self._process, out), daemon=True).start()
+            self._monitor_thread = threading.Thread(target=self._monitor, args=(self._process, out), daemon=True)
+            self._monitor_thread.start()
         return True, f"started training {cfg.model}"
 
     def cancel(self) -> bool:
@@ -138,8 +140,10 @@ class TrainingJob:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.snapshot().active:
             if deadline is not None and time.monotonic() > deadline:
-                break
+                return self.snapshot()
             time.sleep(0.05)
+        if self._monitor_thread is not None:  # finish callbacks run before wait() returns
+            self._monitor_thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return self.snapshot()
 
     def _monitor(self, process: mp.Process, out: mp.Queue) -> None:
@@ -165,6 +169,8 @@ class TrainingJob:
                 if s.status == "starting":
                     s.status = "running"
                 s.message = "training"
+            elif kind == "progress" and payload["phase"] in ("done", "cancelled"):
+                pass  # the final summary carries no batch position; keep the last real one
             elif kind == "progress":
                 s.progress = payload
                 s.curve.append({"step": payload["step"], "loss": payload["loss"],

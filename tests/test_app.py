@@ -5,7 +5,7 @@ import pytest
 
 import demo
 from digits.jobs import JobState
-from digits.predict import ModelStore
+from digits.inference import ModelStore
 from digits.sketches import render
 
 
@@ -58,14 +58,14 @@ def test_rgba_canvas_with_no_alpha_anywhere(app):
 
 
 def test_low_confidence_says_unsure():
-    from digits.predict import Prediction
+    from digits.inference import Prediction
 
     p = Prediction("lenet5", 3, [0.05, 0, 0, 0.4, 0.3, 0.25, 0, 0, 0, 0], np.zeros((28, 28)))
     assert "not sure" in demo.answer_html(p)
 
 
 def test_compare_marks_disagreement():
-    from digits.predict import Prediction
+    from digits.inference import Prediction
 
     probs = lambda d: [0.9 if i == d else 0.1 / 9 for i in range(10)]  # noqa: E731
     preds = {"mlp": Prediction("mlp", 1, probs(1), None), "cnn": Prediction("cnn", 7, probs(7), None),
@@ -80,7 +80,11 @@ def test_training_views_render_every_state():
                                                          "batch": 5, "batches": 5, "loss": 0.5, "val_acc": None,
                                                          "eta": 3.0})
     assert "width:50.0%" in demo.progress_html(s)
-    assert len(demo.curve_frame(s)) == 1
+    assert len(demo.curve_frame(s)) == 0
+    s.curve = [{"step": 1, "loss": 2.0, "val_acc": None, "phase": "train"},
+               {"step": 2, "loss": 1.5, "val_acc": 0.9, "phase": "epoch_end"}]
+    frame = demo.curve_frame(s)
+    assert list(frame["metric"]) == ["loss", "val accuracy"] and frame["value"].dtype == float
 
 
 def test_models_table_lists_every_model(app):

@@ -113,9 +113,10 @@ def _answer_digit(page, expected: str):
 
 
 def _wait_brush(page):
+    """The app selects the brush by itself (on load and after Clear): no click needed."""
     page.wait_for_function(
-        "() => !document.querySelector('#sketch') || !document.body.innerText.includes('select the draw tool')",
-        timeout=10_000)
+        "() => { const b = document.querySelector('#sketch button[aria-label=\"Brush\"]');"
+        " return b && b.classList.contains('highlight'); }", timeout=10_000)
 
 
 def test_draw_switch_model_and_clear(page, tmp_path):

@@ -9,7 +9,7 @@ from PIL import Image
 
 from digits.data import VALIDATION_SIZE
 from digits.engine import TrainConfig, accuracy, train
-from digits.predict import ModelStore
+from digits.inference import ModelStore
 from digits.preprocess import preprocess
 from digits.weights import available_weights, load_model, read_card
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import digits
-from digits.predict import ModelStore
+from digits.inference import ModelStore
 from digits.sketches import render
 from digits.weights import available_weights
 

@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from digits.preprocess import (EMPTY_FAINT, EMPTY_NO_INK, EMPTY_SMALL, FIELD_CENTRE, INK_BOX,
-                               MNIST_STROKE_P10, MNIST_STROKE_P90, centre_by_mass, preprocess, stroke_width)
+                               MNIST_STROKE_HIGH, MNIST_STROKE_LOW, centre_by_mass, preprocess, stroke_width)
 from digits.sketches import render
 
 
@@ -165,7 +165,7 @@ def test_result_is_mnist_shaped():
 def test_stroke_width_lands_in_mnist_range(brush, height):
     r = preprocess(render(3, canvas=800, brush=brush, height_frac=height, variant=0))
     out_width = stroke_width(r.image28[r.image28.max(axis=1) > 0][:, r.image28.max(axis=0) > 0])
-    assert MNIST_STROKE_P10 - 0.3 <= out_width <= MNIST_STROKE_P90 + 0.3
+    assert MNIST_STROKE_LOW - 0.3 <= out_width <= MNIST_STROKE_HIGH + 0.3
 
 
 def test_huge_canvas_works():

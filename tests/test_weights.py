@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from digits.models import create_model
-from digits.predict import ModelStore
+from digits.inference import ModelStore
 from digits.training import fit_and_save
 from digits.engine import TrainConfig
 from digits.weights import (WeightsError, card_path, load_model, read_card, save_weights, weights_path)
