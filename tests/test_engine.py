@@ -74,3 +74,4 @@ def test_dilate_thickens_and_erode_thins():
     x = torch.zeros(1, 1, 28, 28)
     x[:, :, 5:20, 10:14] = 1
     assert dilate(x).sum() > x.sum() > erode(x).sum() > 0
+
