@@ -22,6 +22,7 @@ from .engine import Progress, TrainConfig
 TRAIN_THREADS = max(1, (os.cpu_count() or 2) - 1)
 PROGRESS_INTERVAL_S = 0.25  # the child sends at most 4 progress messages a second
 JOIN_TIMEOUT_S = 5.0
+ORPHAN_CHECK_S = 1.0  # how often the child checks that the server is still alive
 
 
 @dataclass
@@ -44,14 +45,24 @@ class JobState:
         return self.status in ("starting", "running", "cancelling")
 
 
+def _cancel_when_orphaned(parent: int, cancel: Any) -> None:
+    """If the server dies, stop training (a cancelled run writes nothing) instead of running on."""
+    while not cancel.is_set():
+        if os.getppid() != parent:
+            cancel.set()
+            return
+        time.sleep(ORPHAN_CHECK_S)
+
+
 def _worker(cfg: TrainConfig, data_dir: str | None, weights_dir: str | None, out: mp.Queue,
-            cancel: Any, threads: int) -> None:
+            cancel: Any, threads: int, parent: int) -> None:
     """Child process: load data, train through the shared engine, save, report."""
     import torch
 
     from .data import load_mnist
     from .training import fit_and_save
 
+    threading.Thread(target=_cancel_when_orphaned, args=(parent, cancel), daemon=True).start()
     torch.set_num_threads(threads)
     try:
         data = load_mnist(data_dir)
@@ -117,7 +128,8 @@ class TrainingJob:
             out = self._ctx.Queue()
             self._cancel = self._ctx.Event()
             self._process = self._ctx.Process(
-                target=_worker, args=(cfg, self.data_dir, self.weights_dir, out, self._cancel, self.threads),
+                target=_worker,
+                args=(cfg, self.data_dir, self.weights_dir, out, self._cancel, self.threads, os.getpid()),
                 daemon=True, name=f"digits-train-{cfg.model}")
             self._state = JobState(status="starting", model=cfg.model, config=cfg.to_dict(),
                                    message="starting: loading MNIST", started=time.time())

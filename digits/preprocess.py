@@ -45,6 +45,7 @@ MIN_DIGIT_FRACTION = 0.04  # ink box under 4% of the image's longer side: a dot,
 MIN_DIGIT_PX = 3  # ... and never fewer than 3 pixels
 MASK_LEVEL = 0.5  # stroke masks keep pixels above half the strongest ink
 
+REDRAW_MIN_EXTENT = 2 * INK_BOX  # sources smaller than this keep their strokes as they are
 COM_DECIMALS = 3  # centre of mass precision before the integer shift
 
 EMPTY_NO_INK = "no ink"
@@ -299,7 +300,10 @@ def normalize_ink(ink: np.ndarray) -> Preprocessed:
     skeleton, work_width = skeleton_and_width(work)
     width = work_width / WORK_SCALE
     box_size = fit_size(*box_ink.shape, INK_BOX)
-    redrawn = not (MNIST_STROKE_LOW <= width <= MNIST_STROKE_HIGH) and skeleton.any()
+    # A brush is only worth normalising when the source is larger than the 20 px box;
+    # an image already at MNIST's scale (a 28x28 digit, a small scan) is left as drawn.
+    in_range = MNIST_STROKE_LOW <= width <= MNIST_STROKE_HIGH
+    redrawn = not in_range and max(box_ink.shape) >= REDRAW_MIN_EXTENT and bool(skeleton.any())
     if redrawn:
         box = resize(redraw_strokes(skeleton, MNIST_STROKE_MEDIAN * WORK_SCALE), box_size)
     else:
@@ -307,7 +311,9 @@ def normalize_ink(ink: np.ndarray) -> Preprocessed:
     peak = float(box.max(initial=0.0))
     if peak <= 0:
         return Preprocessed(None, EMPTY_SMALL)
-    return Preprocessed(centre_by_mass(box / peak), None, width, bool(redrawn))
+    if box.shape != box_ink.shape:
+        box = box / peak  # resampling dims thin strokes; restore full-strength ink
+    return Preprocessed(centre_by_mass(box), None, width, redrawn)
 
 
 def preprocess(image: Any) -> Preprocessed:

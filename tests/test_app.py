@@ -91,3 +91,11 @@ def test_models_table_lists_every_model(app):
     table = demo.models_table(app.store)
     assert list(table["model"]) == ["MLP", "Simple CNN", "LeNet-5", "Modern CNN"]
     assert all(v.endswith("%") for v in table["test accuracy"])
+
+
+def test_mistakes_gallery_shows_real_errors(app, mnist):
+    gallery = app.mistakes("mlp")
+    assert len(gallery) == demo.MISTAKES_SHOWN
+    for image, caption in gallery:
+        true, said = caption.split("true ")[1].split(", said ")
+        assert true != said and image.shape == (84, 84)
