@@ -99,3 +99,20 @@ def test_mistakes_gallery_shows_real_errors(app, mnist):
     for image, caption in gallery:
         true, said = caption.split("true ")[1].split(", said ")
         assert true != said and image.shape == (84, 84)
+
+
+def test_training_off_hides_the_train_tab(app):
+    blocks = demo.build_app(app)  # app fixture: training_enabled=False, job=None
+    labels = [getattr(b, "label", None) for b in blocks.blocks.values()]
+    assert "Models" in labels and "Draw & compare" in labels
+    assert "Train" not in labels
+    assert demo.start_training(app, "mlp", 1, 64, 0.01) == "Training is switched off on this server."
+
+
+def test_training_on_shows_the_train_tab(monkeypatch):
+    monkeypatch.setenv("DIGITS_TRAINING", "on")
+    monkeypatch.setenv("DIGITS_MAX_EPOCHS", "3")
+    state = demo.AppState.from_env()
+    assert state.training_enabled and state.job is not None and state.job.max_epochs == 3
+    labels = [getattr(b, "label", None) for b in demo.build_app(state).blocks.values()]
+    assert "Train" in labels
