@@ -37,6 +37,7 @@ MAX_EPOCHS_ENV = "DIGITS_MAX_EPOCHS"
 MAX_BATCHES_ENV = "DIGITS_TRAIN_MAX_BATCHES"  # caps every job (tests, tiny demos)
 DEFAULT_MAX_EPOCHS = 20
 MISTAKES_SHOWN = 12
+CURVE_COLOURS = {"loss": "#6366f1", "val accuracy": "#10b981"}
 
 
 def _env_int(name: str) -> int | None:
@@ -242,6 +243,8 @@ def curve_frame(s: JobState) -> pd.DataFrame:
     rows = [{"step": c["step"], "metric": "loss", "value": c["loss"]} for c in s.curve if c["phase"] == "train"]
     rows += [{"step": c["step"], "metric": "val accuracy", "value": c["val_acc"]}
              for c in s.curve if c["phase"] == "epoch_end" and c["val_acc"] is not None]
+    if not rows:  # the plot learns its series from the first value: name both up front
+        rows = [{"step": 0, "metric": metric, "value": None} for metric in CURVE_COLOURS]
     frame = pd.DataFrame(rows, columns=["step", "metric", "value"])
     return frame.astype({"step": int, "metric": str, "value": float})
 
@@ -351,7 +354,8 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                     t_msg = gr.Markdown(elem_id="train-msg")
                     t_progress = gr.HTML(progress_html(JobState()), elem_id="train-progress")
                     t_plot = gr.LinePlot(curve_frame(JobState()), x="step", y="value", color="metric",
-                                         title="Loss and validation accuracy", height=260, elem_id="train-plot")
+                                         color_map=CURVE_COLOURS, title="Loss and validation accuracy",
+                                         height=260, elem_id="train-plot")
                     t_card = gr.Markdown(elem_id="train-card")
                     gr.Markdown("Training runs on the server in its own process: it carries on if you close "
                                 "this tab, and one job runs at a time. New weights replace the current ones only "

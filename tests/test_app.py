@@ -80,7 +80,7 @@ def test_training_views_render_every_state():
                                                          "batch": 5, "batches": 5, "loss": 0.5, "val_acc": None,
                                                          "eta": 3.0})
     assert "width:50.0%" in demo.progress_html(s)
-    assert len(demo.curve_frame(s)) == 0
+    assert demo.curve_frame(s)["value"].isna().all()
     s.curve = [{"step": 1, "loss": 2.0, "val_acc": None, "phase": "train"},
                {"step": 2, "loss": 1.5, "val_acc": 0.9, "phase": "epoch_end"}]
     frame = demo.curve_frame(s)
