@@ -158,17 +158,17 @@ def models_table(store: ModelStore) -> pd.DataFrame:
         try:
             card = store.card(name)
         except WeightsError as exc:
-            rows.append({"model": spec.display_name, "architecture": spec.architecture, "parameters": "",
-                         "test accuracy": f"unavailable: {exc.reason}", "train time": "", "date": "",
+            rows.append({"model": spec.display_name, "test accuracy": f"unavailable: {exc.reason}",
+                         "parameters": "", "train time": "", "date": "", "architecture": spec.architecture,
                          "reproduce": ""})
             continue
         rows.append({
             "model": spec.display_name,
-            "architecture": spec.architecture,
-            "parameters": f"{card['parameters']:,}",
             "test accuracy": f"{100 * card['test_accuracy']:.2f}%",
+            "parameters": f"{card['parameters']:,}",
             "train time": f"{card['train_seconds']:.0f} s",
             "date": card["date"][:10],
+            "architecture": spec.architecture,
             "reproduce": card["command"],
         })
     return pd.DataFrame(rows)
@@ -333,7 +333,8 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                         seen = gr.Image(label="What the model sees (28×28)", format="png", height=PREVIEW_PX + 40,
                                         interactive=False, elem_id="seen")
                 compare = gr.HTML(compare_html({}), elem_id="compare")
-                gr.Examples(examples=[[p] for p in example_paths()], inputs=[sketch], label="Sample drawings")
+                samples = gr.Examples(examples=[[p] for p in example_paths()], inputs=[sketch],
+                                      label="Sample drawings")
 
             if app.training_enabled:
                 with gr.Tab("Train", id="train"):
@@ -378,6 +379,8 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
         model.change(on_draw, draw_inputs, draw_outputs, show_progress="hidden", concurrency_limit=4,
                      api_name=False)
         predict_btn.click(on_draw, draw_inputs, draw_outputs, concurrency_limit=4, api_name=False)
+        # Loading a sample does not count as a change of the sketchpad: predict explicitly.
+        samples.load_input_event.then(on_draw, draw_inputs, draw_outputs, show_progress="hidden", api_name=False)
         # API-only twin that runs just the selected model (bench/app_latency.py measures both).
         one_btn = gr.Button(visible=False)
         one_btn.click(lambda s, m: classify_one(app, s, m), draw_inputs, [answer, probs, seen],

@@ -153,6 +153,13 @@ def test_draw_switch_model_and_clear(page, tmp_path):
     page.screenshot(path=tmp_path / "4-lenet5.png", full_page=True)
 
 
+def test_sample_drawing_is_predicted_in_one_click(page, tmp_path):
+    page.get_by_text("Sample drawings").scroll_into_view_if_needed()
+    page.locator(".gallery button, button.gallery-item").nth(1).click()  # the second sample is a 7
+    _answer_digit(page, "7")
+    page.screenshot(path=tmp_path / "sample.png", full_page=True)
+
+
 def test_phone_width_layout(browser, app_url, tmp_path):
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
     pg = ctx.new_page()
