@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol
 
 import torch
@@ -225,7 +225,3 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
             last["loss"], last["train_acc"], result.val_acc, seconds, 0.0, 0.0))
     return result
 
-
-def with_overrides(cfg: TrainConfig, **changes: Any) -> TrainConfig:
-    """A copy of cfg with the non-None changes applied."""
-    return replace(cfg, **{k: v for k, v in changes.items() if v is not None})
