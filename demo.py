@@ -54,7 +54,7 @@ class AppState:
     training_enabled: bool
     max_epochs: int
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _mistakes: dict[tuple[str, int], list] = field(default_factory=dict)
+    _mistakes: dict[tuple[str, int | None], list] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> "AppState":
@@ -72,7 +72,7 @@ class AppState:
         from digits.evaluate import misclassified
 
         model = self.store.get(name)
-        key = (name, id(model))
+        key = (name, self.store.version(name))
         with self._lock:
             if key in self._mistakes:
                 return self._mistakes[key]

@@ -46,7 +46,7 @@ class Prediction:
 @dataclass
 class _Loaded:
     model: nn.Module
-    mtime: float
+    mtime: int | None
     card: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,7 +62,8 @@ class ModelStore:
         self._models: dict[str, _Loaded] = {}
         self.errors: dict[str, str] = {}  # name -> why its weights could not be used
 
-    def _mtime(self, name: str) -> float | None:
+    def version(self, name: str) -> int | None:
+        """The weight file's modification time in ns: changes whenever new weights are saved."""
         try:
             return weights_path(name, self.directory).stat().st_mtime_ns
         except OSError:
@@ -70,7 +71,7 @@ class ModelStore:
 
     def get(self, name: str) -> nn.Module:
         """The model with the current weights; raises WeightsError if they are unusable."""
-        mtime = self._mtime(name)
+        mtime = self.version(name)
         with self._lock:
             cached = self._models.get(name)
             if cached is not None and cached.mtime == mtime:

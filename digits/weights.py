@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import weights_dir
-from .models import create_model
+from .models import create_model, list_models
 
 WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
@@ -125,6 +125,4 @@ def load_model(name: str, directory: os.PathLike | str | None = None,
 
 def available_weights(directory: os.PathLike | str | None = None) -> list[str]:
     """Registered model names that have a weight file (validity is checked on load)."""
-    from .models import list_models
-
     return [n for n in list_models() if weights_path(n, directory).exists()]
