@@ -1,0 +1,112 @@
+"""The training fast path computes the same function as the modules it replaces."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from digits.augment import dilate, erode
+from digits.fastpath import FastDropout, FullConvAsLinear, accelerated, tune_allocator
+from digits.models import create_model, list_models
+
+
+def test_fast_dropout_keeps_the_right_share_and_preserves_the_mean():
+    torch.manual_seed(0)
+    p = 0.2
+    x = torch.ones(1_000_000)
+    y = FastDropout(p).train()(x)
+    kept = (y != 0).float().mean().item()
+    assert kept == pytest.approx(1 - p, abs=0.003)
+    assert y.mean().item() == pytest.approx(1.0, abs=0.005)  # inverted-dropout scaling
+    values = torch.unique(y).tolist()
+    assert len(values) == 2 and values[0] == 0.0
+    assert values[1] == pytest.approx(1 / (1 - p), rel=1e-4)
+
+
+def test_fast_dropout_gradient_is_the_mask():
+    torch.manual_seed(1)
+    x = torch.randn(64, 100, requires_grad=True)
+    y = FastDropout(0.5).train()(x)
+    y.sum().backward()
+    mask = (y.detach() != 0).float() * 2.0
+    assert torch.allclose(x.grad, mask)
+
+
+def test_fast_dropout_is_identity_in_eval_and_for_p0_and_zero_for_p1():
+    x = torch.randn(8, 10)
+    assert torch.equal(FastDropout(0.3).eval()(x), x)
+    assert torch.equal(FastDropout(0.0).train()(x), x)
+    assert torch.equal(FastDropout(1.0).train()(x), torch.zeros_like(x))
+
+
+def test_fast_dropout_masks_differ_between_calls_and_follow_the_seed():
+    x = torch.ones(4096)
+    drop = FastDropout(0.5).train()
+    torch.manual_seed(3)
+    a, b = drop(x), drop(x)
+    torch.manual_seed(3)
+    assert not torch.equal(a, b)
+    assert torch.equal(drop(x), a)
+
+
+def test_full_conv_as_linear_matches_the_conv_and_its_gradients():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 120, 5)
+    fast = FullConvAsLinear(conv)
+    x = torch.randn(32, 16, 5, 5, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    conv(x).square().sum().backward()
+    grads = [p.grad.clone() for p in conv.parameters()]
+    conv.zero_grad()
+    out = fast(x2)
+    assert torch.allclose(out, conv(x2), atol=1e-5)
+    out.square().sum().backward()
+    assert torch.allclose(x.grad, x2.grad, atol=1e-4)
+    for g, p in zip(grads, conv.parameters()):
+        assert torch.allclose(g, p.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_full_conv_as_linear_falls_back_to_a_conv_on_larger_maps():
+    conv = nn.Conv2d(6, 16, 5)
+    x = torch.randn(2, 6, 14, 14)
+    assert torch.allclose(FullConvAsLinear(conv)(x), conv(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_accelerated_models_compute_the_same_function_and_restore_themselves(name):
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    x = torch.rand(16, 1, 28, 28)
+    before = model(x)
+    keys = list(model.state_dict())
+    kinds = [type(m) for m in model.modules()]
+    with accelerated(model) as fast:
+        assert list(fast.state_dict()) == keys  # a best-epoch snapshot saves under the real names
+        assert torch.allclose(fast(x), before, atol=1e-5)
+    assert [type(m) for m in model.modules()] == kinds
+    assert torch.equal(model(x), before)
+
+
+def test_accelerated_swaps_the_slow_modules():
+    model = create_model("cnn")
+    with accelerated(model):
+        assert any(isinstance(m, FastDropout) for m in model.modules())
+        assert not any(type(m) is nn.Dropout for m in model.modules())
+    model = create_model("lenet5")
+    with accelerated(model):
+        assert any(isinstance(m, FullConvAsLinear) for m in model.modules())
+
+
+def test_tune_allocator_is_idempotent():
+    first = tune_allocator()
+    assert isinstance(first, bool)
+    assert tune_allocator() == first
+
+
+def test_fast_dilation_and_erosion_equal_the_pooling_definitions():
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 28, 28)
+    assert torch.equal(dilate(x), F.max_pool2d(x, 3, stride=1, padding=1))
+    assert torch.equal(erode(x), -F.max_pool2d(-x, 3, stride=1, padding=1))
