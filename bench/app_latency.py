@@ -12,13 +12,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,16 +23,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from digits.devserver import running_app  # noqa: E402
 from digits.sketches import render  # noqa: E402
 
 CANVAS = 336  # the app's canvas_size
-START_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def png_bytes(digit: int) -> bytes:
@@ -84,44 +73,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="requests per path (default: 200)")
     parser.add_argument("--no-training", action="store_true", help="skip the during-training measurement")
     args = parser.parse_args()
-    weights = Path(tempfile.mkdtemp(prefix="digits-bench-weights-"))
-    for f in (ROOT / "weights").glob("*.*"):
-        shutil.copy(f, weights / f.name)
-    port = free_port()
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), DIGITS_WEIGHTS=str(weights),
-               GRADIO_ANALYTICS_ENABLED="False")
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "demo.py"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            while True:
-                try:
-                    client.get("/")
-                    break
-                except httpx.TransportError:
-                    if time.perf_counter() - t0 > START_TIMEOUT_S or proc.poll() is not None:
-                        raise SystemExit("demo.py did not start") from None
-                    time.sleep(0.1)
-            print(f"ready to serve after {time.perf_counter() - t0:.1f} s")
-            rows = []
+    with running_app() as app, httpx.Client(base_url=app.url, timeout=30) as client:
+        print(f"ready to serve after {app.ready_s:.1f} s")
+        rows = []
+        for api in ("predict", "classify"):
+            rows.append((api, "idle", *measure(client, api, args.requests)))
+        if not args.no_training:
+            start_training(client)
+            time.sleep(8)  # let the job load MNIST and start its batches
             for api in ("predict", "classify"):
-                rows.append((api, "idle", *measure(client, api, args.requests)))
-            if not args.no_training:
-                start_training(client)
-                time.sleep(8)  # let the job load MNIST and start its batches
-                for api in ("predict", "classify"):
-                    rows.append((api, "training", *measure(client, api, args.requests)))
-            print(f"{args.requests} requests each, 336x336 PNG, upload + call + result")
-            print(f"{'path':<10} {'server':<9} {'median ms':>10} {'p95 ms':>8}")
-            for api, state, med, p95 in rows:
-                print(f"{api:<10} {state:<9} {med:>10.1f} {p95:>8.1f}")
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(weights, ignore_errors=True)
-
+                rows.append((api, "training", *measure(client, api, args.requests)))
+        print(f"{args.requests} requests each, 336x336 PNG, upload + call + result")
+        print(f"{'path':<10} {'server':<9} {'median ms':>10} {'p95 ms':>8}")
+        for api, state, med, p95 in rows:
+            print(f"{api:<10} {state:<9} {med:>10.1f} {p95:>8.1f}")
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,19 @@ def _uniform(n: int, bound: float, gen: torch.Generator, device: torch.device) -
     return (torch.rand(n, generator=gen, device=device) * 2 - 1) * bound
 
 
+def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """`F.affine_grid(theta, (n, c, height, width), align_corners=False)` by broadcasting.
+
+    The same numbers, but PyTorch builds them with a batched 3x2 matrix product that took
+    1 ms per 512 images on CPU, as long as the sampling itself; this takes a tenth of that."""
+    dtype, device = theta.dtype, theta.device
+    xs = (torch.arange(width, dtype=dtype, device=device) * 2 + 1) / width - 1  # pixel centres
+    ys = (torch.arange(height, dtype=dtype, device=device) * 2 + 1) / height - 1
+    t = theta[:, :, :, None, None]  # (n, 2, 3, 1, 1)
+    grid = t[:, :, 0] * xs + t[:, :, 1] * ys[:, None] + t[:, :, 2]  # (n, 2, height, width)
+    return grid.permute(0, 2, 3, 1)
+
+
 def random_affine(images: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.Tensor:
     """Rotate, scale, shear and shift each image by its own random amount (bilinear)."""
     n, device = images.shape[0], images.device
@@ -36,7 +49,7 @@ def random_affine(images: torch.Tensor, aug: Augment, gen: torch.Generator) -> t
         ],
         dim=1,
     )
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    grid = affine_grid(theta, images.shape[-2], images.shape[-1])
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 

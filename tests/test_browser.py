@@ -6,68 +6,31 @@ the test can never touch weights/. Screenshots of every step go to the test's tm
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from digits.devserver import AppStartError, running_app
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-START_TIMEOUT_S = 60
 ANSWER_TIMEOUT_MS = 15_000
 TRAIN_BATCH_CAP = 1500  # long enough to watch progress and cancel it, far below a full run
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    weights = tmp_path_factory.mktemp("weights")
-    for f in (ROOT / "weights").glob("*.*"):
-        shutil.copy(f, weights / f.name)
-    port = _free_port()
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-               DIGITS_WEIGHTS=str(weights), DIGITS_TRAIN_MAX_BATCHES=str(TRAIN_BATCH_CAP),
-               GRADIO_ANALYTICS_ENABLED="False")
-    log = open(tmp_path_factory.mktemp("log") / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, "demo.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"demo.py exited with {proc.returncode}; see {log.name}")
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"demo.py did not answer within {START_TIMEOUT_S} s")
-    yield url, weights
-    proc.terminate()
+    log = tmp_path_factory.mktemp("log") / "app.log"
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        with running_app({"DIGITS_TRAIN_MAX_BATCHES": str(TRAIN_BATCH_CAP)}, log) as app:
+            yield app.url, app.weights
+    except AppStartError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

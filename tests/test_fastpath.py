@@ -7,9 +7,66 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digits.augment import dilate, erode
-from digits.fastpath import FastDropout, FullConvAsLinear, accelerated, tune_allocator
+from digits.augment import affine_grid, dilate, erode
+from digits.fastpath import (
+    AvgPool2x2,
+    FastDropout,
+    FullConvAsLinear,
+    MaxPool2x2Stride1,
+    accelerated,
+    tune_allocator,
+)
 from digits.models import create_model, list_models
+
+
+LAYOUTS = [torch.contiguous_format, torch.channels_last]
+
+
+def _same_function(fast: nn.Module, reference, x: torch.Tensor, atol: float = 1e-6) -> torch.Tensor:
+    """Check outputs and input gradients agree; return the fast output."""
+    x1 = x.detach().clone().requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    want = reference(x1)
+    got = fast(x2)
+    assert got.shape == want.shape
+    assert torch.allclose(got, want, atol=atol)
+    g = torch.randn_like(want)
+    want.backward(g)
+    got.backward(g)
+    assert torch.allclose(x2.grad, x1.grad, atol=atol)
+    return got
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("values", ["random", "ties", "relu"])
+def test_max_pool_2x2_stride_1_matches_pytorch_including_ties(layout, values):
+    torch.manual_seed(0)
+    x = {"random": torch.randn(3, 4, 12, 9), "ties": torch.randint(0, 2, (3, 4, 12, 9)).float(),
+         "relu": torch.randn(3, 4, 12, 9).relu()}[values].contiguous(memory_format=layout)
+    out = _same_function(MaxPool2x2Stride1(), lambda t: F.max_pool2d(t, 2, stride=1), x)
+    assert out.is_contiguous(memory_format=layout)  # the next layer gets the layout it expects
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("size", [28, 16, 10])  # fast path, its threshold, the generic fallback
+def test_avg_pool_2x2_matches_pytorch(layout, size):
+    torch.manual_seed(0)
+    x = torch.randn(3, 6, size, size).contiguous(memory_format=layout)
+    _same_function(AvgPool2x2(), lambda t: F.avg_pool2d(t, 2, 2), x)
+
+
+def test_fast_pools_work_in_bfloat16():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 28, 28).contiguous(memory_format=torch.channels_last).bfloat16()
+    assert torch.equal(MaxPool2x2Stride1()(x), F.max_pool2d(x, 2, stride=1))
+    assert torch.allclose(AvgPool2x2()(x).float(), F.avg_pool2d(x, 2, 2).float(), atol=2e-2)
+
+
+def test_affine_grid_matches_pytorch():
+    torch.manual_seed(0)
+    theta = torch.randn(16, 2, 3)
+    want = F.affine_grid(theta, [16, 1, 28, 20], align_corners=False)
+    assert torch.allclose(affine_grid(theta, 28, 20), want, atol=1e-5)
 
 
 def test_fast_dropout_keeps_the_right_share_and_preserves_the_mean():
@@ -32,6 +89,13 @@ def test_fast_dropout_gradient_is_the_mask():
     y.sum().backward()
     mask = (y.detach() != 0).float() * 2.0
     assert torch.allclose(x.grad, mask)
+
+
+def test_fast_dropout_keeps_a_channels_last_layout():
+    x = torch.ones(4, 8, 6, 6).contiguous(memory_format=torch.channels_last)
+    y = FastDropout(0.5).train()(x)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal((y != 0), (y != 0).contiguous())  # mask values, not a layout artefact
 
 
 def test_fast_dropout_is_identity_in_eval_and_for_p0_and_zero_for_p1():
@@ -80,11 +144,18 @@ def test_accelerated_models_compute_the_same_function_and_restore_themselves(nam
     model = create_model(name).eval()
     x = torch.rand(16, 1, 28, 28)
     before = model(x)
-    keys = list(model.state_dict())
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    keys = list(state)
     kinds = [type(m) for m in model.modules()]
     with accelerated(model) as fast:
         assert list(fast.state_dict()) == keys  # a best-epoch snapshot saves under the real names
         assert torch.allclose(fast(x), before, atol=1e-5)
+        fast.train()
+        loss = F.cross_entropy(fast(x), torch.arange(16) % 10)
+        loss.backward()  # every parameter still learns through the swapped modules
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in fast.parameters())
+        fast.load_state_dict(state)  # undo the BatchNorm statistics that train mode updated
+        fast.eval()
     assert [type(m) for m in model.modules()] == kinds
     assert torch.equal(model(x), before)
 
@@ -93,10 +164,12 @@ def test_accelerated_swaps_the_slow_modules():
     model = create_model("cnn")
     with accelerated(model):
         assert any(isinstance(m, FastDropout) for m in model.modules())
-        assert not any(type(m) is nn.Dropout for m in model.modules())
+        assert any(isinstance(m, MaxPool2x2Stride1) for m in model.modules())
+        assert not any(type(m) in (nn.Dropout, nn.MaxPool2d) for m in model.modules())
     model = create_model("lenet5")
     with accelerated(model):
         assert any(isinstance(m, FullConvAsLinear) for m in model.modules())
+        assert any(isinstance(m, AvgPool2x2) for m in model.modules())
 
 
 def test_tune_allocator_is_idempotent():

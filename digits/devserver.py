@@ -1,0 +1,78 @@
+"""Start the app (`python demo.py`) as a child process on a free port, for the browser tests
+and the HTTP benchmark. It only spawns the script; the library still never imports the UI."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 60
+POLL_S = 0.1
+
+
+class AppStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class RunningApp:
+    url: str
+    weights: Path  # a private copy of weights/, so training in the app cannot touch the real one
+    ready_s: float  # seconds from spawning the process to its first HTTP answer
+    process: subprocess.Popen
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(env: dict[str, str] | None = None, log_path: Path | None = None,
+                timeout_s: float = START_TIMEOUT_S) -> Iterator[RunningApp]:
+    """Run demo.py against a temporary copy of the shipped weights until the block ends."""
+    weights = Path(tempfile.mkdtemp(prefix="digits-weights-"))
+    for f in (ROOT / "weights").glob("*.*"):
+        shutil.copy(f, weights / f.name)
+    port = free_port()
+    full_env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
+                    DIGITS_WEIGHTS=str(weights), GRADIO_ANALYTICS_ENABLED="False", **(env or {}))
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "demo.py"], cwd=ROOT, env=full_env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise AppStartError(f"demo.py exited with {proc.returncode}"
+                                        + (f"; see {log_path}" if log_path else "")) from None
+                if time.perf_counter() - start > timeout_s:
+                    raise AppStartError(f"demo.py did not answer within {timeout_s:.0f} s") from None
+                time.sleep(POLL_S)
+        yield RunningApp(url, weights, time.perf_counter() - start, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if log_path:
+            log.close()
+        shutil.rmtree(weights, ignore_errors=True)
