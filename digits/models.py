@@ -194,7 +194,8 @@ register(ModelSpec(
     build=lenet5,
     recipe=Recipe(epochs=13, batch_size=512, lr=8e-3, weight_decay=0.01, label_smoothing=0.1,
                   augment=LIGHT_AUGMENT),
-    architecture="Conv 6@5x5 -> Tanh -> AvgPool -> Conv 16@5x5 -> Tanh -> AvgPool -> Conv 120@5x5 -> Tanh -> Linear 84 -> Tanh -> Linear 10",
+    architecture=("Conv 6@5x5 -> Tanh -> AvgPool -> Conv 16@5x5 -> Tanh -> AvgPool -> Conv 120@5x5 -> Tanh"
+                  " -> Linear 84 -> Tanh -> Linear 10"),
 ))
 register(ModelSpec(
     name="modern",
@@ -203,5 +204,6 @@ register(ModelSpec(
     build=modern_cnn,
     recipe=Recipe(epochs=10, batch_size=256, lr=6e-3, weight_decay=5e-4, label_smoothing=0.1,
                   augment=DRAWING_AUGMENT),
-    architecture="Conv3x3-BN-ReLU 32, MaxPool -> [Conv3x3-BN-ReLU x2] 64, MaxPool -> [Conv3x3-BN-ReLU x2] 128 -> GAP -> Linear 10",
+    architecture=("Conv3x3-BN-ReLU 32, MaxPool -> [Conv3x3-BN-ReLU x2] 64, MaxPool -> [Conv3x3-BN-ReLU x2] 128"
+                  " -> GAP -> Linear 10"),
 ))

@@ -38,3 +38,32 @@ def test_every_spec_is_complete():
     for name, spec in REGISTRY.items():
         assert spec.name == name and spec.display_name and spec.description and spec.architecture
         assert spec.recipe.epochs > 0 and spec.recipe.batch_size > 0 and spec.recipe.lr > 0
+
+
+def _readme_table(heading_row: str) -> dict[str, list[str]]:
+    """Rows of the README table whose header starts with `heading_row`, keyed by model name."""
+    from conftest import ROOT
+
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading_row))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_readme_recipe_and_parameter_tables_match_the_registry():
+    from digits.models import DRAWING_AUGMENT, LIGHT_AUGMENT
+
+    augment_names = {LIGHT_AUGMENT: "light", DRAWING_AUGMENT: "drawing"}
+    recipes = _readme_table("| model | epochs | batch |")
+    params = _readme_table("| name | architecture | parameters |")
+    assert set(recipes) == set(list_models()) == set(params)
+    for name, (epochs, batch, lr, wd, augment) in recipes.items():
+        r = get_spec(name).recipe
+        assert (int(epochs), int(batch), float(lr), float(wd)) == (r.epochs, r.batch_size, r.lr, r.weight_decay), name
+        assert augment == augment_names[r.augment], name
+        assert int(params[name][-1].replace(",", "")) == count_parameters(create_model(name)), name
