@@ -303,7 +303,7 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
 def accelerated(model: nn.Module) -> Iterator[nn.Module]:
     """Swap in the fast modules for the duration of the block, then restore the originals."""
     swapped: list[tuple[nn.Module, str, nn.Module]] = []
-    for parent in model.modules():
+    for parent in list(model.modules()):  # listed first: the loop edits the tree
         for name, child in list(parent.named_children()):
             fast = _fast_version(child)
             if fast is not None:
