@@ -94,41 +94,55 @@ class ModelStore:
 
     def available(self) -> list[str]:
         """Registered models whose weights load; broken files are skipped (see `errors`)."""
-        names = []
-        for name in list_models():
-            try:
-                self.get(name)
-                names.append(name)
-            except WeightsError:
-                pass
-        return names
+        return [name for name, _ in self._loaded(None)]
 
     def warm_up(self) -> None:
         """Load every model and run it once, so the first visitor does not pay for lazy setup."""
         blank = torch.zeros(1, 1, 28, 28)
-        for name in self.available():
-            with torch.inference_mode():
-                self.get(name)(normalize(blank))
+        with torch.inference_mode():
+            for _, net in self._loaded(None):
+                net(normalize(blank))
 
     def predict(self, image: Any, model: str = "lenet5") -> Prediction:
         return self.predict_prepared(preprocess(image), model)
 
     def predict_prepared(self, prepared: Preprocessed, model: str) -> Prediction:
-        if prepared.empty:
-            return Prediction(model, None, list(EMPTY_PROBABILITIES), None, 0.0, prepared.empty_reason)
-        net = self.get(model)
-        x = normalize(torch.from_numpy(prepared.image28)[None, None])
-        start = time.perf_counter()
-        with torch.inference_mode():
-            probs = torch.softmax(net(x)[0].float(), dim=0)
-        latency = (time.perf_counter() - start) * 1000
-        values = probs.tolist()
-        return Prediction(model, int(probs.argmax()), values, prepared.image28, latency)
+        if prepared.empty:  # answered without loading a model
+            return _empty_prediction(prepared, model)
+        return _classify(self.get(model), prepared, model)
 
     def predict_all(self, image: Any, models: list[str] | None = None) -> dict[str, Prediction]:
         """Preprocess once, then every available model (or the given ones)."""
         prepared = preprocess(image)
-        return {name: self.predict_prepared(prepared, name) for name in (models or self.available())}
+        if prepared.empty:  # answered without loading the given models
+            return {name: _empty_prediction(prepared, name) for name in (models or self.available())}
+        return {name: _classify(net, prepared, name) for name, net in self._loaded(models)}
+
+    def _loaded(self, names: list[str] | None) -> list[tuple[str, nn.Module]]:
+        """(name, model) for the given names (errors raised), or for every registered model
+        whose weights load (broken ones skipped): one look at each weight file."""
+        if names:
+            return [(name, self.get(name)) for name in names]
+        loaded = []
+        for name in list_models():
+            try:
+                loaded.append((name, self.get(name)))
+            except WeightsError:
+                pass
+        return loaded
+
+
+def _empty_prediction(prepared: Preprocessed, model: str) -> Prediction:
+    return Prediction(model, None, list(EMPTY_PROBABILITIES), None, 0.0, prepared.empty_reason)
+
+
+def _classify(net: nn.Module, prepared: Preprocessed, model: str) -> Prediction:
+    x = normalize(torch.from_numpy(prepared.image28)[None, None])
+    start = time.perf_counter()
+    with torch.inference_mode():
+        probs = torch.softmax(net(x)[0].float(), dim=0)
+    latency = (time.perf_counter() - start) * 1000
+    return Prediction(model, int(probs.argmax()), probs.tolist(), prepared.image28, latency)
 
 
 _default_store: ModelStore | None = None
