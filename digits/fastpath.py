@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import native
+from .fused import ConvTanhPool, is_stage
+
 # glibc's mallopt parameters (malloc.h). Training allocates and frees the same large
 # activation buffers every step; with the default dynamic thresholds glibc returns them to the
 # kernel and every step pays thousands of page faults (measured: ~4,700 per CNN step,
@@ -299,17 +302,46 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
+def _fused_stages(model: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Module]]:
+    """(parent, name, replacement) for every Conv2d -> Tanh -> AvgPool2d(2, 2) run of a
+    Sequential, when the native kernels are available (see `digits.fused`)."""
+    if native.library() is None:
+        return
+    for parent in list(model.modules()):
+        if not isinstance(parent, nn.Sequential):
+            continue
+        names = [name for name, _ in parent.named_children()]
+        i = 0
+        while i + 2 < len(names):
+            conv, act, pool = (parent._modules[n] for n in names[i:i + 3])
+            if is_stage(conv, act, pool):
+                yield parent, names[i], ConvTanhPool(conv)
+                yield parent, names[i + 1], nn.Identity()
+                yield parent, names[i + 2], nn.Identity()
+                i += 3
+            else:
+                i += 1
+
+
 @contextlib.contextmanager
 def accelerated(model: nn.Module) -> Iterator[nn.Module]:
-    """Swap in the fast modules for the duration of the block, then restore the originals."""
+    """Swap in the fused stages and the fast modules for the duration of the block, then
+    restore the originals."""
     swapped: list[tuple[nn.Module, str, nn.Module]] = []
+
+    def swap(parent: nn.Module, name: str, fast: nn.Module) -> None:
+        child = parent._modules[name]
+        fast.train(child.training)
+        setattr(parent, name, fast)
+        swapped.append((parent, name, child))
+
+    for parent, name, fast in list(_fused_stages(model)):
+        swap(parent, name, fast)
     for parent in list(model.modules()):  # listed first: the loop edits the tree
         for name, child in list(parent.named_children()):
             fast = _fast_version(child)
             if fast is not None:
-                fast.train(child.training)
-                setattr(parent, name, fast)
-                swapped.append((parent, name, child))
+                swap(parent, name, fast)
     try:
         yield model
     finally:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from digits import native
 from digits.augment import affine_grid, dilate, erode
 from digits.fastpath import (
     AvgPool2x2,
@@ -16,6 +17,7 @@ from digits.fastpath import (
     accelerated,
     tune_allocator,
 )
+from digits.fused import ConvTanhPool
 from digits.models import create_model, list_models
 
 
@@ -169,7 +171,23 @@ def test_accelerated_swaps_the_slow_modules():
     model = create_model("lenet5")
     with accelerated(model):
         assert any(isinstance(m, FullConvAsLinear) for m in model.modules())
-        assert any(isinstance(m, AvgPool2x2) for m in model.modules())
+        # Conv -> Tanh -> AvgPool stages are fused (tests/test_native.py) where the kernels build
+        stages = sum(isinstance(m, ConvTanhPool) for m in model.modules())
+        assert stages == (2 if native.library() is not None else 0)
+        assert any(isinstance(m, AvgPool2x2) for m in model.modules()) == (native.library() is None)
+
+
+def test_without_native_kernels_lenet5_uses_the_pytorch_fast_path(monkeypatch):
+    monkeypatch.setenv(native.NATIVE_ENV, "0")
+    native.reset()
+    try:
+        model = create_model("lenet5")
+        with accelerated(model):
+            assert not any(isinstance(m, ConvTanhPool) for m in model.modules())
+            assert any(isinstance(m, AvgPool2x2) for m in model.modules())
+    finally:
+        monkeypatch.undo()
+        native.reset()
 
 
 def test_tune_allocator_is_idempotent():

@@ -1,0 +1,81 @@
+/* Instantiates lenet_stage.c for bfloat16 and float32 storage (see that file). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+static inline int64_t max_threads(void) { return omp_get_max_threads(); }
+static inline int64_t thread_index(void) { return omp_get_thread_num(); }
+#else
+static inline int64_t max_threads(void) { return 1; }
+static inline int64_t thread_index(void) { return 0; }
+#endif
+
+#define KS 5          /* the conv kernels' size */
+#define QUARTER 0.25f /* mean of a 2x2 window */
+
+typedef float vf __attribute__((vector_size(64)));
+static inline vf vload(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline vf vsplat(float a) { return (vf){a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a}; }
+/* n zeroed vectors, aligned as vector loads and stores need (calloc only promises 16 bytes) */
+static inline vf *vzeros(int64_t n) {
+    vf *v = aligned_alloc(sizeof(vf), sizeof(vf) * n);
+    if (v) memset(v, 0, sizeof(vf) * n);
+    return v;
+}
+static inline float vsum(vf v) {
+    float s = 0.0f;
+    for (int i = 0; i < 16; i++) s += v[i];
+    return s;
+}
+
+typedef union { uint32_t u; float f; } bits32;
+static inline float bf16_to_f32(uint16_t v) { bits32 x; x.u = (uint32_t)v << 16; return x.f; }
+/* Round to nearest even, as PyTorch does; NaN stays NaN. */
+static inline uint16_t f32_to_bf16(float f) {
+    bits32 x; x.f = f;
+    uint32_t r = (x.u + 0x7FFFu + ((x.u >> 16) & 1u)) >> 16;
+    return (uint16_t)((f != f) ? 0x7FC0u : r);
+}
+static inline float same_f32(float f) { return f; }
+
+/* tanh as a rational function (the approximation Eigen uses): within a few float ulps, far
+   below bfloat16's resolution, and it vectorises, unlike libm's tanhf. */
+static inline float tanh_f(float x) {
+    const float clamp = 7.90531110763549805f, tiny = 0.0004f;
+    float xc = x > clamp ? clamp : (x < -clamp ? -clamp : x);
+    float x2 = xc * xc;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 + -8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    p = p * xc;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    float r = p / q;
+    return (x < tiny && x > -tiny) ? x : r;
+}
+
+#define T uint16_t
+#define LD bf16_to_f32
+#define ST f32_to_bf16
+#define NAME(f) f##_bf16
+#include "lenet_stage.c"
+#undef T
+#undef LD
+#undef ST
+#undef NAME
+
+#define T float
+#define LD same_f32
+#define ST same_f32
+#define NAME(f) f##_f32
+#include "lenet_stage.c"

@@ -1,0 +1,144 @@
+"""Builds and loads the project's C kernels (digits/csrc) on first use.
+
+The kernels are plain C with no Python or PyTorch headers, so a build takes under a second.
+It is compiled for the machine it runs on (`-march=native`) and cached under a key made of
+the sources, the flags and the CPU, in $DIGITS_CACHE or ~/.cache/digits. It links OpenMP
+as `libgomp.so.1`, the very library PyTorch's Linux wheels load, so the kernels share
+PyTorch's thread pool instead of starting a second one that would fight it for the cores.
+
+Everything here is optional: without a C compiler, on a platform where the build fails, or
+with DIGITS_NATIVE=0, `library()` returns None and callers use the PyTorch path;
+`status()` says why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch  # noqa: F401  (loaded first: its libgomp must be the one the kernels bind to)
+
+NATIVE_ENV = "DIGITS_NATIVE"  # "0" turns the kernels off
+CACHE_ENV = "DIGITS_CACHE"
+SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
+ENTRY_SOURCE = "lenet_kernels.c"
+BUILD_TIMEOUT_S = 120
+_OPENMP_FLAGS = ("-fopenmp",)
+_BASE_FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=gnu11")
+
+_I64 = ctypes.c_int64
+_PTR = ctypes.c_void_p
+# argument types of every exported function, per storage type suffix
+_SIGNATURES = {
+    "tanh_pool_fwd": [_PTR, _PTR, _PTR, _I64, _I64, _I64],
+    "tanh_pool_bwd": [_PTR, _PTR, _PTR, _I64, _I64, _I64],
+    "conv_tanh_pool_fwd": [_PTR, _PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64],
+    "conv_tanh_pool_bwd": [_PTR, _PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64],
+}
+SUFFIXES = {torch.bfloat16: "bf16", torch.float32: "f32"}
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digits")
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def _cpu_signature() -> str:
+    """What -march=native depends on: the machine and its CPU flags."""
+    flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = line
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()} {flags}"
+
+
+def _build_key(compiler: str, flags: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(SOURCE_DIR.glob("*.c")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    digest.update(" ".join((compiler, *flags, _cpu_signature())).encode())
+    return digest.hexdigest()[:16]
+
+
+def _compile(compiler: str, flags: tuple[str, ...], target: Path) -> None:
+    """Compile into a temporary file, then rename: a half-written library is never loaded."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so.tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        subprocess.run([compiler, *flags, "-o", tmp, str(SOURCE_DIR / ENTRY_SOURCE)], check=True,
+                       capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load() -> tuple[ctypes.CDLL | None, str]:
+    if os.environ.get(NATIVE_ENV, "1") == "0":
+        return None, f"turned off by {NATIVE_ENV}=0"
+    if platform.system() != "Linux":
+        return None, f"not built on {platform.system()} (Linux only)"
+    compiler = _compiler()
+    if compiler is None:
+        return None, "no C compiler found (cc, gcc or clang)"
+    errors = []
+    for extra in (_OPENMP_FLAGS, ()):  # a compiler without OpenMP still gets single-threaded kernels
+        flags = _BASE_FLAGS + extra
+        target = cache_dir() / f"digits-kernels-{_build_key(compiler, flags)}.so"
+        try:
+            if not target.exists():
+                _compile(compiler, flags, target)
+            lib = ctypes.CDLL(str(target))
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            errors.append(detail.strip().splitlines()[-1] if detail.strip() else type(exc).__name__)
+            continue
+        for name, argtypes in _SIGNATURES.items():
+            for suffix in SUFFIXES.values():
+                fn = getattr(lib, f"{name}_{suffix}")
+                fn.argtypes, fn.restype = argtypes, None
+        threads = "OpenMP" if extra else "one thread"
+        return lib, f"built with {compiler} ({threads}): {target}"
+    return None, "build failed: " + " | ".join(errors)
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, built on first call; None when they are unavailable."""
+    with _lock:
+        if "lib" not in _state:
+            _state["lib"], _state["status"] = _load()
+        return _state["lib"]  # type: ignore[return-value]
+
+
+def status() -> str:
+    """Why the kernels are, or are not, in use."""
+    library()
+    return str(_state["status"])
+
+
+def reset() -> None:
+    """Forget the loaded library (tests change the environment between calls)."""
+    with _lock:
+        _state.clear()

@@ -1,0 +1,162 @@
+"""The native kernels (digits/csrc via digits.native) and the fused LeNet stages (digits.fused)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from digits import native
+from digits.fused import ConvTanhPool, _TanhPool
+
+HAVE_COMPILER = any(shutil.which(c) for c in ("cc", "gcc", "clang"))
+BF16_TOL = 2**-7  # two bfloat16 steps at 1.0
+
+
+@pytest.fixture
+def fresh_native(monkeypatch, tmp_path):
+    """A private build cache and a forgotten library, restored afterwards."""
+    monkeypatch.setenv(native.CACHE_ENV, str(tmp_path))
+    native.reset()
+    yield tmp_path
+    monkeypatch.undo()
+    native.reset()
+
+
+def _stage(conv: nn.Conv2d) -> nn.Sequential:
+    return nn.Sequential(conv, nn.Tanh(), nn.AvgPool2d(2, 2))
+
+
+def _grads(module: nn.Module, x: torch.Tensor, g: torch.Tensor, autocast: bool = False):
+    module.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        out = module(x)
+    out.backward(g)
+    return out.detach().float(), [p.grad.clone() for p in module.parameters()]
+
+
+def test_the_kernels_build_wherever_a_c_compiler_exists(fresh_native):
+    lib = native.library()
+    if HAVE_COMPILER:
+        assert lib is not None, native.status()
+        assert "built with" in native.status()
+        assert list(fresh_native.glob("digits-kernels-*.so"))
+    else:
+        assert lib is None and "no C compiler" in native.status()
+
+
+@pytest.mark.skipif(not HAVE_COMPILER, reason="no C compiler on this machine")
+def test_a_build_is_cached_and_reused(fresh_native):
+    native.library()
+    (built,) = fresh_native.glob("digits-kernels-*.so")
+    stamp = built.stat().st_mtime_ns
+    native.reset()
+    assert native.library() is not None
+    assert list(fresh_native.glob("digits-kernels-*.so")) == [built]
+    assert built.stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    assert not list(fresh_native.glob("*.tmp"))
+
+
+def test_digits_native_0_turns_the_kernels_off_and_stages_fall_back(fresh_native, monkeypatch):
+    monkeypatch.setenv(native.NATIVE_ENV, "0")
+    assert native.library() is None
+    assert native.NATIVE_ENV in native.status()
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 6, 5, padding=2)
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.equal(ConvTanhPool(conv)(x), _stage(conv)(x))
+
+
+needs_kernels = pytest.mark.skipif(native.library() is None, reason=f"native kernels unavailable: {native.status()}")
+
+
+@needs_kernels
+@pytest.mark.parametrize("batch, channels, size, padding", [(5, 6, 28, 2), (3, 4, 16, 0), (2, 3, 36, 2), (1, 2, 9, 1)])
+def test_fused_conv_stage_matches_pytorch_in_float32(batch, channels, size, padding):
+    torch.manual_seed(batch)
+    conv = nn.Conv2d(1, channels, 5, padding=padding)
+    fused = ConvTanhPool(conv)
+    assert fused.conv_fused
+    x = torch.randn(batch, 1, size, size)
+    g = torch.randn(_stage(conv)(x).shape)
+    want, want_grads = _grads(_stage(conv), x, g)
+    got, got_grads = _grads(fused, x, g)
+    assert torch.allclose(got, want, atol=1e-6)
+    for a, b in zip(got_grads, want_grads):  # sums over thousands of terms, in another order
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+
+
+@needs_kernels
+def test_fused_conv_stage_under_bf16_autocast_is_as_close_as_pytorchs_own():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 6, 5, padding=2)
+    x = torch.randn(64, 1, 28, 28)
+    g = torch.randn(64, 6, 14, 14)
+    exact, exact_grads = _grads(_stage(conv), x, g)  # float32 reference
+    theirs, their_grads = _grads(_stage(conv), x, g, autocast=True)
+    ours, our_grads = _grads(ConvTanhPool(conv), x, g, autocast=True)
+    assert (ours - exact).abs().max() <= max(BF16_TOL, (theirs - exact).abs().max())
+    for mine, pytorch, ref in zip(our_grads, their_grads, exact_grads):
+        assert mine.dtype == torch.float32
+        assert (mine - ref).abs().max() <= max(1e-3 * ref.abs().max(), (pytorch - ref).abs().max())
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("shape", [(4, 16, 10, 10), (3, 6, 28, 28), (2, 5, 6, 8)])
+def test_tanh_pool_kernel_equals_pytorch_bit_for_bit_in_bf16(dtype, shape):
+    torch.manual_seed(0)
+    z = (torch.randn(shape) * 3).to(dtype)
+    z1, z2 = z.clone().requires_grad_(), z.clone().requires_grad_()
+    want = F.avg_pool2d(torch.tanh(z1), 2, 2)
+    got = _TanhPool.apply(z2)
+    g = torch.randn(want.shape).to(dtype)
+    want.backward(g)
+    got.backward(g)
+    if dtype == torch.bfloat16:
+        assert torch.equal(got, want) and torch.equal(z2.grad, z1.grad)
+    else:
+        assert torch.allclose(got, want, atol=1e-6) and torch.allclose(z2.grad, z1.grad, atol=1e-6)
+
+
+@needs_kernels
+def test_multichannel_stage_runs_the_conv_in_pytorch_and_the_rest_natively():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(6, 16, 5)
+    fused = ConvTanhPool(conv)
+    assert not fused.conv_fused
+    x = torch.randn(8, 6, 14, 14, requires_grad=True).contiguous(memory_format=torch.channels_last)
+    g = torch.randn(8, 16, 5, 5)
+    want, want_grads = _grads(_stage(conv), x, g)
+    got, got_grads = _grads(fused, x, g)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert all((a - b).abs().max() <= 1e-5 * b.abs().max() for a, b in zip(got_grads, want_grads))
+
+
+@needs_kernels
+def test_weight_gradients_are_reproducible_and_nan_propagates():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 6, 5, padding=2)
+    fused = ConvTanhPool(conv)
+    x = torch.randn(33, 1, 28, 28)
+    g = torch.randn(33, 6, 14, 14)
+    _, first = _grads(fused, x, g, autocast=True)
+    _, second = _grads(fused, x, g, autocast=True)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    x[3, 0, 10, 10] = float("nan")
+    out = fused(x)
+    assert out[3].isnan().any() and not out[[0, 1, 2, 4]].isnan().any()
+
+
+@needs_kernels
+def test_shapes_the_kernels_do_not_cover_fall_back_to_pytorch():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 6, 5, padding=2)
+    x = torch.randn(2, 1, 27, 27)  # odd conv output: the pool would drop a row
+    assert torch.equal(ConvTanhPool(conv)(x), _stage(conv)(x))
+    double = nn.Conv2d(1, 6, 5, padding=2).double()
+    xd = torch.randn(2, 1, 28, 28, dtype=torch.float64)
+    assert torch.equal(ConvTanhPool(double)(xd), _stage(double)(xd))
