@@ -19,7 +19,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F

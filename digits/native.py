@@ -13,6 +13,7 @@ with DIGITS_NATIVE=0, `library()` returns None and callers use the PyTorch path;
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -21,9 +22,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-import torch  # noqa: F401  (loaded first: its libgomp must be the one the kernels bind to)
+import torch  # imported before any kernel loads: its libgomp is the one they bind to
 
 NATIVE_ENV = "DIGITS_NATIVE"  # "0" turns the kernels off
 CACHE_ENV = "DIGITS_CACHE"
@@ -142,3 +144,18 @@ def reset() -> None:
     """Forget the loaded library (tests change the environment between calls)."""
     with _lock:
         _state.clear()
+
+
+@contextlib.contextmanager
+def turned_off() -> Iterator[None]:
+    """Within the block, act as if the kernels were unavailable (benchmarks compare paths)."""
+    library()
+    with _lock:
+        saved = dict(_state)
+        _state.update(lib=None, status="turned off for this block")
+    try:
+        yield
+    finally:
+        with _lock:
+            _state.clear()
+            _state.update(saved)
