@@ -35,8 +35,10 @@ def _ptr(t: torch.Tensor) -> int:
     return t.data_ptr()
 
 
-def _kernel(name: str, dtype: torch.dtype):
-    return getattr(native.library(), f"{name}_{native.SUFFIXES[dtype]}")
+def _run(name: str, dtype: torch.dtype, *args: int) -> None:
+    """Call a kernel for `dtype` storage; they return -1 when their scratch memory is refused."""
+    if getattr(native.library(), f"{name}_{native.SUFFIXES[dtype]}")(*args) != 0:
+        raise MemoryError(f"native kernel {name}: out of memory")
 
 
 class _TanhPool(torch.autograd.Function):
@@ -48,7 +50,7 @@ class _TanhPool(torch.autograd.Function):
         n, c, h, w = z.shape
         t = torch.empty_like(z)
         p = z.new_empty(n, c, h // POOL, w // POOL)
-        _kernel("tanh_pool_fwd", z.dtype)(_ptr(z), _ptr(t), _ptr(p), n * c, h, w)
+        _run("tanh_pool_fwd", z.dtype, _ptr(z), _ptr(t), _ptr(p), n * c, h, w)
         ctx.save_for_backward(t)
         return p
 
@@ -58,14 +60,15 @@ class _TanhPool(torch.autograd.Function):
         grad = grad.to(t.dtype).contiguous()
         n, c, h, w = t.shape
         dz = torch.empty_like(t)
-        _kernel("tanh_pool_bwd", t.dtype)(_ptr(grad), _ptr(t), _ptr(dz), n * c, h, w)
+        _run("tanh_pool_bwd", t.dtype, _ptr(grad), _ptr(t), _ptr(dz), n * c, h, w)
         return dz
 
 
 class _ConvTanhPool(torch.autograd.Function):
     """Conv2d(1 -> C, 5x5, padding) -> tanh -> 2x2 average pool. The conv runs in float32
     (as precise as PyTorch's, more than its bfloat16 autocast conv); activations are stored
-    in `dtype`. The images get no gradient: this is a network's first layer."""
+    in `dtype`. Its input gets no gradient: it is meant for a network's first layer, and
+    `ConvTanhPool` only calls it when the input does not need one."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int,  # type: ignore[override]
@@ -78,7 +81,7 @@ class _ConvTanhPool(torch.autograd.Function):
         ho, wo = h + 2 * padding - FUSED_KERNEL + 1, wd + 2 * padding - FUSED_KERNEL + 1
         t = x.new_empty(n, c, ho, wo, dtype=dtype)
         p = x.new_empty(n, c, ho // POOL, wo // POOL, dtype=dtype)
-        _kernel("conv_tanh_pool_fwd", dtype)(_ptr(x), _ptr(w), _ptr(b), _ptr(t), _ptr(p), n, c, h, wd, padding)
+        _run("conv_tanh_pool_fwd", dtype, _ptr(x), _ptr(w), _ptr(b), _ptr(t), _ptr(p), n, c, h, wd, padding)
         ctx.save_for_backward(x, t)
         ctx.padding = padding
         ctx.param_dtypes = (weight.dtype, bias.dtype)
@@ -92,8 +95,8 @@ class _ConvTanhPool(torch.autograd.Function):
         c = t.shape[1]
         dw = x.new_empty(c, 1, FUSED_KERNEL, FUSED_KERNEL)
         db = x.new_empty(c)
-        _kernel("conv_tanh_pool_bwd", t.dtype)(_ptr(x), _ptr(grad), _ptr(t), _ptr(dw), _ptr(db), n, c, h, wd,
-                                              ctx.padding)
+        _run("conv_tanh_pool_bwd", t.dtype, _ptr(x), _ptr(grad), _ptr(t), _ptr(dw), _ptr(db), n, c, h, wd,
+             ctx.padding)
         return None, dw.to(ctx.param_dtypes[0]), db.to(ctx.param_dtypes[1]), None, None
 
 
@@ -140,7 +143,7 @@ class ConvTanhPool(nn.Module):
         if (x.device.type != "cpu" or x.dim() != 4 or h % POOL or w % POOL or h <= 0 or w <= 0
                 or self.weight.dtype != torch.float32 or native.library() is None):
             return self._reference(x)
-        if self.conv_fused:
+        if self.conv_fused and not x.requires_grad:  # the fused kernel has no gradient for x
             return _ConvTanhPool.apply(x, self.weight, self.bias, self.padding[0], dtype)
         z = F.conv2d(x.contiguous(), self.weight.contiguous(), self.bias, padding=self.padding)
         if z.dtype not in native.SUFFIXES:

@@ -120,7 +120,7 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
         for name, argtypes in _SIGNATURES.items():
             for suffix in SUFFIXES.values():
                 fn = getattr(lib, f"{name}_{suffix}")
-                fn.argtypes, fn.restype = argtypes, None
+                fn.argtypes, fn.restype = argtypes, ctypes.c_int  # 0, or -1: out of memory
         threads = "OpenMP" if extra else "one thread"
         return lib, f"built with {compiler} ({threads}): {target}"
     return None, "build failed: " + " | ".join(errors)

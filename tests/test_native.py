@@ -160,3 +160,17 @@ def test_shapes_the_kernels_do_not_cover_fall_back_to_pytorch():
     double = nn.Conv2d(1, 6, 5, padding=2).double()
     xd = torch.randn(2, 1, 28, 28, dtype=torch.float64)
     assert torch.equal(ConvTanhPool(double)(xd), _stage(double)(xd))
+
+
+@needs_kernels
+def test_a_single_channel_stage_whose_input_needs_a_gradient_still_gets_one():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 6, 5, padding=2)
+    x = torch.randn(4, 1, 28, 28)
+    g = torch.randn(4, 6, 14, 14)
+    grads = []
+    for module in (_stage(conv), ConvTanhPool(conv)):
+        xi = x.clone().requires_grad_()
+        module(xi).backward(g)
+        grads.append(xi.grad)
+    assert grads[1] is not None and torch.allclose(grads[1], grads[0], atol=1e-6)

@@ -16,20 +16,22 @@ static inline int64_t thread_index(void) { return 0; }
 #define KS 5          /* the conv kernels' size */
 #define QUARTER 0.25f /* mean of a 2x2 window */
 
-typedef float vf __attribute__((vector_size(64)));
+#define VEC 16 /* floats per vector (64 bytes: one AVX-512 register, two AVX2 ones) */
+typedef float vf __attribute__((vector_size(VEC * sizeof(float))));
 static inline vf vload(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline vf vsplat(float a) { return (vf){a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a}; }
-/* n zeroed vectors, aligned as vector loads and stores need (calloc only promises 16 bytes) */
-static inline vf *vzeros(int64_t n) {
-    vf *v = aligned_alloc(sizeof(vf), sizeof(vf) * n);
-    if (v) memset(v, 0, sizeof(vf) * n);
-    return v;
-}
 static inline float vsum(vf v) {
     float s = 0.0f;
     for (int i = 0; i < 16; i++) s += v[i];
     return s;
+}
+
+/* Per-thread scratch: `stride` floats (a whole number of vectors, so every thread's share is
+   aligned for vector loads) for each of the team's threads; NULL when out of memory. */
+static inline int64_t floats_per_thread(int64_t n) { return (n + VEC - 1) / VEC * VEC; }
+static inline float *thread_scratch(int64_t stride) {
+    return aligned_alloc(sizeof(vf), sizeof(float) * stride * max_threads());
 }
 
 typedef union { uint32_t u; float f; } bits32;

@@ -13,8 +13,6 @@
    values in float32, gradients are float32 products rounded to T
    (the fused conv's weight gradient is accumulated in float32 throughout). */
 
-#define VEC 16 /* floats per vector (64 bytes: one AVX-512 register, two AVX2 ones) */
-
 /* t = tanh(z) rounded to T, and the same rounded values as floats in tf: one long vector
    loop over n values (whole planes, so short rows cost no scalar tails). */
 static void NAME(tanh_round)(const float *restrict z, int64_t n, T *restrict t, float *restrict tf) {
@@ -57,12 +55,15 @@ static void NAME(spread_plane)(const T *restrict g, int64_t rows, int64_t cols, 
     }
 }
 
-/* Tanh -> AvgPool2d(2, 2) on a contiguous (N, C, H, W) tensor, `planes` = N * C. */
-void NAME(tanh_pool_fwd)(const T *restrict z, T *restrict t, T *restrict p, int64_t planes, int64_t H, int64_t W) {
-    const int64_t size = H * W;
+/* Tanh -> AvgPool2d(2, 2) on a contiguous (N, C, H, W) tensor, `planes` = N * C.
+   Every function returns 0, or -1 when its scratch memory cannot be allocated. */
+int NAME(tanh_pool_fwd)(const T *restrict z, T *restrict t, T *restrict p, int64_t planes, int64_t H, int64_t W) {
+    const int64_t size = H * W, stride = floats_per_thread(2 * size);
+    float *scratch = thread_scratch(stride);
+    if (!scratch) return -1;
     #pragma omp parallel
     {
-        float *zf = malloc(sizeof(float) * size * 2), *tf = zf + size;
+        float *zf = scratch + thread_index() * stride, *tf = zf + size;
         #pragma omp for schedule(static)
         for (int64_t q = 0; q < planes; q++) {
             const T *restrict zq = z + q * size;
@@ -70,15 +71,18 @@ void NAME(tanh_pool_fwd)(const T *restrict z, T *restrict t, T *restrict p, int6
             NAME(tanh_round)(zf, size, t + q * size, tf);
             NAME(pool_plane)(tf, H, W, p + q * (size / 4));
         }
-        free(zf);
     }
+    free(scratch);
+    return 0;
 }
 
-void NAME(tanh_pool_bwd)(const T *restrict g, const T *restrict t, T *restrict dz, int64_t planes, int64_t H, int64_t W) {
-    const int64_t size = H * W;
+int NAME(tanh_pool_bwd)(const T *restrict g, const T *restrict t, T *restrict dz, int64_t planes, int64_t H, int64_t W) {
+    const int64_t size = H * W, stride = floats_per_thread(2 * size);
+    float *scratch = thread_scratch(stride);
+    if (!scratch) return -1;
     #pragma omp parallel
     {
-        float *ge = malloc(sizeof(float) * size * 2), *df = ge + size;
+        float *ge = scratch + thread_index() * stride, *df = ge + size;
         #pragma omp for schedule(static)
         for (int64_t q = 0; q < planes; q++) {
             NAME(spread_plane)(g + q * (size / 4), H, W, ge);
@@ -86,8 +90,9 @@ void NAME(tanh_pool_bwd)(const T *restrict g, const T *restrict t, T *restrict d
             T *restrict dq = dz + q * size;
             for (int64_t j = 0; j < size; j++) dq[j] = ST(df[j]);
         }
-        free(ge);
     }
+    free(scratch);
+    return 0;
 }
 
 /* Zero-padded copy of one image into a buffer with row stride `ld` (ld >= W + 2 * pad). */
@@ -99,16 +104,19 @@ static void NAME(pad_image)(const float *restrict x, int64_t H, int64_t W, int64
 
 /* Conv2d(1 -> C, 5x5, padding) -> Tanh -> AvgPool2d(2, 2). The output rows are computed VEC
    columns at a time with the 25 weights of a channel held in registers. */
-void NAME(conv_tanh_pool_fwd)(const float *restrict x, const float *restrict w, const float *restrict b,
-                              T *restrict t, T *restrict p, int64_t N, int64_t C, int64_t H, int64_t W, int64_t pad) {
+int NAME(conv_tanh_pool_fwd)(const float *restrict x, const float *restrict w, const float *restrict b,
+                             T *restrict t, T *restrict p, int64_t N, int64_t C, int64_t H, int64_t W, int64_t pad) {
     const int64_t Ho = H + 2 * pad - KS + 1, Wo = W + 2 * pad - KS + 1;
     const int64_t nv = (Wo + VEC - 1) / VEC, ld = nv * VEC + KS - 1, rows = H + 2 * pad;
+    /* per thread: the padded image; the conv output, rows stored Wo apart (a row's last
+       vector spills into the next row, written afterwards, the last row's into VEC floats of
+       slack); the rounded tanh */
+    const int64_t stride = floats_per_thread(rows * ld + (Ho * Wo + VEC) + Ho * Wo);
+    float *scratch = thread_scratch(stride);
+    if (!scratch) return -1;
     #pragma omp parallel
     {
-        float *xp = malloc(sizeof(float) * rows * ld);
-        /* rows are stored Wo apart; a row's last vector spills into the next row, which is
-           written afterwards, and the last row's into VEC floats of slack */
-        float *z = malloc(sizeof(float) * (Ho * Wo + VEC)), *tf = malloc(sizeof(float) * Ho * Wo);
+        float *xp = scratch + thread_index() * stride, *z = xp + rows * ld, *tf = z + Ho * Wo + VEC;
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; n++) {
             NAME(pad_image)(x + n * H * W, H, W, pad, xp, rows, ld);
@@ -127,28 +135,32 @@ void NAME(conv_tanh_pool_fwd)(const float *restrict x, const float *restrict w, 
                 NAME(pool_plane)(tf, Ho, Wo, p + plane / 4);
             }
         }
-        free(xp);
-        free(z);
-        free(tf);
     }
+    free(scratch);
+    return 0;
 }
 
 /* Backward of the stage above for the weights and bias (the images need no gradient).
    Each thread sums its images' contributions in registers and vectors of its own; the
    per-thread sums are added at the end in thread order, so results are reproducible. */
-void NAME(conv_tanh_pool_bwd)(const float *restrict x, const T *restrict g, const T *restrict t,
-                              float *restrict dw, float *restrict db, int64_t N, int64_t C, int64_t H, int64_t W,
-                              int64_t pad) {
+int NAME(conv_tanh_pool_bwd)(const float *restrict x, const T *restrict g, const T *restrict t,
+                             float *restrict dw, float *restrict db, int64_t N, int64_t C, int64_t H, int64_t W,
+                             int64_t pad) {
     const int64_t Ho = H + 2 * pad - KS + 1, Wo = W + 2 * pad - KS + 1;
     const int64_t nv = (Wo + VEC - 1) / VEC, ld = nv * VEC + KS - 1, rows = H + 2 * pad, dld = nv * VEC;
-    const int64_t per_thread = C * KS * KS + C, teams = max_threads();
-    float *parts = calloc(teams * per_thread, sizeof(float));
+    const int64_t sums = C * KS * KS + C; /* weight then bias gradient sums */
+    /* per thread: the sums as vectors, the padded image, dz with row stride dld (lanes past Wo
+       stay zero), the spread pooled gradient, dz without padding, and the sums as scalars */
+    const int64_t at_xp = sums * VEC, at_dz = at_xp + rows * ld, at_ge = at_dz + Ho * dld, at_df = at_ge + Ho * Wo;
+    const int64_t at_out = at_df + Ho * Wo, stride = floats_per_thread(at_out + sums);
+    float *scratch = thread_scratch(stride);
+    if (!scratch) return -1;
+    memset(scratch, 0, sizeof(float) * stride * max_threads()); /* threads left idle add zeros */
     #pragma omp parallel
     {
-        float *xp = malloc(sizeof(float) * rows * ld);
-        float *dz = calloc(Ho * dld, sizeof(float)); /* row stride dld: lanes past Wo stay zero */
-        float *ge = malloc(sizeof(float) * Ho * Wo * 2), *df = ge + Ho * Wo;
-        vf *wacc = vzeros(C * KS * KS), *bacc = vzeros(C);
+        float *base = scratch + thread_index() * stride;
+        vf *wacc = (vf *)base, *bacc = wacc + C * KS * KS;
+        float *xp = base + at_xp, *dz = base + at_dz, *ge = base + at_ge, *df = base + at_df, *out = base + at_out;
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; n++) {
             NAME(pad_image)(x + n * H * W, H, W, pad, xp, rows, ld);
@@ -173,21 +185,15 @@ void NAME(conv_tanh_pool_bwd)(const float *restrict x, const T *restrict g, cons
                 }
             }
         }
-        float *part = parts + thread_index() * per_thread;
-        for (int64_t k = 0; k < C * KS * KS; k++) part[k] = vsum(wacc[k]);
-        for (int64_t c = 0; c < C; c++) part[C * KS * KS + c] = vsum(bacc[c]);
-        free(xp);
-        free(dz);
-        free(ge);
-        free(wacc);
-        free(bacc);
+        for (int64_t k = 0; k < sums; k++) out[k] = vsum(wacc[k]);
     }
     memset(dw, 0, sizeof(float) * C * KS * KS);
     memset(db, 0, sizeof(float) * C);
-    for (int64_t r = 0; r < teams; r++) {
-        const float *part = parts + r * per_thread;
+    for (int64_t r = 0; r < max_threads(); r++) {
+        const float *part = scratch + r * stride + at_out;
         for (int64_t k = 0; k < C * KS * KS; k++) dw[k] += part[k];
         for (int64_t c = 0; c < C; c++) db[c] += part[C * KS * KS + c];
     }
-    free(parts);
+    free(scratch);
+    return 0;
 }
