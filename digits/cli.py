@@ -102,6 +102,7 @@ def _load_data(data_dir) -> MNISTData:
 
 
 def cmd_train(args) -> int:
+    from .engine import describe_backend
     from .training import fit_and_save
 
     names = list_models() if args.model == "all" else [args.model]
@@ -111,8 +112,8 @@ def cmd_train(args) -> int:
     for name in names:
         cfg = TrainConfig.from_recipe(name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                       seed=args.seed, device=args.device, max_batches=args.max_batches)
-        print(f"training {name}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr}, seed {cfg.seed}",
-              file=sys.stderr)
+        print(f"training {name}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr}, seed {cfg.seed} "
+              f"({describe_backend(cfg)})", file=sys.stderr)
         outcome = fit_and_save(cfg, data, args.weights_dir, on_progress=ProgressPrinter(), force=args.force)
         print(outcome.message)
     return 0

@@ -11,17 +11,20 @@ import contextlib
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import native
 from .augment import augment_batch
 from .config import resolve_device
 from .data import MNISTData, Split, normalize
 from .fastpath import accelerated, tune_allocator
+from .fused import find_stages
 from .models import Augment, create_model, get_spec
 
 EVAL_BATCH = 1000  # batch size for validation/test passes (no gradients, so larger is fine)
@@ -52,7 +55,7 @@ class TrainConfig:
     fast_kernels: bool = True  # CPU only: see digits.fastpath
 
     @classmethod
-    def from_recipe(cls, model: str, **overrides: Any) -> "TrainConfig":
+    def from_recipe(cls, model: str, **overrides: Any) -> TrainConfig:
         recipe = get_spec(model).recipe
         values = asdict(recipe)
         values["augment"] = recipe.augment
@@ -143,6 +146,18 @@ def accuracy(model: nn.Module, split: Split, device: torch.device | None = None,
     """Share of the split classified correctly, in [0, 1]."""
     logits = predict_logits(model, split.images, device, bf16=bf16)
     return (logits.argmax(1) == split.labels.cpu()).float().mean().item()
+
+
+def describe_backend(cfg: TrainConfig) -> str:
+    """Where and how a run computes, for a log line: device, precision, native kernels."""
+    device = resolve_device(cfg.device)
+    bf16 = bf16_supported(device) if cfg.bf16 is None else cfg.bf16
+    parts = [str(device), "bfloat16 autocast" if bf16 else "float32"]
+    stages = len(find_stages(create_model(cfg.model)))
+    if device.type == "cpu" and cfg.fast_kernels and stages:
+        parts.append(f"{stages} fused native stages" if native.library() is not None
+                     else f"native kernels off: {native.status()}")
+    return ", ".join(parts)
 
 
 def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | None = None,

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import native
-from .fused import ConvTanhPool, is_stage
+from .fused import ConvTanhPool, find_stages
 
 # glibc's mallopt parameters (malloc.h). Training allocates and frees the same large
 # activation buffers every step; with the default dynamic thresholds glibc returns them to the
@@ -307,20 +307,10 @@ def _fused_stages(model: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Module]
     Sequential, when the native kernels are available (see `digits.fused`)."""
     if native.library() is None:
         return
-    for parent in list(model.modules()):
-        if not isinstance(parent, nn.Sequential):
-            continue
-        names = [name for name, _ in parent.named_children()]
-        i = 0
-        while i + 2 < len(names):
-            conv, act, pool = (parent._modules[n] for n in names[i:i + 3])
-            if is_stage(conv, act, pool):
-                yield parent, names[i], ConvTanhPool(conv)
-                yield parent, names[i + 1], nn.Identity()
-                yield parent, names[i + 2], nn.Identity()
-                i += 3
-            else:
-                i += 1
+    for parent, (conv, act, pool) in find_stages(model):
+        yield parent, conv, ConvTanhPool(parent._modules[conv])
+        yield parent, act, nn.Identity()
+        yield parent, pool, nn.Identity()
 
 
 @contextlib.contextmanager

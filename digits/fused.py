@@ -117,6 +117,24 @@ def is_stage(conv: nn.Module, act: nn.Module, pool: nn.Module) -> bool:
     return type(conv) is nn.Conv2d and _plain_conv(conv) and type(act) is nn.Tanh and _is_stage_pool(pool)
 
 
+def find_stages(model: nn.Module) -> list[tuple[nn.Sequential, list[str]]]:
+    """Every Conv2d -> Tanh -> AvgPool2d(2, 2) run of consecutive children of a Sequential:
+    (the Sequential, the three children's names)."""
+    found = []
+    for parent in model.modules():
+        if not isinstance(parent, nn.Sequential):
+            continue
+        names = list(parent._modules)
+        i = 0
+        while i + 2 < len(names):
+            if is_stage(*(parent._modules[n] for n in names[i:i + 3])):
+                found.append((parent, names[i:i + 3]))
+                i += 3
+            else:
+                i += 1
+    return found
+
+
 class ConvTanhPool(nn.Module):
     """Drop-in for the three modules of a Conv2d -> Tanh -> AvgPool2d(2, 2) stage, sharing the
     conv's parameters (under the same names, so the optimizer and state dict see no change).

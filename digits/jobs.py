@@ -39,6 +39,7 @@ class JobState:
     replaced: bool = False
     started: float | None = None
     finished: float | None = None
+    backend: str = ""  # device, precision, native kernels (engine.describe_backend)
 
     @property
     def active(self) -> bool:
@@ -60,6 +61,7 @@ def _worker(cfg: TrainConfig, data_dir: str | None, weights_dir: str | None, out
     import torch
 
     from .data import load_mnist
+    from .engine import describe_backend
     from .training import fit_and_save
 
     threading.Thread(target=_cancel_when_orphaned, args=(parent, cancel), daemon=True).start()
@@ -74,7 +76,7 @@ def _worker(cfg: TrainConfig, data_dir: str | None, weights_dir: str | None, out
                 last[0] = now
                 out.put(("progress", asdict(p)))
 
-        out.put(("running", None))
+        out.put(("running", describe_backend(cfg)))
         outcome = fit_and_save(cfg, data, weights_dir, on_progress=report, cancel=cancel)
         out.put(("finished", {"message": outcome.message, "card": outcome.card or None,
                               "replaced": outcome.replaced, "cancelled": cancel.is_set()}))
@@ -109,7 +111,7 @@ class TrainingJob:
         with self._lock:
             s = self._state
             return JobState(s.status, s.model, s.config, dict(s.progress) if s.progress else None,
-                            list(s.curve), s.message, s.card, s.replaced, s.started, s.finished)
+                            list(s.curve), s.message, s.card, s.replaced, s.started, s.finished, s.backend)
 
     def limit(self, cfg: TrainConfig) -> TrainConfig:
         """Apply the server's caps (epochs, batches), whatever the caller asked for."""
@@ -180,7 +182,8 @@ class TrainingJob:
             if kind == "running":
                 if s.status == "starting":
                     s.status = "running"
-                s.message = "training"
+                s.backend = payload
+                s.message = self._training_message(s)
             elif kind == "progress" and payload["phase"] in ("done", "cancelled"):
                 pass  # the final summary carries no batch position; keep the last real one
             elif kind == "progress":
@@ -188,7 +191,7 @@ class TrainingJob:
                 s.curve.append({"step": payload["step"], "loss": payload["loss"],
                                 "val_acc": payload["val_acc"], "phase": payload["phase"]})
                 if s.status == "running":
-                    s.message = "training"
+                    s.message = self._training_message(s)
             elif kind == "finished":
                 s.card, s.replaced, s.message = payload["card"], payload["replaced"], payload["message"]
         if kind == "finished":
@@ -198,6 +201,10 @@ class TrainingJob:
             self._end("failed", payload)
             return True
         return False
+
+    @staticmethod
+    def _training_message(s: JobState) -> str:
+        return f"training ({s.backend})" if s.backend else "training"
 
     def _end(self, status: str, message: str) -> None:
         with self._lock:

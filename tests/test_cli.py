@@ -2,9 +2,9 @@ import json
 import subprocess
 import sys
 
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
 from digits.sketches import render
 
 

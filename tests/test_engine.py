@@ -75,3 +75,22 @@ def test_dilate_thickens_and_erode_thins():
     x[:, :, 5:20, 10:14] = 1
     assert dilate(x).sum() > x.sum() > erode(x).sum() > 0
 
+
+
+def test_describe_backend_names_device_precision_and_native_kernels(monkeypatch):
+    from digits import native
+    from digits.engine import describe_backend
+
+    cfg = TrainConfig.from_recipe("lenet5", device="cpu", bf16=False)
+    if native.library() is not None:
+        assert describe_backend(cfg) == "cpu, float32, 2 fused native stages"
+    assert describe_backend(TrainConfig.from_recipe("mlp", device="cpu", bf16=False)) == "cpu, float32"
+    monkeypatch.setenv(native.NATIVE_ENV, "0")
+    native.reset()
+    try:
+        assert describe_backend(cfg) == f"cpu, float32, native kernels off: turned off by {native.NATIVE_ENV}=0"
+        assert describe_backend(TrainConfig.from_recipe("lenet5", device="cpu", bf16=False,
+                                                        fast_kernels=False)) == "cpu, float32"
+    finally:
+        monkeypatch.undo()
+        native.reset()

@@ -20,7 +20,6 @@ from digits.fastpath import (
 from digits.fused import ConvTanhPool
 from digits.models import create_model, list_models
 
-
 LAYOUTS = [torch.contiguous_format, torch.channels_last]
 
 

@@ -28,6 +28,7 @@ def test_job_runs_refuses_a_second_start_and_saves(mnist, tmp_path):
     assert weights_path("lenet5", tmp_path).exists()
     assert state.curve and state.progress["step"] == 40
     assert finished and finished[0].status == "done"
+    assert state.backend.startswith("cpu, ")  # the child said how it computes
 
 
 def test_cancel_keeps_previous_weights(mnist, tmp_path):
@@ -42,6 +43,7 @@ def test_cancel_keeps_previous_weights(mnist, tmp_path):
     while (job.snapshot().progress or {}).get("step", 0) < 5:
         assert time.monotonic() < deadline, job.snapshot().message
         time.sleep(0.05)
+    assert job.snapshot().message == f"training ({job.snapshot().backend})"
     assert job.cancel()
     t0 = time.monotonic()
     state = job.wait(timeout=30)
