@@ -155,7 +155,7 @@ def describe_backend(cfg: TrainConfig) -> str:
     parts = [str(device), "bfloat16 autocast" if bf16 else "float32"]
     stages = len(find_stages(create_model(cfg.model)))
     if device.type == "cpu" and cfg.fast_kernels and stages:
-        parts.append(f"{stages} fused native stages" if native.library() is not None
+        parts.append(f"native kernels: {stages} fused stage{'s' if stages > 1 else ''}" if native.library() is not None
                      else f"native kernels off: {native.status()}")
     return ", ".join(parts)
 

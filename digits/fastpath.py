@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import native
-from .fused import ConvTanhPool, find_stages
+from .fused import find_stages
 
 # glibc's mallopt parameters (malloc.h). Training allocates and frees the same large
 # activation buffers every step; with the default dynamic thresholds glibc returns them to the
@@ -303,14 +303,14 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _fused_stages(model: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Module]]:
-    """(parent, name, replacement) for every Conv2d -> Tanh -> AvgPool2d(2, 2) run of a
-    Sequential, when the native kernels are available (see `digits.fused`)."""
+    """(parent, name, replacement) for every run of modules a fused native module replaces
+    (see `digits.fused`), when the native kernels are available."""
     if native.library() is None:
         return
-    for parent, (conv, act, pool) in find_stages(model):
-        yield parent, conv, ConvTanhPool(parent._modules[conv])
-        yield parent, act, nn.Identity()
-        yield parent, pool, nn.Identity()
+    for parent, names, kind in find_stages(model):
+        yield parent, names[0], kind.build([parent._modules[n] for n in names])
+        for name in names[1:]:
+            yield parent, name, nn.Identity()
 
 
 @contextlib.contextmanager

@@ -1,9 +1,13 @@
-"""LeNet-style stages, Conv2d -> Tanh -> AvgPool2d(2, 2), run as fused native kernels.
+"""Network stages run as fused native kernels while training on CPU.
 
+Two kinds of stage, each a run of consecutive modules in a Sequential:
+- LeNet's Conv2d -> Tanh -> AvgPool2d(2, 2) (`ConvTanhPool`);
+- the tutorial CNN's stem Conv2d(1 -> C, 5x5) -> ReLU -> MaxPool2d(2, stride 1) -> Dropout
+  -> Flatten (`ConvReluPoolStem`).
 PyTorch runs such a stage as separate kernels that each read and write the whole
-activation; the C kernels in digits/csrc (built by `digits.native`) do the tanh and the pool
-in one pass, and when the conv has a single 5x5 input channel (LeNet-5's first stage), the
-conv as well: forward, and the weight and bias gradients straight from the saved tanh output.
+activation; the C kernels in digits/csrc (built by `digits.native`) take each image through
+the whole stage while it is in cache. A single-channel 5x5 conv runs in the kernel too, and
+its backward pass computes the weight and bias gradients straight from the saved activation.
 Measured per 512 images, forward and backward, bfloat16 on the 2-core CPU against the PyTorch
 path the engine otherwise takes (`bench/lenet_stages.py`): LeNet-5's first stage 6.5 -> 2.4 ms,
 its second 4.7 -> 3.5 ms, the whole model 13.4 -> 7.0 ms.
@@ -14,6 +18,9 @@ anything they do not cover (other devices, dtypes, shapes) runs the original mod
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,6 +29,7 @@ from . import native
 
 POOL = 2  # the stage's average pool: 2x2, stride 2
 FUSED_KERNEL = 5  # the single-channel conv kernel the C code is specialised for
+_HASH_STATES = 1 << 32  # dropout's keep decision compares a 32-bit hash with a cut
 
 
 def _storage_dtype() -> torch.dtype:
@@ -117,19 +125,54 @@ def is_stage(conv: nn.Module, act: nn.Module, pool: nn.Module) -> bool:
     return type(conv) is nn.Conv2d and _plain_conv(conv) and type(act) is nn.Tanh and _is_stage_pool(pool)
 
 
-def find_stages(model: nn.Module) -> list[tuple[nn.Sequential, list[str]]]:
-    """Every Conv2d -> Tanh -> AvgPool2d(2, 2) run of consecutive children of a Sequential:
-    (the Sequential, the three children's names)."""
+def _single_channel(conv: nn.Module) -> bool:
+    return (type(conv) is nn.Conv2d and _plain_conv(conv) and conv.in_channels == 1
+            and conv.kernel_size == (FUSED_KERNEL, FUSED_KERNEL) and conv.padding[0] == conv.padding[1])
+
+
+def is_stem(conv: nn.Module, act: nn.Module, pool: nn.Module, drop: nn.Module, flat: nn.Module) -> bool:
+    """Whether five consecutive modules form the stem that `ConvReluPoolStem` can replace."""
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+    return (_single_channel(conv) and type(act) is nn.ReLU
+            and type(pool) is nn.MaxPool2d and pair(pool.kernel_size) == (POOL, POOL) and pair(pool.stride) == (1, 1)
+            and pair(pool.padding) == (0, 0) and pair(pool.dilation) == (1, 1) and not pool.ceil_mode
+            and not pool.return_indices
+            and type(drop) is nn.Dropout and drop.p < 1
+            and type(flat) is nn.Flatten and flat.start_dim == 1 and flat.end_dim == -1)
+
+
+@dataclass(frozen=True)
+class StageKind:
+    """A run of modules that one fused module replaces (the others become Identity)."""
+
+    length: int
+    matches: Callable[..., bool]
+    build: Callable[[Sequence[nn.Module]], nn.Module]
+
+
+STAGE_KINDS = (
+    StageKind(5, is_stem, lambda mods: ConvReluPoolStem(mods[0], mods[3].p)),
+    StageKind(3, is_stage, lambda mods: ConvTanhPool(mods[0])),
+)
+
+
+def find_stages(model: nn.Module) -> list[tuple[nn.Sequential, list[str], StageKind]]:
+    """Every run of consecutive children of a Sequential that a fused module can replace:
+    (the Sequential, the children's names, the kind)."""
     found = []
     for parent in model.modules():
         if not isinstance(parent, nn.Sequential):
             continue
         names = list(parent._modules)
         i = 0
-        while i + 2 < len(names):
-            if is_stage(*(parent._modules[n] for n in names[i:i + 3])):
-                found.append((parent, names[i:i + 3]))
-                i += 3
+        while i < len(names):
+            for kind in STAGE_KINDS:
+                run = names[i:i + kind.length]
+                if len(run) == kind.length and kind.matches(*(parent._modules[n] for n in run)):
+                    found.append((parent, run, kind))
+                    i += kind.length
+                    break
             else:
                 i += 1
     return found
@@ -148,8 +191,7 @@ class ConvTanhPool(nn.Module):
         self.weight = conv.weight
         self.bias = conv.bias
         self.padding = conv.padding
-        self.conv_fused = (conv.in_channels == 1 and conv.kernel_size == (FUSED_KERNEL, FUSED_KERNEL)
-                           and conv.padding[0] == conv.padding[1])
+        self.conv_fused = _single_channel(conv)
 
     def _reference(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(torch.tanh(F.conv2d(x, self.weight, self.bias, padding=self.padding)), POOL, POOL)
@@ -167,3 +209,73 @@ class ConvTanhPool(nn.Module):
         if z.dtype not in native.SUFFIXES:
             return F.avg_pool2d(torch.tanh(z), POOL, POOL)
         return _TanhPool.apply(z)
+
+
+class _ConvReluPool(torch.autograd.Function):
+    """Conv2d(1 -> C, 5x5, padding) -> ReLU -> MaxPool2d(2, stride 1) -> dropout -> flatten.
+    The conv runs in float32; the ReLU output is saved in `dtype` for the backward pass, which
+    recomputes the pooling winners and the dropout mask (a hash of `key` and the position)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int,  # type: ignore[override]
+                dtype: torch.dtype, key: int, cut: int, scale: float) -> torch.Tensor:
+        x = x.float().contiguous()
+        w = weight.detach().float().contiguous()
+        b = bias.detach().float().contiguous()
+        n, _, h, wd = x.shape
+        c = w.shape[0]
+        ho, wo = h + 2 * padding - FUSED_KERNEL + 1, wd + 2 * padding - FUSED_KERNEL + 1
+        r = x.new_empty(n, c, ho, wo, dtype=dtype)
+        out = x.new_empty(n, c * (ho - 1) * (wo - 1), dtype=dtype)
+        _run("conv_relu_maxpool_fwd", dtype, _ptr(x), _ptr(w), _ptr(b), _ptr(r), _ptr(out), n, c, h, wd, padding,
+             key, cut, scale)
+        ctx.save_for_backward(x, r)
+        ctx.meta = (padding, key, cut, scale, weight.dtype, bias.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        x, r = ctx.saved_tensors
+        padding, key, cut, scale, w_dtype, b_dtype = ctx.meta
+        grad = grad.to(r.dtype).contiguous()
+        n, _, h, wd = x.shape
+        c = r.shape[1]
+        dw = x.new_empty(c, 1, FUSED_KERNEL, FUSED_KERNEL)
+        db = x.new_empty(c)
+        _run("conv_relu_maxpool_bwd", r.dtype, _ptr(x), _ptr(grad), _ptr(r), _ptr(dw), _ptr(db), n, c, h, wd, padding,
+             key, cut, scale)
+        return None, dw.to(w_dtype), db.to(b_dtype), None, None, None, None, None
+
+
+class ConvReluPoolStem(nn.Module):
+    """Drop-in for Conv2d(1 -> C, 5x5) -> ReLU -> MaxPool2d(2, stride 1) -> Dropout(p) ->
+    Flatten, the tutorial CNN's feature extractor, sharing the conv's parameters.
+
+    Dropout keeps each value with probability 1 - p (p rounded to 1/2^32) and scales it by
+    1/(1 - p), like `nn.Dropout`; its mask comes from a counter-based hash keyed by a number
+    drawn from PyTorch's generator, so runs seeded with `torch.manual_seed` repeat exactly and
+    the mask is recomputed in the backward pass rather than stored."""
+
+    def __init__(self, conv: nn.Conv2d, p: float) -> None:
+        super().__init__()
+        self.weight = conv.weight
+        self.bias = conv.bias
+        self.padding = conv.padding
+        self.p = p
+
+    def _reference(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.max_pool2d(F.relu(F.conv2d(x, self.weight, self.bias, padding=self.padding)), POOL, 1)
+        return F.dropout(h, self.p, self.training).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.shape[-2] + 2 * self.padding[0] - FUSED_KERNEL + 1
+        w = x.shape[-1] + 2 * self.padding[1] - FUSED_KERNEL + 1
+        if (x.device.type != "cpu" or x.dim() != 4 or h < POOL or w < POOL or x.requires_grad
+                or self.weight.dtype != torch.float32 or native.library() is None):
+            return self._reference(x)
+        key, cut, scale = 0, 0, 1.0  # no dropout
+        if self.training and self.p > 0:
+            key = int(torch.randint(0, _HASH_STATES, (1,)).item())
+            cut = min(round(self.p * _HASH_STATES), _HASH_STATES - 1)
+            scale = 1.0 / (1.0 - self.p)
+        return _ConvReluPool.apply(x, self.weight, self.bias, self.padding[0], _storage_dtype(), key, cut, scale)

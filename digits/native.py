@@ -30,12 +30,13 @@ import torch  # imported before any kernel loads: its libgomp is the one they bi
 NATIVE_ENV = "DIGITS_NATIVE"  # "0" turns the kernels off
 CACHE_ENV = "DIGITS_CACHE"
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
-ENTRY_SOURCE = "lenet_kernels.c"
+ENTRY_SOURCE = "kernels.c"
 BUILD_TIMEOUT_S = 120
 _OPENMP_FLAGS = ("-fopenmp",)
 _BASE_FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=gnu11")
 
 _I64 = ctypes.c_int64
+_U32 = ctypes.c_uint32
 _PTR = ctypes.c_void_p
 # argument types of every exported function, per storage type suffix
 _SIGNATURES = {
@@ -43,6 +44,8 @@ _SIGNATURES = {
     "tanh_pool_bwd": [_PTR, _PTR, _PTR, _I64, _I64, _I64],
     "conv_tanh_pool_fwd": [_PTR, _PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64],
     "conv_tanh_pool_bwd": [_PTR, _PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64],
+    "conv_relu_maxpool_fwd": [_PTR, _PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64, _U32, _U32, ctypes.c_float],
+    "conv_relu_maxpool_bwd": [_PTR, _PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64, _U32, _U32, ctypes.c_float],
 }
 SUFFIXES = {torch.bfloat16: "bf16", torch.float32: "f32"}
 

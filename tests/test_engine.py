@@ -83,7 +83,9 @@ def test_describe_backend_names_device_precision_and_native_kernels(monkeypatch)
 
     cfg = TrainConfig.from_recipe("lenet5", device="cpu", bf16=False)
     if native.library() is not None:
-        assert describe_backend(cfg) == "cpu, float32, 2 fused native stages"
+        assert describe_backend(cfg) == "cpu, float32, native kernels: 2 fused stages"
+        cnn = TrainConfig.from_recipe("cnn", device="cpu", bf16=False)
+        assert describe_backend(cnn) == "cpu, float32, native kernels: 1 fused stage"
     assert describe_backend(TrainConfig.from_recipe("mlp", device="cpu", bf16=False)) == "cpu, float32"
     monkeypatch.setenv(native.NATIVE_ENV, "0")
     native.reset()

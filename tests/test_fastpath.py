@@ -17,7 +17,7 @@ from digits.fastpath import (
     accelerated,
     tune_allocator,
 )
-from digits.fused import ConvTanhPool
+from digits.fused import ConvReluPoolStem, ConvTanhPool
 from digits.models import create_model, list_models
 
 LAYOUTS = [torch.contiguous_format, torch.channels_last]
@@ -162,21 +162,23 @@ def test_accelerated_models_compute_the_same_function_and_restore_themselves(nam
 
 
 def test_accelerated_swaps_the_slow_modules():
+    fused = native.library() is not None
     model = create_model("cnn")
     with accelerated(model):
-        assert any(isinstance(m, FastDropout) for m in model.modules())
-        assert any(isinstance(m, MaxPool2x2Stride1) for m in model.modules())
+        # the whole stem (conv, ReLU, pool, dropout, flatten) is one native module where the
+        # kernels build (tests/test_native.py), else each slow layer has its drop-in
+        assert sum(isinstance(m, ConvReluPoolStem) for m in model.modules()) == int(fused)
+        assert any(isinstance(m, FastDropout) for m in model.modules()) == (not fused)
+        assert any(isinstance(m, MaxPool2x2Stride1) for m in model.modules()) == (not fused)
         assert not any(type(m) in (nn.Dropout, nn.MaxPool2d) for m in model.modules())
     model = create_model("lenet5")
     with accelerated(model):
         assert any(isinstance(m, FullConvAsLinear) for m in model.modules())
-        # Conv -> Tanh -> AvgPool stages are fused (tests/test_native.py) where the kernels build
-        stages = sum(isinstance(m, ConvTanhPool) for m in model.modules())
-        assert stages == (2 if native.library() is not None else 0)
-        assert any(isinstance(m, AvgPool2x2) for m in model.modules()) == (native.library() is None)
+        assert sum(isinstance(m, ConvTanhPool) for m in model.modules()) == (2 if fused else 0)
+        assert any(isinstance(m, AvgPool2x2) for m in model.modules()) == (not fused)
 
 
-def test_without_native_kernels_lenet5_uses_the_pytorch_fast_path(monkeypatch):
+def test_without_native_kernels_the_pytorch_drop_ins_are_used(monkeypatch):
     monkeypatch.setenv(native.NATIVE_ENV, "0")
     native.reset()
     try:
@@ -184,6 +186,10 @@ def test_without_native_kernels_lenet5_uses_the_pytorch_fast_path(monkeypatch):
         with accelerated(model):
             assert not any(isinstance(m, ConvTanhPool) for m in model.modules())
             assert any(isinstance(m, AvgPool2x2) for m in model.modules())
+        model = create_model("cnn")
+        with accelerated(model):
+            assert not any(isinstance(m, ConvReluPoolStem) for m in model.modules())
+            assert any(isinstance(m, FastDropout) for m in model.modules())
     finally:
         monkeypatch.undo()
         native.reset()

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from digits import native
-from digits.fused import ConvTanhPool, _TanhPool
+from digits.fused import ConvReluPoolStem, ConvTanhPool, _TanhPool
 
 HAVE_COMPILER = any(shutil.which(c) for c in ("cc", "gcc", "clang"))
 BF16_TOL = 2**-7  # two bfloat16 steps at 1.0
@@ -172,5 +172,92 @@ def test_a_single_channel_stage_whose_input_needs_a_gradient_still_gets_one():
     for module in (_stage(conv), ConvTanhPool(conv)):
         xi = x.clone().requires_grad_()
         module(xi).backward(g)
+        grads.append(xi.grad)
+    assert grads[1] is not None and torch.allclose(grads[1], grads[0], atol=1e-6)
+
+
+# --- the tutorial CNN's stem: Conv(1 -> C, 5x5) -> ReLU -> MaxPool(2, 1) -> Dropout -> Flatten ---
+
+def _stem(conv: nn.Conv2d, p: float) -> nn.Sequential:
+    return nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(2, stride=1), nn.Dropout(p), nn.Flatten())
+
+
+@needs_kernels
+@pytest.mark.parametrize("batch, channels, size, padding", [(6, 10, 28, 2), (3, 4, 20, 0), (2, 3, 36, 2)])
+def test_fused_stem_without_dropout_matches_pytorch_in_float32(batch, channels, size, padding):
+    torch.manual_seed(batch)
+    conv = nn.Conv2d(1, channels, 5, padding=padding)
+    reference, fused = _stem(conv, 0.2).eval(), ConvReluPoolStem(conv, 0.2).eval()
+    x = torch.randn(batch, 1, size, size)
+    g = torch.randn(reference(x).shape)
+    want, want_grads = _grads(reference, x, g)
+    got, got_grads = _grads(fused, x, g)
+    assert torch.allclose(got, want, atol=1e-6)
+    for a, b in zip(got_grads, want_grads):
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+
+
+@needs_kernels
+def test_fused_stem_dropout_keeps_one_minus_p_scales_and_routes_gradients_through_the_mask():
+    torch.manual_seed(0)
+    p = 0.2
+    conv = nn.Conv2d(1, 10, 5, padding=2)
+    fused = ConvReluPoolStem(conv, p).train()
+    x = torch.randn(16, 1, 28, 28)
+    g = torch.randn(16, 10 * 27 * 27)
+    got, got_grads = _grads(fused, x, g)
+    plain = _stem(conv, p).eval()(x).detach()  # the same stem without dropout
+    positive = plain > 0  # where dropout's decision shows in the output
+    kept = (got != 0) & positive
+    assert abs(kept.sum().item() / positive.sum().item() - (1 - p)) < 0.01
+    assert torch.allclose(got[kept], plain[kept] / (1 - p), atol=1e-5)
+    assert torch.all(got[~kept & positive] == 0)
+    # the gradient equals PyTorch's for the same mask (elsewhere the ReLU stops it anyway)
+    mask = kept.float() / (1 - p)
+    reference = _stem(conv, p).eval()
+    conv.zero_grad()
+    (reference(x) * mask).backward(g)
+    for a, b in zip(got_grads, [conv.weight.grad, conv.bias.grad]):
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+
+
+@needs_kernels
+def test_fused_stem_masks_follow_torch_manual_seed():
+    conv = nn.Conv2d(1, 4, 5, padding=2)
+    fused = ConvReluPoolStem(conv, 0.5).train()
+    x = torch.rand(4, 1, 28, 28)
+    torch.manual_seed(7)
+    first = fused(x)
+    torch.manual_seed(7)
+    again = fused(x)
+    other = fused(x)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+@needs_kernels
+def test_fused_stem_under_bf16_autocast_is_as_close_as_pytorchs_own():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 10, 5, padding=2)
+    x = torch.randn(32, 1, 28, 28)
+    g = torch.randn(32, 10 * 27 * 27)
+    exact, exact_grads = _grads(_stem(conv, 0.2).eval(), x, g)
+    theirs, their_grads = _grads(_stem(conv, 0.2).eval(), x, g, autocast=True)
+    ours, our_grads = _grads(ConvReluPoolStem(conv, 0.2).eval(), x, g, autocast=True)
+    scale = exact.abs().max()
+    assert (ours - exact).abs().max() <= max(BF16_TOL * scale, (theirs - exact).abs().max())
+    for mine, pytorch, ref in zip(our_grads, their_grads, exact_grads):
+        assert (mine - ref).abs().max() <= max(1e-3 * ref.abs().max(), (pytorch - ref).abs().max())
+
+
+@needs_kernels
+def test_fused_stem_falls_back_when_the_input_needs_a_gradient():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 4, 5, padding=2)
+    x = torch.randn(2, 1, 28, 28)
+    grads = []
+    for module in (_stem(conv, 0.2).eval(), ConvReluPoolStem(conv, 0.2).eval()):
+        xi = x.clone().requires_grad_()
+        module(xi).sum().backward()
         grads.append(xi.grad)
     assert grads[1] is not None and torch.allclose(grads[1], grads[0], atol=1e-6)
