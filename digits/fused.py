@@ -9,8 +9,8 @@ activation; the C kernels in digits/csrc (built by `digits.native`) take each im
 the whole stage while it is in cache. A single-channel 5x5 conv runs in the kernel too, and
 its backward pass computes the weight and bias gradients straight from the saved activation.
 Measured per 512 images, forward and backward, bfloat16 on the 2-core CPU against the PyTorch
-path the engine otherwise takes (`bench/lenet_stages.py`): LeNet-5's first stage 6.5 -> 2.4 ms,
-its second 4.7 -> 3.5 ms, the whole model 13.4 -> 7.0 ms.
+path the engine otherwise takes (`bench/fused_stages.py`): LeNet-5's first stage 6.3 -> 2.3 ms,
+its second 4.2 -> 3.0 ms, the CNN's stem 17.1 -> 7.4 ms.
 
 Used by `digits.fastpath.accelerated` during training on CPU when the kernels are available;
 anything they do not cover (other devices, dtypes, shapes) runs the original modules.
