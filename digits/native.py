@@ -111,22 +111,29 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     errors = []
     for extra in (_OPENMP_FLAGS, ()):  # a compiler without OpenMP still gets single-threaded kernels
         flags = _BASE_FLAGS + extra
-        target = cache_dir() / f"digits-kernels-{_build_key(compiler, flags)}.so"
-        try:
-            if not target.exists():
-                _compile(compiler, flags, target)
-            lib = ctypes.CDLL(str(target))
-        except (OSError, subprocess.SubprocessError) as exc:
-            detail = getattr(exc, "stderr", "") or str(exc)
-            errors.append(detail.strip().splitlines()[-1] if detail.strip() else type(exc).__name__)
-            continue
-        for name, argtypes in _SIGNATURES.items():
-            for suffix in SUFFIXES.values():
-                fn = getattr(lib, f"{name}_{suffix}")
-                fn.argtypes, fn.restype = argtypes, ctypes.c_int  # 0, or -1: out of memory
-        threads = "OpenMP" if extra else "one thread"
-        return lib, f"built with {compiler} ({threads}): {target}"
-    return None, "build failed: " + " | ".join(errors)
+        for directory in _build_dirs():
+            target = directory / f"digits-kernels-{_build_key(compiler, flags)}.so"
+            try:
+                if not target.exists():
+                    _compile(compiler, flags, target)
+                lib = ctypes.CDLL(str(target))
+            except (OSError, subprocess.SubprocessError) as exc:
+                detail = (getattr(exc, "stderr", "") or str(exc)).strip()
+                errors.append(detail.splitlines()[-1] if detail else type(exc).__name__)
+                continue
+            for name, argtypes in _SIGNATURES.items():
+                for suffix in SUFFIXES.values():
+                    fn = getattr(lib, f"{name}_{suffix}")
+                    fn.argtypes, fn.restype = argtypes, ctypes.c_int  # 0, or -1: out of memory
+            threads = "OpenMP" if extra else "one thread"
+            return lib, f"built with {compiler} ({threads}): {target}"
+    return None, "build failed: " + " | ".join(dict.fromkeys(errors))
+
+
+def _build_dirs() -> list[Path]:
+    """The cache, then a private temporary folder if the cache cannot be written."""
+    fallback = Path(tempfile.gettempdir()) / f"digits-{os.getuid()}"
+    return [cache_dir(), fallback] if cache_dir() != fallback else [fallback]
 
 
 def library() -> ctypes.CDLL | None:

@@ -261,3 +261,12 @@ def test_fused_stem_falls_back_when_the_input_needs_a_gradient():
         module(xi).sum().backward()
         grads.append(xi.grad)
     assert grads[1] is not None and torch.allclose(grads[1], grads[0], atol=1e-6)
+
+
+@pytest.mark.skipif(not HAVE_COMPILER, reason="no C compiler on this machine")
+def test_an_unwritable_cache_falls_back_to_a_temporary_folder(fresh_native, monkeypatch):
+    blocker = fresh_native / "not-a-dir"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv(native.CACHE_ENV, str(blocker / "cache"))
+    assert native.library() is not None, native.status()
+    assert str(blocker) not in native.status()
