@@ -407,11 +407,12 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                 if s.finished is not None and s.finished != last_finish:
                     choices = model_choices(app.store)
                     keep = current_model if any(v == current_model for _, v in choices) else default
-                    return (*updates, s.finished, gr.update(choices=choices, value=keep), models_table(app.store))
-                return (*updates, last_finish, gr.update(), gr.update())
+                    # the job's card now tells how it ended: clear "started ..." / "Cancelling..."
+                    return (*updates, s.finished, gr.update(choices=choices, value=keep), models_table(app.store), "")
+                return (*updates, last_finish, gr.update(), gr.update(), gr.update())
 
             timer = gr.Timer(POLL_S)
-            timer.tick(poll, [seen_finish, model], [t_progress, t_plot, t_card, seen_finish, model, m_table],
+            timer.tick(poll, [seen_finish, model], [t_progress, t_plot, t_card, seen_finish, model, m_table, t_msg],
                        show_progress="hidden", api_name=False)
         demo.load(None, None, None, js=SELECT_BRUSH_JS)
         clear_btn.click(None, None, None, js=SELECT_BRUSH_JS)

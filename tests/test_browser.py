@@ -147,12 +147,17 @@ def test_train_progress_then_cancel_keeps_weights(page, app_url, tmp_path):
     page.wait_for_function(
         "() => /batch \\d+\\//.test(document.querySelector('#train-progress').innerText)", timeout=60_000)
     page.screenshot(path=tmp_path / "5-training.png", full_page=True)
+    # the card says how the job computes (device, precision)
+    assert "training (cpu, " in page.locator("#train-progress").inner_text()
     page.locator("#start-btn").click()  # a second start while one runs is refused
     page.wait_for_function("() => document.querySelector('#train-msg').innerText.includes('already running')",
                            timeout=10_000)
     page.locator("#cancel-btn").click()
     page.wait_for_function("() => document.querySelector('#train-progress').innerText.toLowerCase()"
                            ".includes('cancelled')", timeout=20_000)
+    # once the job has ended, the card tells the outcome and the "Cancelling…" note goes
+    page.wait_for_function("() => !document.querySelector('#train-msg').innerText.includes('Cancelling')",
+                           timeout=10_000)
     page.screenshot(path=tmp_path / "6-cancelled.png", full_page=True)
     assert (weights / "mlp.safetensors").read_bytes() == before
     assert not list((weights / "candidates").glob("mlp*")) if (weights / "candidates").exists() else True
