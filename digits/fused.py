@@ -27,7 +27,7 @@ from torch import nn
 
 from . import native
 
-POOL = 2  # the stage's average pool: 2x2, stride 2
+POOL = 2  # pooling windows are 2x2 (stride 2 for LeNet's average pool, 1 for the CNN's max pool)
 FUSED_KERNEL = 5  # the single-channel conv kernel the C code is specialised for
 _HASH_STATES = 1 << 32  # dropout's keep decision compares a 32-bit hash with a cut
 
@@ -113,11 +113,14 @@ def _plain_conv(conv: nn.Conv2d) -> bool:
             and conv.dilation == (1, 1) and conv.groups == 1 and conv.bias is not None)
 
 
+def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
 def _is_stage_pool(pool: nn.Module) -> bool:
-    def pair(v):
-        return (v, v) if isinstance(v, int) else tuple(v)
-    return (type(pool) is nn.AvgPool2d and pair(pool.kernel_size) == (POOL, POOL) and pair(pool.stride) == (POOL, POOL)
-            and pair(pool.padding) == (0, 0) and not pool.ceil_mode and pool.divisor_override is None)
+    return (type(pool) is nn.AvgPool2d and _pair(pool.kernel_size) == (POOL, POOL)
+            and _pair(pool.stride) == (POOL, POOL) and _pair(pool.padding) == (0, 0) and not pool.ceil_mode
+            and pool.divisor_override is None)
 
 
 def is_stage(conv: nn.Module, act: nn.Module, pool: nn.Module) -> bool:
@@ -132,11 +135,9 @@ def _single_channel(conv: nn.Module) -> bool:
 
 def is_stem(conv: nn.Module, act: nn.Module, pool: nn.Module, drop: nn.Module, flat: nn.Module) -> bool:
     """Whether five consecutive modules form the stem that `ConvReluPoolStem` can replace."""
-    def pair(v):
-        return (v, v) if isinstance(v, int) else tuple(v)
     return (_single_channel(conv) and type(act) is nn.ReLU
-            and type(pool) is nn.MaxPool2d and pair(pool.kernel_size) == (POOL, POOL) and pair(pool.stride) == (1, 1)
-            and pair(pool.padding) == (0, 0) and pair(pool.dilation) == (1, 1) and not pool.ceil_mode
+            and type(pool) is nn.MaxPool2d and _pair(pool.kernel_size) == (POOL, POOL) and _pair(pool.stride) == (1, 1)
+            and _pair(pool.padding) == (0, 0) and _pair(pool.dilation) == (1, 1) and not pool.ceil_mode
             and not pool.return_indices
             and type(drop) is nn.Dropout and drop.p < 1
             and type(flat) is nn.Flatten and flat.start_dim == 1 and flat.end_dim == -1)
