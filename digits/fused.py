@@ -49,6 +49,32 @@ def _run(name: str, dtype: torch.dtype, *args: int) -> None:
         raise MemoryError(f"native kernel {name}: out of memory")
 
 
+def _conv_size(x: torch.Tensor, padding: tuple[int, ...]) -> tuple[int, int]:
+    """Height and width of a 5x5 conv's output on x."""
+    return (x.shape[-2] + 2 * padding[0] - FUSED_KERNEL + 1, x.shape[-1] + 2 * padding[1] - FUSED_KERNEL + 1)
+
+
+def _conv_operands(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+    """The fused single-channel convs' operands, float32 and contiguous, and (n, c, h, w)."""
+    x = x.float().contiguous()
+    w = weight.detach().float().contiguous()
+    b = bias.detach().float().contiguous()
+    return x, w, b, (x.shape[0], w.shape[0], x.shape[2], x.shape[3])
+
+
+def _conv_grads(name: str, ctx, grad: torch.Tensor, *extra) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias gradients of a fused single-channel conv stage from its backward kernel,
+    given the saved (images, activation) and the kernel's trailing arguments."""
+    x, saved = ctx.saved_tensors
+    grad = grad.to(saved.dtype).contiguous()
+    n, _, h, wd = x.shape
+    c = saved.shape[1]
+    dw = x.new_empty(c, 1, FUSED_KERNEL, FUSED_KERNEL)
+    db = x.new_empty(c)
+    _run(name, saved.dtype, _ptr(x), _ptr(grad), _ptr(saved), _ptr(dw), _ptr(db), n, c, h, wd, ctx.padding, *extra)
+    return dw.to(ctx.param_dtypes[0]), db.to(ctx.param_dtypes[1])
+
+
 class _TanhPool(torch.autograd.Function):
     """tanh then 2x2 average pool of a contiguous (N, C, H, W) tensor; saves tanh's output."""
 
@@ -81,12 +107,8 @@ class _ConvTanhPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int,  # type: ignore[override]
                 dtype: torch.dtype) -> torch.Tensor:
-        x = x.float().contiguous()
-        w = weight.detach().float().contiguous()
-        b = bias.detach().float().contiguous()
-        n, _, h, wd = x.shape
-        c = w.shape[0]
-        ho, wo = h + 2 * padding - FUSED_KERNEL + 1, wd + 2 * padding - FUSED_KERNEL + 1
+        x, w, b, (n, c, h, wd) = _conv_operands(x, weight, bias)
+        ho, wo = _conv_size(x, (padding, padding))
         t = x.new_empty(n, c, ho, wo, dtype=dtype)
         p = x.new_empty(n, c, ho // POOL, wo // POOL, dtype=dtype)
         _run("conv_tanh_pool_fwd", dtype, _ptr(x), _ptr(w), _ptr(b), _ptr(t), _ptr(p), n, c, h, wd, padding)
@@ -97,15 +119,8 @@ class _ConvTanhPool(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        x, t = ctx.saved_tensors
-        grad = grad.to(t.dtype).contiguous()
-        n, _, h, wd = x.shape
-        c = t.shape[1]
-        dw = x.new_empty(c, 1, FUSED_KERNEL, FUSED_KERNEL)
-        db = x.new_empty(c)
-        _run("conv_tanh_pool_bwd", t.dtype, _ptr(x), _ptr(grad), _ptr(t), _ptr(dw), _ptr(db), n, c, h, wd,
-             ctx.padding)
-        return None, dw.to(ctx.param_dtypes[0]), db.to(ctx.param_dtypes[1]), None, None
+        dw, db = _conv_grads("conv_tanh_pool_bwd", ctx, grad)
+        return None, dw, db, None, None
 
 
 def _plain_conv(conv: nn.Conv2d) -> bool:
@@ -199,7 +214,7 @@ class ConvTanhPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = _storage_dtype()
-        h = x.shape[-2] + 2 * self.padding[0] - self.weight.shape[-2] + 1
+        h = x.shape[-2] + 2 * self.padding[0] - self.weight.shape[-2] + 1  # any kernel size here
         w = x.shape[-1] + 2 * self.padding[1] - self.weight.shape[-1] + 1
         if (x.device.type != "cpu" or x.dim() != 4 or h % POOL or w % POOL or h <= 0 or w <= 0
                 or self.weight.dtype != torch.float32 or native.library() is None):
@@ -220,32 +235,21 @@ class _ConvReluPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int,  # type: ignore[override]
                 dtype: torch.dtype, key: int, cut: int, scale: float) -> torch.Tensor:
-        x = x.float().contiguous()
-        w = weight.detach().float().contiguous()
-        b = bias.detach().float().contiguous()
-        n, _, h, wd = x.shape
-        c = w.shape[0]
-        ho, wo = h + 2 * padding - FUSED_KERNEL + 1, wd + 2 * padding - FUSED_KERNEL + 1
+        x, w, b, (n, c, h, wd) = _conv_operands(x, weight, bias)
+        ho, wo = _conv_size(x, (padding, padding))
         r = x.new_empty(n, c, ho, wo, dtype=dtype)
         out = x.new_empty(n, c * (ho - 1) * (wo - 1), dtype=dtype)
         _run("conv_relu_maxpool_fwd", dtype, _ptr(x), _ptr(w), _ptr(b), _ptr(r), _ptr(out), n, c, h, wd, padding,
              key, cut, scale)
         ctx.save_for_backward(x, r)
-        ctx.meta = (padding, key, cut, scale, weight.dtype, bias.dtype)
+        ctx.padding, ctx.dropout = padding, (key, cut, scale)
+        ctx.param_dtypes = (weight.dtype, bias.dtype)
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        x, r = ctx.saved_tensors
-        padding, key, cut, scale, w_dtype, b_dtype = ctx.meta
-        grad = grad.to(r.dtype).contiguous()
-        n, _, h, wd = x.shape
-        c = r.shape[1]
-        dw = x.new_empty(c, 1, FUSED_KERNEL, FUSED_KERNEL)
-        db = x.new_empty(c)
-        _run("conv_relu_maxpool_bwd", r.dtype, _ptr(x), _ptr(grad), _ptr(r), _ptr(dw), _ptr(db), n, c, h, wd, padding,
-             key, cut, scale)
-        return None, dw.to(w_dtype), db.to(b_dtype), None, None, None, None, None
+        dw, db = _conv_grads("conv_relu_maxpool_bwd", ctx, grad, *ctx.dropout)
+        return None, dw, db, None, None, None, None, None
 
 
 class ConvReluPoolStem(nn.Module):
@@ -269,8 +273,7 @@ class ConvReluPoolStem(nn.Module):
         return F.dropout(h, self.p, self.training).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.shape[-2] + 2 * self.padding[0] - FUSED_KERNEL + 1
-        w = x.shape[-1] + 2 * self.padding[1] - FUSED_KERNEL + 1
+        h, w = _conv_size(x, self.padding)
         if (x.device.type != "cpu" or x.dim() != 4 or h < POOL or w < POOL or x.requires_grad
                 or self.weight.dtype != torch.float32 or native.library() is None):
             return self._reference(x)

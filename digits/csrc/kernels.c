@@ -81,6 +81,18 @@ static void conv_plane_grad(const float *restrict xp, int64_t ld, const float *r
     }
 }
 
+/* dw, db = the per-thread weight and bias sums (C * KS * KS then C floats, at offset `at` of
+   each thread's `stride`), added in thread order so results do not vary between runs. */
+static void add_thread_sums(const float *scratch, int64_t stride, int64_t at, int64_t C, float *dw, float *db) {
+    memset(dw, 0, sizeof(float) * C * KS * KS);
+    memset(db, 0, sizeof(float) * C);
+    for (int64_t r = 0; r < max_threads(); r++) {
+        const float *part = scratch + r * stride + at;
+        for (int64_t k = 0; k < C * KS * KS; k++) dw[k] += part[k];
+        for (int64_t c = 0; c < C; c++) db[c] += part[C * KS * KS + c];
+    }
+}
+
 /* Dropout's keep decision for element `idx` of a call keyed by `seed`: a counter-based hash
    (the "lowbias32" integer mixer), so the backward pass recomputes the mask instead of
    storing it, and the result does not depend on how the work is split between threads. */

@@ -160,13 +160,7 @@ int NAME(conv_tanh_pool_bwd)(const float *restrict x, const T *restrict g, const
         }
         for (int64_t k = 0; k < sums; k++) out[k] = vsum(wacc[k]);
     }
-    memset(dw, 0, sizeof(float) * C * KS * KS);
-    memset(db, 0, sizeof(float) * C);
-    for (int64_t r = 0; r < max_threads(); r++) {
-        const float *part = scratch + r * stride + at_out;
-        for (int64_t k = 0; k < C * KS * KS; k++) dw[k] += part[k];
-        for (int64_t c = 0; c < C; c++) db[c] += part[C * KS * KS + c];
-    }
+    add_thread_sums(scratch, stride, at_out, C, dw, db);
     free(scratch);
     return 0;
 }
@@ -291,13 +285,7 @@ int NAME(conv_relu_maxpool_bwd)(const float *restrict x, const T *restrict g, co
         }
         for (int64_t k = 0; k < sums; k++) out[k] = vsum(wacc[k]);
     }
-    memset(dw, 0, sizeof(float) * C * KS * KS);
-    memset(db, 0, sizeof(float) * C);
-    for (int64_t t = 0; t < max_threads(); t++) {
-        const float *part = scratch + t * stride + at_out;
-        for (int64_t k = 0; k < C * KS * KS; k++) dw[k] += part[k];
-        for (int64_t c = 0; c < C; c++) db[c] += part[C * KS * KS + c];
-    }
+    add_thread_sums(scratch, stride, at_out, C, dw, db);
     free(scratch);
     return 0;
 }
