@@ -118,6 +118,16 @@ def answer_html(p: Prediction | None) -> str:
             f"<div class='note'>{html.escape(get_spec(p.model).display_name)}: {note}</div></div>")
 
 
+def answer_line_html(p: Prediction | None) -> str:
+    """The compact answer shown next to the canvas on narrow screens (the full panel is below)."""
+    if p is None or p.digit is None:
+        return "<div class='answer-line empty'>Draw a digit: the answer appears here.</div>"
+    conf = p.confidence
+    note = f"not sure ({100 * conf:.0f}%)" if conf < UNSURE_BELOW else f"{100 * conf:.0f}% sure"
+    return (f"<div class='answer-line'><b class='digit'>{p.digit}</b> "
+            f"<span>{html.escape(get_spec(p.model).display_name)}: {note}</span></div>")
+
+
 def label_value(p: Prediction | None) -> dict[str, float] | None:
     if p is None or p.digit is None:
         return None
@@ -183,11 +193,17 @@ def classify(app: AppState, sketch: Any, model: str | None):
         preds = app.store.predict_all(sketch)
     except Exception as exc:  # a bad upload must not break the page
         gr.Warning(f"Could not read that image: {exc}")
-        return answer_html(None), None, None, compare_html({})
+        return cleared_outputs()
     chosen = preds.get(model or "") or next(iter(preds.values()), None)
     if chosen is None or chosen.digit is None:
-        return answer_html(chosen), None, None, compare_html({})
-    return answer_html(chosen), label_value(chosen), _enlarge(chosen.image28), compare_html(preds)
+        return answer_html(chosen), answer_line_html(chosen), None, None, compare_html({})
+    return (answer_html(chosen), answer_line_html(chosen), label_value(chosen), _enlarge(chosen.image28),
+            compare_html(preds))
+
+
+def cleared_outputs():
+    """What the Draw tab shows on an empty canvas (after Clear)."""
+    return answer_html(None), answer_line_html(None), None, None, compare_html({})
 
 
 def classify_one(app: AppState, sketch: Any, model: str | None):
@@ -284,22 +300,57 @@ CSS = """
 .job .track {height:14px; background:var(--neutral-200); border-radius:7px; overflow:hidden; margin:6px 0}
 .job .track .fill {height:100%; background:var(--color-accent); transition:width .4s}
 .job .status {text-transform:uppercase; font-size:12px; padding:1px 6px; border-radius:4px; background:var(--neutral-200)}
-@media (max-width: 600px) { .answer .digit {font-size:72px} .compare td.alt, .compare th:nth-child(4) {display:none} }
+#answer-line {display:none}
+.answer-line {font-size:17px; padding:0 4px; line-height:1.2}
+.answer-line .digit {font-size:28px; margin-right:6px; vertical-align:middle}
+.answer-line.empty {opacity:.7; font-size:15px}
+@media (max-width: 600px) {
+  .answer .digit {font-size:72px}
+  .compare td.alt, .compare th:nth-child(4) {display:none}
+  #answer-line {display:block}
+  #sketch [data-testid="block-label"] {display:none}  /* it runs under the editor's toolbar */
+}
 """
 
 # The sketchpad starts (and, after Clear, restarts) with no tool selected; select the brush
 # so a visitor can draw at once. Polls briefly because the editor mounts asynchronously.
-SELECT_BRUSH_JS = """() => {
+# Buttons are found by their English label, else by their place in the editor's toolbars
+# (the labels follow the browser's language).
+EDITOR_BUTTON_JS = """
+  const editorButton = (label, toolbar, index) => {
+    const byLabel = document.querySelector(`#sketch button[aria-label="${label}"]`);
+    if (byLabel) return byLabel;
+    const bars = document.querySelectorAll(`#sketch ${toolbar}`);
+    return bars.length ? bars[index < 0 ? bars.length + index : index] : null;
+  };"""
+SELECT_BRUSH_JS = """() => {""" + EDITOR_BUTTON_JS + """
   let tries = 40, seen = 0;
   const tick = () => {
-    const brush = document.querySelector('#sketch button[aria-label="Brush"]');
-    const erase = document.querySelector('#sketch button[aria-label="Erase"]');
+    const brush = editorButton("Brush", "button.quite-round", 0);
+    const erase = editorButton("Erase", "button.quite-round", 1);
     const busy = erase && erase.classList.contains('highlight');
     if (brush && !busy && !brush.classList.contains('highlight')) { brush.click(); seen = 0; }
     else if (brush) { seen += 1; }
     if (--tries > 0 && seen < 4) { setTimeout(tick, 150); }
   };
   setTimeout(tick, 150);
+}"""
+
+# Clear through the editor's own "Clear canvas" (its bin): setting the Sketchpad's value to
+# None clears only once (gradio-app/gradio#9978), the bin clears every time. The bin's own
+# `clear` event then resets the answers and selects the brush again.
+# The editor exports a stroke's pixels asynchronously: a stroke finished just before Clear
+# can reach the server after it. Such a late drawing is sent as empty when the editor has
+# nothing to undo (its canvas is blank), so no stale answer lands on an empty canvas.
+DROP_STALE_JS = """(sketch, model) => {""" + EDITOR_BUTTON_JS + """
+  const undo = editorButton("Undo", "button.icon-button", 3);
+  const blank = undo && undo.disabled;
+  return [blank ? null : sketch, model];
+}"""
+
+CLEAR_JS = """() => {""" + EDITOR_BUTTON_JS + """
+  const bin = editorButton("Clear canvas", "button.icon-button", -1);
+  if (bin) bin.click();
 }"""
 
 INTRO = ("# ✍️ digits\nDraw a digit. Four PyTorch models, from a one-layer MLP to a modern CNN, "
@@ -323,9 +374,10 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                             canvas_size=(CANVAS_PX, CANVAS_PX), height=CANVAS_PX + 110, fixed_canvas=True,
                             brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_PX),
                             eraser=gr.Eraser(default_size=BRUSH_PX * 2), layers=False, elem_id="sketch")
+                        answer_line = gr.HTML(answer_line_html(None), elem_id="answer-line")
                         with gr.Row():
                             predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
-                            clear_btn = gr.ClearButton(sketch, value="Clear", elem_id="clear-btn")
+                            clear_btn = gr.Button("Clear", elem_id="clear-btn")
                     with gr.Column(scale=2, min_width=260):
                         model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
                         answer = gr.HTML(answer_html(None), elem_id="answer")
@@ -372,13 +424,20 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
 
         # Draw tab wiring: every stroke (change) re-predicts; stale requests are dropped.
         draw_inputs = [sketch, model]
-        draw_outputs = [answer, probs, seen, compare]
+        draw_outputs = [answer, answer_line, probs, seen, compare]
         on_draw = lambda s, m: classify(app, s, m)  # noqa: E731
-        sketch.change(on_draw, draw_inputs, draw_outputs, trigger_mode="always_last",
-                      show_progress="hidden", concurrency_limit=4, api_name="classify")
-        model.change(on_draw, draw_inputs, draw_outputs, show_progress="hidden", concurrency_limit=4,
-                     api_name=False)
-        predict_btn.click(on_draw, draw_inputs, draw_outputs, concurrency_limit=4, api_name=False)
+        drawn = sketch.change(on_draw, draw_inputs, draw_outputs, trigger_mode="always_last", js=DROP_STALE_JS,
+                              show_progress="hidden", concurrency_limit=4, api_name="classify")
+        switched = model.change(on_draw, draw_inputs, draw_outputs, show_progress="hidden", concurrency_limit=4,
+                                api_name=False)
+        pressed = predict_btn.click(on_draw, draw_inputs, draw_outputs, concurrency_limit=4, api_name=False)
+        # Clear: the editor's bin empties the canvas; its `clear` event drops every answer still
+        # in flight (so none lands on the empty canvas), shows the hint and selects the brush.
+        sketch.clear(lambda: cleared_outputs(), None, draw_outputs, cancels=[drawn, switched, pressed],
+                     show_progress="hidden", api_name=False)
+        sketch.clear(None, None, None, js=SELECT_BRUSH_JS)
+        clear_btn.click(lambda: cleared_outputs(), None, draw_outputs, js=CLEAR_JS,
+                        cancels=[drawn, switched, pressed], show_progress="hidden", api_name=False)
         # Loading a sample does not count as a change of the sketchpad: predict explicitly.
         samples.load_input_event.then(on_draw, draw_inputs, draw_outputs, show_progress="hidden", api_name=False)
         # API-only twin that runs just the selected model (bench/app_latency.py measures both).
@@ -415,7 +474,6 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
             timer.tick(poll, [seen_finish, model], [t_progress, t_plot, t_card, seen_finish, model, m_table, t_msg],
                        show_progress="hidden", api_name=False)
         demo.load(None, None, None, js=SELECT_BRUSH_JS)
-        clear_btn.click(None, None, None, js=SELECT_BRUSH_JS)
     demo.app_state = app  # tests reach the shared state through the Blocks object
     return demo
 

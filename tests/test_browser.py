@@ -6,25 +6,46 @@ the test can never touch weights/. Screenshots of every step go to the test's tm
 
 from __future__ import annotations
 
+import io
+import shutil
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from digits.devserver import AppStartError, running_app
+from digits.sketches import writer_strokes
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
+DEBIAN_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 ANSWER_TIMEOUT_MS = 15_000
 TRAIN_BATCH_CAP = 1500  # long enough to watch progress and cancel it, far below a full run
+MAX_POINTS_PER_STROKE = 12  # headless Chromium renders WebGL in software: keep strokes short
+INK_LEVEL = 128  # a canvas pixel darker than this (0-255) is ink
+EMPTY_INK_PX = 20  # an empty canvas has (almost) no dark pixels in its drawing area
+# Digits drawn with the mouse in the draw/clear loops: shapes every model reads the same way.
+LOOP_DIGITS = [1, 7, 4, 0, 2, 3, 5, 8, 6, 9]
+
+
+def chromium_executable(p) -> str | None:
+    """Playwright's own Chromium when installed (`playwright install chromium`), else Debian's."""
+    own = p.chromium.executable_path
+    if own and Path(own).exists():
+        return None  # Playwright finds its own browser
+    for candidate in (DEBIAN_CHROMIUM, shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail("no Chromium for the browser tests: run `python -m playwright install chromium` "
+                "(or, on Debian, `apt-get install chromium`)")
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
     log = tmp_path_factory.mktemp("log") / "app.log"
     try:
         with running_app({"DIGITS_TRAIN_MAX_BATCHES": str(TRAIN_BATCH_CAP)}, log) as app:
@@ -36,7 +57,7 @@ def app_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=chromium_executable(p), headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
@@ -67,6 +88,46 @@ def _stroke(page, points, steps=12):
         for t in range(1, steps + 1):
             page.mouse.move(x0 + (x1 - x0) * t / steps, y0 + (y1 - y0) * t / steps)
     page.mouse.up()
+
+
+def _draw_digit(page, digit: int) -> None:
+    """The digit's pen-style template (digits/sketches.py) drawn with real mouse strokes."""
+    for points in writer_strokes(digit, variant=0):
+        step = max(1, len(points) // MAX_POINTS_PER_STROKE)
+        pts = list(points[::step]) + ([points[-1]] if (len(points) - 1) % step else [])
+        _stroke(page, [(0.35 + 0.3 * x, 0.15 + 0.7 * y) for x, y in pts], steps=1)
+
+
+def _ink_pixels(page) -> int:
+    """Dark pixels in the drawing area, read from a screenshot (the editor draws with WebGL)."""
+    shot = Image.open(io.BytesIO(page.locator("#sketch canvas").first.screenshot())).convert("L")
+    cx, cy, side = _canvas_box(page)
+    box = page.locator("#sketch canvas").first.bounding_box()
+    scale = shot.width / box["width"]
+    x0, y0 = (cx - box["x"] - side / 2) * scale, (cy - box["y"] - side / 2) * scale
+    area = np.asarray(shot.crop((int(x0), int(y0), int(x0 + side * scale), int(y0 + side * scale))))
+    return int((area < INK_LEVEL).sum())
+
+
+def _watch_answers(page) -> None:
+    """Record every digit the answer panel shows from now on (to catch stale answers)."""
+    page.evaluate("""() => {
+      window.__shown = [];
+      if (window.__watcher) window.__watcher.disconnect();
+      const el = document.querySelector('#answer');
+      window.__watcher = new MutationObserver(() => {
+        const d = el.querySelector('.digit'); if (d) window.__shown.push(d.textContent.trim()); });
+      window.__watcher.observe(el, {childList: true, subtree: true, characterData: true});
+    }""")
+
+
+def _shown_since_watch(page) -> list[str]:
+    return page.evaluate("() => window.__shown")
+
+
+def _answer_is_hint(page) -> None:
+    page.wait_for_function("() => document.querySelector('#answer').innerText.includes('Draw a digit')",
+                           timeout=ANSWER_TIMEOUT_MS)
 
 
 def _answer_digit(page, expected: str):
@@ -161,3 +222,75 @@ def test_train_progress_then_cancel_keeps_weights(page, app_url, tmp_path):
     page.screenshot(path=tmp_path / "6-cancelled.png", full_page=True)
     assert (weights / "mlp.safetensors").read_bytes() == before
     assert not list((weights / "candidates").glob("mlp*")) if (weights / "candidates").exists() else True
+
+
+@pytest.mark.parametrize("how", ["button", "bin"])
+def test_draw_and_clear_ten_digits_in_a_row(page, tmp_path, how):
+    """Clear (the app's button or the editor's bin) empties canvas and answer every time."""
+    _wait_brush(page)
+    clear = page.locator("#clear-btn") if how == "button" else page.locator(
+        '#sketch button[aria-label="Clear canvas"]')
+    for i, digit in enumerate(LOOP_DIGITS):
+        _draw_digit(page, digit)
+        _answer_digit(page, str(digit))
+        assert _ink_pixels(page) > 10 * EMPTY_INK_PX
+        clear.click()
+        _answer_is_hint(page)
+        _watch_answers(page)
+        time.sleep(0.5)  # anything stale still in flight would land now
+        assert _ink_pixels(page) <= EMPTY_INK_PX, f"round {i}: the canvas kept its drawing"
+        assert _shown_since_watch(page) == [], f"round {i}: a stale answer appeared after clearing"
+        assert "Draw a digit" in page.locator("#answer").inner_text()
+        page.screenshot(path=tmp_path / f"{how}-{i}-cleared.png")
+        _wait_brush(page)
+
+
+def test_undo_back_to_empty_shows_the_hint(page):
+    _wait_brush(page)
+    _stroke(page, [(0.5, 0.15), (0.5, 0.85)])
+    _answer_digit(page, "1")
+    page.locator('#sketch button[aria-label="Undo"]').click()
+    _answer_is_hint(page)
+    assert _ink_pixels(page) <= EMPTY_INK_PX
+
+
+def test_quick_strokes_leave_the_last_strokes_answer(page, tmp_path):
+    """Strokes 100 ms apart: the answer that stays on screen is the one for the final drawing."""
+    _wait_brush(page)
+    _stroke(page, [(0.5, 0.15), (0.5, 0.85)], steps=2)  # a 1 ...
+    time.sleep(0.1)
+    _stroke(page, [(0.3, 0.4), (0.7, 0.4)], steps=2)  # ... crossed: something else ...
+    time.sleep(0.1)
+    page.locator('#sketch button[aria-label="Clear canvas"]').click()
+    time.sleep(0.1)
+    _wait_brush(page)
+    for points in ([(0.25, 0.2), (0.75, 0.2), (0.42, 0.85)], [(0.38, 0.52), (0.66, 0.52)]):  # ... then a 7
+        _stroke(page, points, steps=2)
+        time.sleep(0.1)
+    _answer_digit(page, "7")
+    time.sleep(2.0)  # every answer still in flight has landed by now
+    settled = page.locator("#answer").inner_text()
+    page.locator("#predict-btn").click()  # the server's answer for the canvas as it is now
+    time.sleep(2.0)
+    assert page.locator("#answer").inner_text() == settled
+    assert page.locator("#answer .digit").inner_text() == "7"
+    page.screenshot(path=tmp_path / "quick.png")
+
+
+def test_phone_answer_is_visible_while_drawing(browser, app_url, tmp_path):
+    """At 390x844 the compact answer line sits next to the canvas: no scrolling to see it."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    pg = ctx.new_page()
+    pg.goto(app_url[0])
+    pg.wait_for_selector("#sketch canvas", timeout=30_000)
+    _wait_brush(pg)
+    _stroke(pg, [(0.5, 0.15), (0.5, 0.85)])
+    pg.wait_for_function("() => document.querySelector('#answer-line .digit')?.textContent.trim() === '1'",
+                         timeout=ANSWER_TIMEOUT_MS)
+    pg.screenshot(path=tmp_path / "phone-answer.png")
+    assert pg.evaluate("() => window.scrollY") == 0
+    line = pg.locator("#answer-line").bounding_box()
+    assert line["height"] > 0 and 0 <= line["y"] and line["y"] + line["height"] <= 844
+    label = pg.locator('#sketch [data-testid="block-label"]')
+    assert label.count() == 0 or not label.first.is_visible()  # no label under the toolbar
+    ctx.close()
