@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 import torch
+from gradio.components.image_editor import EditorData
 from PIL import Image
 
 from digits import config
@@ -23,6 +25,7 @@ from digits.engine import TrainConfig
 from digits.jobs import JobState, TrainingJob
 from digits.models import get_spec, list_models
 from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
+from digits.preprocess import MAX_PIXELS, ImageInputError
 from digits.sketches import example_paths
 from digits.weights import WeightsError
 
@@ -36,6 +39,9 @@ TRAINING_ENV = "DIGITS_TRAINING"  # "off" hides the Train tab (public Spaces)
 MAX_EPOCHS_ENV = "DIGITS_MAX_EPOCHS"
 MAX_BATCHES_ENV = "DIGITS_TRAIN_MAX_BATCHES"  # caps every job (tests, tiny demos)
 DEFAULT_MAX_EPOCHS = 20
+MAX_UPLOAD = "10mb"  # an upload larger than this is refused before it is read (a canvas PNG is ~5 kB)
+QUEUE_SIZE = 64  # events waiting beyond this are refused at once ("busy, try again") instead of piling up
+PREDICT_CONCURRENCY = 4  # prediction events served at once (each runs on one torch thread)
 MISTAKES_SHOWN = 12
 CURVE_COLOURS = {"loss": "#6366f1", "val accuracy": "#10b981"}
 
@@ -187,13 +193,40 @@ def models_table(store: ModelStore) -> pd.DataFrame:
 # --- callbacks -----------------------------------------------------------------------------
 
 
+def unreadable(exc: Exception) -> gr.Error:
+    """A bad input as a message the visitor can read (the server carries on)."""
+    if isinstance(exc, ImageInputError):
+        return gr.Error(f"Could not read that image: {exc}.", title="Not a readable image")
+    return gr.Error(f"Could not read that image ({type(exc).__name__}).", title="Not a readable image")
+
+
+# Decodes the editor's in-memory blobs the way the app's sketchpad would (never rendered).
+BLOB_DECODER = gr.Sketchpad(type="numpy", image_mode="RGBA", render=False)
+
+
+def editor_images(payload: Any) -> Any:
+    """The sketchpad's payload, undecoded: file paths the library opens itself (checking the pixel
+    budget on each header, and decoding only the layer it reads), or the editor's in-memory blobs
+    (a session's first stroke) decoded by Gradio. Gradio has already checked that every path is
+    one of its uploads."""
+    if not isinstance(payload, dict):
+        return payload
+    if payload.get("id"):
+        return BLOB_DECODER.preprocess(EditorData.model_validate(payload))
+
+    def path(file: Any) -> Any:
+        return file.get("path") if isinstance(file, dict) else file  # arrays and paths pass through
+
+    return {"background": path(payload.get("background")), "composite": path(payload.get("composite")),
+            "layers": [path(layer) for layer in payload.get("layers") or []]}
+
+
 def classify(app: AppState, sketch: Any, model: str | None):
-    """Sketchpad value -> (answer, probabilities, what the model sees, compare table)."""
+    """Sketchpad value -> (answer, compact answer, probabilities, what the model sees, compare table)."""
     try:
-        preds = app.store.predict_all(sketch)
-    except Exception as exc:  # a bad upload must not break the page
-        gr.Warning(f"Could not read that image: {exc}")
-        return cleared_outputs()
+        preds = app.store.predict_all(editor_images(sketch))
+    except (ValueError, TypeError, OSError, AttributeError) as exc:  # a bad upload must not break the page
+        raise unreadable(exc) from None
     chosen = preds.get(model or "") or next(iter(preds.values()), None)
     if chosen is None or chosen.digit is None:
         return answer_html(chosen), answer_line_html(chosen), None, None, compare_html({})
@@ -209,10 +242,9 @@ def cleared_outputs():
 def classify_one(app: AppState, sketch: Any, model: str | None):
     """Only the selected model (the API's light path): answer, probabilities, preview."""
     try:
-        p = app.store.predict(sketch, model or DEFAULT_MODEL)
-    except Exception as exc:
-        gr.Warning(f"Could not read that image: {exc}")
-        return answer_html(None), None, None
+        p = app.store.predict(editor_images(sketch), model or DEFAULT_MODEL)
+    except (ValueError, TypeError, OSError, AttributeError) as exc:
+        raise unreadable(exc) from None
     if p.digit is None:
         return answer_html(p), None, None
     return answer_html(p), label_value(p), _enlarge(p.image28)
@@ -426,11 +458,13 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
         draw_inputs = [sketch, model]
         draw_outputs = [answer, answer_line, probs, seen, compare]
         on_draw = lambda s, m: classify(app, s, m)  # noqa: E731
+        # preprocess=False: the library decodes the drawing itself (see editor_images)
+        served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict",
+                      preprocess=False)
         drawn = sketch.change(on_draw, draw_inputs, draw_outputs, trigger_mode="always_last", js=DROP_STALE_JS,
-                              show_progress="hidden", concurrency_limit=4, api_name="classify")
-        switched = model.change(on_draw, draw_inputs, draw_outputs, show_progress="hidden", concurrency_limit=4,
-                                api_name=False)
-        pressed = predict_btn.click(on_draw, draw_inputs, draw_outputs, concurrency_limit=4, api_name=False)
+                              api_name="classify", **served)
+        switched = model.change(on_draw, draw_inputs, draw_outputs, api_name=False, **served)
+        pressed = predict_btn.click(on_draw, draw_inputs, draw_outputs, api_name=False, **served)
         # Clear: the editor's bin empties the canvas; its `clear` event drops every answer still
         # in flight (so none lands on the empty canvas), shows the hint and selects the brush.
         sketch.clear(lambda: cleared_outputs(), None, draw_outputs, cancels=[drawn, switched, pressed],
@@ -439,11 +473,11 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
         clear_btn.click(lambda: cleared_outputs(), None, draw_outputs, js=CLEAR_JS,
                         cancels=[drawn, switched, pressed], show_progress="hidden", api_name=False)
         # Loading a sample does not count as a change of the sketchpad: predict explicitly.
-        samples.load_input_event.then(on_draw, draw_inputs, draw_outputs, show_progress="hidden", api_name=False)
+        samples.load_input_event.then(on_draw, draw_inputs, draw_outputs, api_name=False, **served)
         # API-only twin that runs just the selected model (bench/app_latency.py measures both).
         one_btn = gr.Button(visible=False)
-        one_btn.click(lambda s, m: classify_one(app, s, m), draw_inputs, [answer, probs, seen],
-                      concurrency_limit=4, api_name="predict")
+        one_btn.click(lambda s, m: classify_one(app, s, m), draw_inputs, [answer, probs, seen], api_name="predict",
+                      **served)
 
         def show_mistakes(name: str):
             try:
@@ -480,11 +514,21 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
 
 demo = build_app()
 
+def refuse_huge_images() -> None:
+    """Gradio decodes uploads with PIL before our code runs: make PIL refuse, from the image's
+    header, anything above the pixel budget (a decompression bomb included)."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(INFERENCE_THREADS)
-    demo.queue(default_concurrency_limit=4).launch(
+    refuse_huge_images()
+    demo.queue(default_concurrency_limit=PREDICT_CONCURRENCY, max_size=QUEUE_SIZE).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         css=CSS,
         theme=gr.themes.Soft(),
+        show_error=True,  # Gradio's own input checks (a broken upload) reach the visitor with their message
+        max_file_size=MAX_UPLOAD,
     )

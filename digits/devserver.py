@@ -4,6 +4,7 @@ and the HTTP benchmark. It only spawns the script; the library still never impor
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -76,3 +77,40 @@ def running_app(env: dict[str, str] | None = None, log_path: Path | None = None,
         if log_path:
             log.close()
         shutil.rmtree(weights, ignore_errors=True)
+
+
+# --- talking to the running app over HTTP the way the browser does (tests and benches) ---------
+
+
+def file_data(path: str) -> dict:
+    """A Gradio FileData reference to an uploaded file."""
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def upload(client, content: bytes, name: str = "canvas.png") -> str:
+    """POST a file to Gradio's upload route; returns its server-side path."""
+    response = client.post("/gradio_api/upload", files={"files": (name, content, "image/png")})
+    response.raise_for_status()
+    return response.json()[0]
+
+
+def sketch_value(client, png: bytes) -> dict:
+    """A sketchpad value as the browser sends it: background, one layer and the composite, each uploaded."""
+    paths = [upload(client, png, f"{part}.png") for part in ("background", "layer_0", "composite")]
+    return {"background": file_data(paths[0]), "layers": [file_data(paths[1])], "composite": file_data(paths[2])}
+
+
+def call(client, api: str, data: list) -> tuple[str, object]:
+    """Call an endpoint and read its event stream: ("complete", outputs) or ("error", message)."""
+    response = client.post(f"/gradio_api/call/{api}", json={"data": data})
+    if response.status_code != 200:
+        return "error", f"HTTP {response.status_code}: {response.text[:200]}"
+    event = response.json()["event_id"]
+    kind = None
+    with client.stream("GET", f"/gradio_api/call/{api}/{event}") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                kind = line[len("event: "):].strip()
+            elif line.startswith("data: ") and kind in ("complete", "error"):
+                return kind, json.loads(line[len("data: "):])
+    return "error", "the event stream ended without a result"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,10 @@ MASK_LEVEL = 0.5  # stroke masks keep pixels above half the strongest ink
 REDRAW_MIN_EXTENT = 2 * INK_BOX  # sources smaller than this keep their strokes as they are
 COM_DECIMALS = 3  # centre of mass precision before the integer shift
 
+# The pixel budget: larger images are refused before decoding (an 8000x8000 canvas costs
+# seconds of CPU and gigabytes of memory; a real drawing or photo of a digit is far smaller).
+MAX_PIXELS = 16_000_000
+
 EMPTY_NO_INK = "no ink"
 EMPTY_FAINT = "ink too faint"
 EMPTY_SMALL = "ink too small to be a digit"
@@ -70,29 +75,66 @@ class Preprocessed:
 # --- input decoding -------------------------------------------------------------------------
 
 
+class ImageInputError(ValueError):
+    """An input that cannot be read as an image, with a message a visitor can act on."""
+
+
+def check_pixels(width: int, height: int) -> None:
+    """Refuse images above the pixel budget (checked on the header, before decoding)."""
+    if width * height > MAX_PIXELS:
+        raise ImageInputError(f"the image is too large ({width}x{height} pixels; the limit is "
+                              f"{MAX_PIXELS // 1_000_000} megapixels)")
+
+
+def _open_image(source: Any) -> Image.Image:
+    """Open an image file or bytes, checking its size from the header before decoding it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source)
+            check_pixels(*image.size)
+            image.load()
+            return image
+    except ImageInputError:
+        raise
+    except FileNotFoundError:
+        raise ImageInputError("the image file does not exist") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageInputError(f"the image is too large (the limit is {MAX_PIXELS // 1_000_000} megapixels)") from None
+    except Image.UnidentifiedImageError:
+        raise ImageInputError("this is not an image PIL can read (PNG, JPEG, GIF, BMP, WebP, TIFF, ...)") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
+        raise ImageInputError(f"the image is damaged or truncated ({exc})") from None
+
+
 def to_array(image: Any) -> np.ndarray | None:
     """Any supported input as HxW, HxWx3 or HxWx4: uint8 (0-255) kept as is, else float32 in [0, 1]."""
     if image is None:
         return None
     if isinstance(image, (str, os.PathLike)):
-        with Image.open(Path(image)) as im:
-            return to_array(im.copy())
+        with _open_image(Path(image)) as im:
+            return to_array(im)
     if isinstance(image, (bytes, bytearray)):
-        with Image.open(io.BytesIO(image)) as im:
-            return to_array(im.copy())
+        with _open_image(io.BytesIO(image)) as im:
+            return to_array(im)
     if isinstance(image, Image.Image):
+        check_pixels(*image.size)
         if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
             return np.asarray(image.convert("RGBA"))
         if image.mode in ("I", "I;16", "F"):  # numeric modes: scaled below like arrays
             return to_array(np.asarray(image))
         return np.asarray(image.convert("L" if image.mode in ("1", "L") else "RGB"))
     arr = np.asarray(image)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ImageInputError(f"expected an image, got {type(image).__name__}")
+    if arr.ndim >= 2:
+        check_pixels(arr.shape[1], arr.shape[0])
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     elif arr.ndim == 3 and arr.shape[2] == 2:  # grey + alpha
         arr = np.dstack([arr[:, :, 0]] * 3 + [arr[:, :, 1]])
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
-        raise ValueError(f"unsupported image shape {arr.shape}: expected HxW, HxWx3 or HxWx4")
+        raise ImageInputError(f"unsupported image shape {arr.shape}: expected HxW, HxWx3 or HxWx4")
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
@@ -123,8 +165,8 @@ def _stretch(contrast_map: np.ndarray) -> np.ndarray | str:
     strongest = float(contrast_map.max(initial=0.0))
     if strongest <= 0:
         return EMPTY_NO_INK
-    if strongest < MIN_CONTRAST:
-        return EMPTY_FAINT
+    if strongest - float(contrast_map.min(initial=strongest)) < MIN_CONTRAST:
+        return EMPTY_NO_INK if strongest >= MIN_CONTRAST else EMPTY_FAINT  # uniform: no contrast, no ink
     sample = contrast_map[:: max(1, contrast_map.shape[0] // 64), :: max(1, contrast_map.shape[1] // 64)]
     typical = float(np.median(sample))
     spread = MAD_TO_SIGMA * float(np.median(np.abs(sample - typical)))
@@ -174,11 +216,14 @@ def ink_map(image: Any) -> np.ndarray | str:
 
 def _ink_from_editor(value: dict) -> np.ndarray | str:
     """Gradio ImageEditor/Sketchpad value: strokes live in the layers' alpha."""
+    if not isinstance(value.get("layers") or [], (list, tuple)):
+        raise ImageInputError("a sketchpad value's layers must be a list of images")
     layers = [to_array(layer) for layer in (value.get("layers") or []) if layer is not None]
     alphas = [_unit(a[:, :, 3]) for a in layers if a is not None and a.ndim == 3 and a.shape[2] == 4]
     alphas = [a for a in alphas if a.shape == alphas[0].shape] if alphas else []
-    if alphas and max(float(a.max(initial=0)) for a in alphas) >= MIN_CONTRAST:
-        return _stretch(np.maximum.reduce(alphas) if len(alphas) > 1 else alphas[0])
+    alpha = (np.maximum.reduce(alphas) if len(alphas) > 1 else alphas[0]) if alphas else None
+    if alpha is not None and float(alpha.max(initial=0)) - float(alpha.min(initial=1)) >= MIN_CONTRAST:
+        return _stretch(alpha)  # strokes on a transparent layer; an opaque layer says nothing
     for key in ("composite", "background"):
         if value.get(key) is not None:
             return ink_map(value[key])

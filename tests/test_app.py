@@ -19,20 +19,20 @@ def _editor(layer, composite=None, background=None):
 
 
 def test_empty_value_shows_the_hint(app):
-    answer, label, seen, compare = demo.classify(app, _editor(None), "lenet5")
+    answer, _, label, seen, compare = demo.classify(app, _editor(None), "lenet5")
     assert "Draw a digit" in answer and label is None and seen is None
     assert "appears here" in compare
 
 
 def test_none_value_and_none_layer(app):
     for value in (None, {"background": None, "layers": [None], "composite": None}):
-        answer, label, _, _ = demo.classify(app, value, "lenet5")
+        answer, _, label, _, _ = demo.classify(app, value, "lenet5")
         assert "Draw a digit" in answer and label is None
 
 
 def test_drawing_gives_digit_probabilities_preview_and_compare(app):
     canvas = render(7, canvas=336, brush=14, variant=0)
-    answer, label, seen, compare = demo.classify(app, _editor(canvas, canvas), "modern")
+    answer, _, label, seen, compare = demo.classify(app, _editor(canvas, canvas), "modern")
     assert "<div class='digit'>7</div>" in answer
     assert set(label) == {str(d) for d in range(10)} and abs(sum(label.values()) - 1) < 1e-4
     assert seen.shape == (demo.PREVIEW_PX, demo.PREVIEW_PX) and seen.dtype == np.uint8
@@ -42,18 +42,18 @@ def test_drawing_gives_digit_probabilities_preview_and_compare(app):
 
 def test_huge_canvas(app):
     canvas = render(2, canvas=3000, brush=100, variant=0)
-    answer, label, _, _ = demo.classify(app, _editor(canvas, canvas), "lenet5")
+    answer, _, label, _, _ = demo.classify(app, _editor(canvas, canvas), "lenet5")
     assert label is not None and "class='digit'" in answer
 
 
 def test_rgba_canvas_with_no_alpha_anywhere(app):
     transparent = np.zeros((336, 336, 4), np.uint8)
     transparent[:, :, :3] = 255  # colour present, alpha zero everywhere: nothing is visible
-    answer, label, _, _ = demo.classify(app, _editor(transparent, transparent), "lenet5")
+    answer, _, label, _, _ = demo.classify(app, _editor(transparent, transparent), "lenet5")
     assert "Draw a digit" in answer and label is None
     opaque = np.full((336, 336, 4), 255, np.uint8)  # opaque everywhere: ink is what differs
     opaque[60:280, 160:176, :3] = 0
-    answer, label, _, _ = demo.classify(app, _editor(None, opaque), "lenet5")
+    answer, _, label, _, _ = demo.classify(app, _editor(None, opaque), "lenet5")
     assert "<div class='digit'>1</div>" in answer
 
 

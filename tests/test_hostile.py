@@ -1,0 +1,120 @@
+"""The running app against broken and hostile input over HTTP: every request gets an answer
+or a readable error, memory comes back, and a normal drawing is still read afterwards."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from digits.devserver import AppStartError, call, file_data, running_app, sketch_value, upload
+from digits.sketches import render
+
+FUZZ_CASES = 240  # malformed values and files sent through the API (seeded, so repeatable)
+MEMORY_SLACK_MB = 150  # resident memory may grow this much over the fuzz run (allocator caches)
+
+
+def _png(arr: np.ndarray, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, fmt)
+    return buf.getvalue()
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    try:
+        with running_app(None, tmp_path_factory.mktemp("log") / "app.log") as running:
+            with httpx.Client(base_url=running.url, timeout=60) as client:
+                yield running, client
+    except AppStartError as exc:
+        pytest.fail(str(exc))
+
+
+def _seven(client) -> tuple[str, object]:
+    return call(client, "classify", [sketch_value(client, _png(render(7, canvas=336, brush=14, variant=0))),
+                                     "modern"])
+
+
+def _bomb() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (20_000, 20_000), 255).save(buf, "PNG")  # ~60 kB, 400 megapixels decoded
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("not an image", lambda c: sketch_value(c, b"hello, not a png"), "not an image"),
+    ("empty file", lambda c: sketch_value(c, b""), "not an image"),
+    ("truncated", lambda c: sketch_value(c, _png(render(3, canvas=336, brush=14))[:500]), "truncated"),
+    ("bomb", lambda c: sketch_value(c, _bomb()), "too large"),
+    ("a string", lambda c: "hello", "valid dictionary"),
+    ("layers not a list", lambda c: {"background": None, "layers": "x", "composite": None}, "valid list"),
+    ("path outside the uploads", lambda c: {"background": None, "layers": [file_data("/etc/passwd")],
+                                            "composite": None}, "not uploaded"),
+])
+def test_bad_input_gets_a_readable_error(app, name, make, message):
+    _, client = app
+    kind, payload = call(client, "classify", [make(client), "modern"])
+    assert kind == "error" and message in payload["error"], (name, payload)
+
+
+@pytest.mark.parametrize("image", [
+    np.full((336, 336, 4), 255, np.uint8),  # an opaque white canvas
+    np.full((64, 64), 30000, np.uint16),  # uniform 16-bit grey
+], ids=["opaque-white", "grey16"])
+def test_uniform_images_are_empty_not_a_digit(app, image):
+    _, client = app
+    kind, outputs = call(client, "classify", [sketch_value(client, _png(image)), "modern"])
+    assert kind == "complete" and "Draw a digit" in outputs[0] and outputs[2] in ({}, None)
+
+
+def _fuzz_value(rng: random.Random, client) -> object:
+    """One malformed sketchpad value or file, drawn at random."""
+    good = _png(render(rng.randrange(10), canvas=336, brush=14, variant=0))
+    files = [b"", b"\x89PNG\r\n\x1a\n", good[: rng.randrange(1, len(good))], bytes(rng.randrange(256)
+             for _ in range(rng.randrange(1, 400))), good[:64] + bytes(300) + good[364:],
+             _png(np.full((rng.randrange(1, 40), rng.randrange(1, 40)), rng.randrange(256), np.uint8)),
+             _png(np.uint8(rng.randrange(256)) * np.ones((3, 3, 3), np.uint8), "BMP")]
+    kind = rng.randrange(6)
+    if kind == 0:
+        return sketch_value(client, rng.choice(files))
+    if kind == 1:
+        return rng.choice(["", "x" * rng.randrange(100), 0, -1, 3.5, [], [None], {"a": 1}, True])
+    if kind == 2:
+        return {"background": None, "layers": rng.choice([None, 7, "x", [{}], [{"path": None}], [[1, 2]]]),
+                "composite": None}
+    if kind == 3:
+        return {"background": file_data(rng.choice(["/etc/hostname", "../../x", "", "/proc/self/environ"])),
+                "layers": [], "composite": None}
+    if kind == 4:
+        path = upload(client, rng.choice(files))
+        return {"background": None, "layers": [file_data(path)] * rng.randrange(0, 4), "composite": file_data(path)}
+    return {"id": "".join(rng.choice("abc123") for _ in range(8))}  # blobs never sent
+
+
+def test_fuzz_keeps_serving_with_flat_memory(app):
+    running, client = app
+    assert _seven(client)[0] == "complete"
+    baseline = _rss_mb(running.process.pid)
+    rng = random.Random(1234)
+    outcomes = {"complete": 0, "error": 0}
+    for i in range(FUZZ_CASES):
+        value = _fuzz_value(rng, client)
+        kind, payload = call(client, "classify", [value, rng.choice(["modern", "mlp", "nope", None])])
+        assert kind in outcomes, (i, value, kind, payload)
+        if kind == "error":
+            assert payload and payload.get("error"), (i, value, payload)  # never an error without a message
+        outcomes[kind] += 1
+    assert outcomes["error"] > 0 and outcomes["complete"] > 0
+    assert running.process.poll() is None
+    assert _rss_mb(running.process.pid) - baseline < MEMORY_SLACK_MB
+    kind, outputs = _seven(client)
+    assert kind == "complete" and "<div class='digit'>7</div>" in outputs[0]
