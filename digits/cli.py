@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(e)
 
     pr = sub.add_parser("predict", help="classify image files")
-    pr.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...)")
+    pr.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), directories or globs")
+    pr.add_argument("--workers", type=int, default=None,
+                    help="worker processes, one torch thread each (default: one per core)")
     pr.add_argument("--model", default="lenet5", help="a model name or 'all' (default: lenet5)")
     pr.add_argument("--json", action="store_true", help="one JSON object per line")
     _add_common(pr)
@@ -132,29 +134,33 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from .batch import expand, predict_files
     from .inference import ModelStore
 
-    store = ModelStore(args.weights_dir)
-    names = store.available() if args.model == "all" else [args.model]
+    names = ModelStore(args.weights_dir).available() if args.model == "all" else [get_spec(args.model).name]
     failed = False
-    for file in args.files:
+    for file, result in predict_files(expand(args.files), names, args.weights_dir, args.workers):
         for name in names:
             row: dict = {"file": file, "model": name}
-            try:
-                p = store.predict(Path(file), name)
-                row.update(digit=p.digit, probabilities=[round(v, 6) for v in p.probabilities])
-            except Exception as exc:  # one bad file must not stop the others
-                row.update(digit=None, probabilities=None, error=f"{type(exc).__name__}: {exc}")
+            if isinstance(result, str):
+                row.update(digit=None, probabilities=None, error=result)
                 failed = True
-            if args.json:
-                print(json.dumps(row), flush=True)
-            elif "error" in row:
-                print(f"{file}\t{name}\terror: {row['error']}")
             else:
-                digit = "empty" if row["digit"] is None else row["digit"]
-                conf = max(row["probabilities"]) if row["digit"] is not None else 0.0
-                print(f"{file}\t{name}\t{digit}\t{100 * conf:.1f}%")
+                p = result[name]
+                row.update(digit=p.digit, probabilities=[round(v, 6) for v in p.probabilities])
+            _print_row(row, args.json)
     return 1 if failed else 0
+
+
+def _print_row(row: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(row))
+    elif "error" in row:
+        print(f"{row['file']}\t{row['model']}\terror: {row['error']}")
+    else:
+        digit = "empty" if row["digit"] is None else row["digit"]
+        conf = max(row["probabilities"]) if row["digit"] is not None else 0.0
+        print(f"{row['file']}\t{row['model']}\t{digit}\t{100 * conf:.1f}%")
 
 
 def cmd_list(args) -> int:

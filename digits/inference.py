@@ -29,6 +29,38 @@ from .weights import WeightsError, load_model, read_card, weights_path
 INFERENCE_THREADS = 1
 
 
+class _ThreadPin:
+    """Run predictions on INFERENCE_THREADS torch threads, restoring the caller's setting after.
+
+    Torch's thread count is process-wide: with its default (every core) and anything else
+    running, a tiny forward pass is several times slower. Concurrent predictions share one
+    pin (a count of users), so the setting is restored only when the last one leaves.
+    """
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = threads
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                self._saved = torch.get_num_threads()
+                if self._saved != self.threads:
+                    torch.set_num_threads(self.threads)
+            self._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and torch.get_num_threads() != self._saved:
+                torch.set_num_threads(self._saved)
+
+
+_pinned = _ThreadPin(INFERENCE_THREADS)
+
+
 @dataclass(frozen=True)
 class Prediction:
     model: str
@@ -111,12 +143,19 @@ class ModelStore:
             return _empty_prediction(prepared, model)
         return _classify(self.get(model), prepared, model)
 
+    def predict_many(self, prepared: list[Preprocessed], model: str) -> list[Prediction]:
+        """Many preprocessed images through one model in a single batch (the batch CLI)."""
+        drawn = [p for p in prepared if not p.empty]
+        out = iter(_classify_batch(self.get(model), drawn, model) if drawn else [])
+        return [_empty_prediction(p, model) if p.empty else next(out) for p in prepared]
+
     def predict_all(self, image: Any, models: list[str] | None = None) -> dict[str, Prediction]:
         """Preprocess once, then every available model (or the given ones)."""
         prepared = preprocess(image)
         if prepared.empty:  # answered without loading the given models
             return {name: _empty_prediction(prepared, name) for name in (models or self.available())}
-        return {name: _classify(net, prepared, name) for name, net in self._loaded(models)}
+        with _pinned:  # one pin around every model
+            return {name: _classify(net, prepared, name) for name, net in self._loaded(models)}
 
     def _loaded(self, names: list[str] | None) -> list[tuple[str, nn.Module]]:
         """(name, model) for the given names (errors raised), or for every registered model
@@ -137,12 +176,17 @@ def _empty_prediction(prepared: Preprocessed, model: str) -> Prediction:
 
 
 def _classify(net: nn.Module, prepared: Preprocessed, model: str) -> Prediction:
-    x = normalize(torch.from_numpy(prepared.image28)[None, None])
+    return _classify_batch(net, [prepared], model)[0]
+
+
+def _classify_batch(net: nn.Module, prepared: list[Preprocessed], model: str) -> list[Prediction]:
+    x = normalize(torch.from_numpy(np.stack([p.image28 for p in prepared]))[:, None])
     start = time.perf_counter()
-    with torch.inference_mode():
-        probs = torch.softmax(net(x)[0].float(), dim=0)
-    latency = (time.perf_counter() - start) * 1000
-    return Prediction(model, int(probs.argmax()), probs.tolist(), prepared.image28, latency)
+    with _pinned, torch.inference_mode():
+        probs = torch.softmax(net(x).float(), dim=1)
+    latency = (time.perf_counter() - start) * 1000 / len(prepared)
+    return [Prediction(model, int(row.argmax()), row.tolist(), p.image28, latency)
+            for row, p in zip(probs, prepared)]
 
 
 _default_store: ModelStore | None = None

@@ -119,7 +119,9 @@ def to_array(image: Any) -> np.ndarray | None:
             return to_array(im)
     if isinstance(image, Image.Image):
         check_pixels(*image.size)
-        if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        if image.mode == "RGBA":
+            return np.asarray(image)  # already what we need: no converted copy
+        if image.mode in ("LA", "PA", "La", "RGBa") or "transparency" in image.info:
             return np.asarray(image.convert("RGBA"))
         if image.mode in ("I", "I;16", "F"):  # numeric modes: scaled below like arrays
             return to_array(np.asarray(image))

@@ -67,3 +67,22 @@ def test_concurrent_callers_get_consistent_answers(store):
         t.join()
     assert not errors
     assert all(r == expected for r in results.values())
+
+
+def test_prediction_runs_on_one_thread_and_restores_the_callers_setting(monkeypatch):
+    import torch
+
+    from digits import inference
+    from digits.sketches import render
+
+    seen = []
+    original = inference._classify
+    monkeypatch.setattr(inference, "_classify", lambda *a: (seen.append(torch.get_num_threads()), original(*a))[1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        inference.ModelStore().predict_all(render(4, canvas=200, brush=10))
+        assert seen and set(seen) == {inference.INFERENCE_THREADS}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
