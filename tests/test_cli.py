@@ -69,3 +69,25 @@ def test_list_shows_every_model():
     assert proc.returncode == 0
     for name in ("mlp", "cnn", "lenet5", "modern"):
         assert name in proc.stdout
+
+
+def test_predict_a_folder_with_workers_matches_the_library_in_order(tmp_path):
+    """A directory (sorted), a glob, two worker processes: the same answers as `predict_all`, in input order."""
+    from digits.batch import INLINE_BELOW
+    from digits.inference import ModelStore
+
+    digits_drawn = [i % 10 for i in range(INLINE_BELOW + 6)]  # enough files to use the worker pool
+    for i, d in enumerate(digits_drawn):
+        Image.fromarray(render(d, canvas=200, brush=10, variant=0)).save(tmp_path / f"{i:03d}.png")
+    proc = run_cli("predict", "--model", "all", "--json", "--workers", "2", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    files = sorted(str(p) for p in tmp_path.glob("*.png"))
+    assert [r["file"] for r in rows[::4]] == files and len(rows) == 4 * len(files)
+    store = ModelStore()
+    for row in rows[:8] + rows[-8:]:
+        expected = store.predict_all(row["file"])[row["model"]]
+        assert row["digit"] == expected.digit
+        assert max(abs(a - b) for a, b in zip(row["probabilities"], expected.probabilities)) < 1e-4
+    glob_rows = run_cli("predict", "--model", "lenet5", "--json", str(tmp_path / "00*.png")).stdout.splitlines()
+    assert [json.loads(r)["file"] for r in glob_rows] == [f for f in files if "/00" in f]
