@@ -140,8 +140,14 @@ def label_value(p: Prediction | None) -> dict[str, float] | None:
     return {str(d): float(v) for d, v in enumerate(p.probabilities)}
 
 
-def compare_html(preds: dict[str, Prediction]) -> str:
-    """One row per model; rows that disagree with the majority are marked."""
+def unavailable_rows(unavailable: dict[str, str]) -> str:
+    """Rows for models whose weights cannot be used right now, with the reason."""
+    return "".join(f"<tr class='unavailable'><td class='name'>{html.escape(get_spec(n).display_name)}</td>"
+                   f"<td colspan='4'>unavailable: {html.escape(reason)}</td></tr>" for n, reason in unavailable.items())
+
+
+def compare_html(preds: dict[str, Prediction], unavailable: dict[str, str] | None = None) -> str:
+    """One row per model; rows that disagree with the majority are marked, unusable models say why."""
     if not preds or all(p.digit is None for p in preds.values()):
         return "<div class='compare empty'>Every model's answer appears here as you draw.</div>"
     digits = [p.digit for p in preds.values() if p.digit is not None]
@@ -164,7 +170,8 @@ def compare_html(preds: dict[str, Prediction]) -> str:
                f"The models disagree: {len([d for d in digits if d != majority])} of {len(digits)} say otherwise.")
     return (f"<div class='compare'><div class='verdict {'ok' if agree else 'split'}'>{verdict}</div>"
             "<table><thead><tr><th>model</th><th>digit</th><th>confidence</th><th>runner-up</th>"
-            f"<th>latency</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+            f"<th>latency</th></tr></thead><tbody>{''.join(rows)}{unavailable_rows(unavailable or {})}"
+            "</tbody></table></div>")
 
 
 def models_table(store: ModelStore) -> pd.DataFrame:
@@ -200,38 +207,51 @@ def unreadable(exc: Exception) -> gr.Error:
     return gr.Error(f"Could not read that image ({type(exc).__name__}).", title="Not a readable image")
 
 
-# Decodes the editor's in-memory blobs the way the app's sketchpad would (never rendered).
-BLOB_DECODER = gr.Sketchpad(type="numpy", image_mode="RGBA", render=False)
+class DrawingPad(gr.Sketchpad):
+    """A Sketchpad that hands the library the drawing undecoded: the uploaded files' paths, or
+    the editor's in-memory PNG blobs. The library then checks each image's pixel budget on its
+    header and decodes only the layer it reads (Gradio would decode all three first, and its
+    errors carry no message the visitor can read). Gradio has already checked that every path
+    is one of its uploads."""
 
+    MAX_PENDING_BLOBS = 256  # blobs posted by editors but never claimed by a request (bounded memory)
 
-def editor_images(payload: Any) -> Any:
-    """The sketchpad's payload, undecoded: file paths the library opens itself (checking the pixel
-    budget on each header, and decoding only the layer it reads), or the editor's in-memory blobs
-    (a session's first stroke) decoded by Gradio. Gradio has already checked that every path is
-    one of its uploads."""
-    if not isinstance(payload, dict):
-        return payload
-    if payload.get("id"):
-        return BLOB_DECODER.preprocess(EditorData.model_validate(payload))
+    def get_block_name(self) -> str:
+        return "imageeditor"  # the same front-end component as gr.Sketchpad
 
-    def path(file: Any) -> Any:
-        return file.get("path") if isinstance(file, dict) else file  # arrays and paths pass through
+    def preprocess(self, payload: EditorData | None) -> dict | None:
+        if payload is None:
+            return None
+        if payload.id is not None:  # the editor posted this stroke's PNGs as blobs
+            blobs = self.blob_storage.pop(payload.id, None)
+            while len(self.blob_storage) > self.MAX_PENDING_BLOBS:  # oldest first
+                self.blob_storage.pop(next(iter(self.blob_storage)))
+            if blobs is None:
+                return None
+            return {"background": blobs.background, "layers": list(blobs.layers), "composite": blobs.composite}
 
-    return {"background": path(payload.get("background")), "composite": path(payload.get("composite")),
-            "layers": [path(layer) for layer in payload.get("layers") or []]}
+        def path(file: Any) -> str | None:
+            return None if file is None else str(file.path)
+
+        return {"background": path(payload.background), "layers": [path(layer) for layer in payload.layers],
+                "composite": path(payload.composite)}
 
 
 def classify(app: AppState, sketch: Any, model: str | None):
     """Sketchpad value -> (answer, compact answer, probabilities, what the model sees, compare table)."""
     try:
-        preds = app.store.predict_all(editor_images(sketch))
+        preds = app.store.predict_all(sketch)
     except (ValueError, TypeError, OSError, AttributeError) as exc:  # a bad upload must not break the page
         raise unreadable(exc) from None
     chosen = preds.get(model or "") or next(iter(preds.values()), None)
     if chosen is None or chosen.digit is None:
         return answer_html(chosen), answer_line_html(chosen), None, None, compare_html({})
+    unavailable = {n: reason for n, reason in app.store.errors.items() if n not in preds}
+    if model in unavailable:
+        gr.Warning(f"{get_spec(model).display_name} is unavailable ({unavailable[model]}); "
+                   f"showing {get_spec(chosen.model).display_name}.")
     return (answer_html(chosen), answer_line_html(chosen), label_value(chosen), _enlarge(chosen.image28),
-            compare_html(preds))
+            compare_html(preds, unavailable))
 
 
 def cleared_outputs():
@@ -242,7 +262,7 @@ def cleared_outputs():
 def classify_one(app: AppState, sketch: Any, model: str | None):
     """Only the selected model (the API's light path): answer, probabilities, preview."""
     try:
-        p = app.store.predict(editor_images(sketch), model or DEFAULT_MODEL)
+        p = app.store.predict(sketch, model or DEFAULT_MODEL)
     except (ValueError, TypeError, OSError, AttributeError) as exc:
         raise unreadable(exc) from None
     if p.digit is None:
@@ -326,6 +346,7 @@ CSS = """
 .compare td.bar span {position:relative}
 .compare tr.differs td {background:rgba(239,68,68,.12)}
 .compare tr.differs td.d {color:#dc2626}
+.compare tr.unavailable td {opacity:.6; font-style:italic}
 .compare .verdict {font-weight:600; margin-bottom:6px}
 .compare .verdict.split {color:#dc2626}
 .compare.empty {opacity:.7; padding:12px 0}
@@ -401,7 +422,7 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Draw & compare", id="draw"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=300):
-                        sketch = gr.Sketchpad(
+                        sketch = DrawingPad(
                             label="Draw one digit", type="numpy", image_mode="RGBA", format="png",
                             canvas_size=(CANVAS_PX, CANVAS_PX), height=CANVAS_PX + 110, fixed_canvas=True,
                             brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_PX),
@@ -458,9 +479,7 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
         draw_inputs = [sketch, model]
         draw_outputs = [answer, answer_line, probs, seen, compare]
         on_draw = lambda s, m: classify(app, s, m)  # noqa: E731
-        # preprocess=False: the library decodes the drawing itself (see editor_images)
-        served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict",
-                      preprocess=False)
+        served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict")
         drawn = sketch.change(on_draw, draw_inputs, draw_outputs, trigger_mode="always_last", js=DROP_STALE_JS,
                               api_name="classify", **served)
         switched = model.change(on_draw, draw_inputs, draw_outputs, api_name=False, **served)
@@ -490,23 +509,28 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
 
         if app.training_enabled:
             t_model.change(train_defaults, [t_model], [t_epochs, t_batch, t_lr], api_name=False)
+            # The progress timer runs only while a job does: Start arms it, the poll that sees the
+            # job end disarms it, and a page (re)load arms it if a job is running.
+            timer = gr.Timer(POLL_S, active=False)
+            polled = [t_progress, t_plot, t_card, seen_finish, model, m_table, t_msg, timer]
             start_btn.click(lambda *a: start_training(app, *a), [t_model, t_epochs, t_batch, t_lr], [t_msg],
-                            api_name="train")
+                            api_name="train").then(lambda: gr.Timer(active=True), None, [timer], api_name=False)
             cancel_btn.click(lambda: cancel_training(app), None, [t_msg], api_name=False)
 
             def poll(last_finish, current_model):
                 s = app.job.snapshot()
                 updates = [progress_html(s), curve_frame(s), card_markdown(s)]
+                keep_polling = gr.Timer(active=s.active)
                 if s.finished is not None and s.finished != last_finish:
                     choices = model_choices(app.store)
                     keep = current_model if any(v == current_model for _, v in choices) else default
                     # the job's card now tells how it ended: clear "started ..." / "Cancelling..."
-                    return (*updates, s.finished, gr.update(choices=choices, value=keep), models_table(app.store), "")
-                return (*updates, last_finish, gr.update(), gr.update(), gr.update())
+                    return (*updates, s.finished, gr.update(choices=choices, value=keep), models_table(app.store), "",
+                            keep_polling)
+                return (*updates, last_finish, gr.update(), gr.update(), gr.update(), keep_polling)
 
-            timer = gr.Timer(POLL_S)
-            timer.tick(poll, [seen_finish, model], [t_progress, t_plot, t_card, seen_finish, model, m_table, t_msg],
-                       show_progress="hidden", api_name=False)
+            timer.tick(poll, [seen_finish, model], polled, show_progress="hidden", api_name=False)
+            demo.load(poll, [seen_finish, model], polled, show_progress="hidden", api_name=False)
         demo.load(None, None, None, js=SELECT_BRUSH_JS)
     demo.app_state = app  # tests reach the shared state through the Blocks object
     return demo

@@ -1,8 +1,9 @@
 """A classroom at once: N simulated visitors drawing against one app on loopback.
 
-Each visitor does what the browser does for every stroke: upload the sketchpad's
-background, layer and composite PNGs (336x336), call `classify` and read the answer from
-the event stream, about once a second with jitter. Prints, per N, the answers' median and
+Each visitor is one page (one Gradio session) doing what the browser does for every stroke
+(digits.devserver.BrowserSession): post the sketchpad's background, composite and layer
+PNGs (336x336) as blobs, upload the same three files, join the queue and read the answer
+from the session's event stream, about once a second with jitter. Prints, per N, the answers' median and
 p95 latency, errors ("busy" refusals counted apart), and the server's CPU and peak memory;
 then the same with a training job running.
 
@@ -21,7 +22,7 @@ import time
 import httpx
 from PIL import Image
 
-from digits.devserver import call, running_app, sketch_value
+from digits.devserver import BrowserSession, call, running_app, sketch_value
 from digits.sketches import render
 
 CANVAS = 336  # the app's canvas_size
@@ -38,16 +39,22 @@ def canvases() -> list[bytes]:
     return out
 
 
-def visitor(url: str, pngs: list[bytes], until: float, seed: int, latencies: list, errors: list) -> None:
+def visitor(url: str, config: dict, pngs: list[bytes], until: float, seed: int, latencies: list,
+            errors: list) -> None:
     rng = random.Random(seed)
     with httpx.Client(base_url=url, timeout=30) as client:
+        page = BrowserSession(client, config, f"load{seed}-{rng.getrandbits(32):x}")
         time.sleep(rng.uniform(0, STROKE_EVERY_S))  # visitors do not start in step
+        stroke = 0
         while time.monotonic() < until:
             start = time.monotonic()
+            stroke += 1
             try:
-                kind, payload = call(client, "classify", [sketch_value(client, rng.choice(pngs)), "modern"])
-                (latencies if kind == "complete" else errors).append(
-                    (time.monotonic() - start) * 1000 if kind == "complete" else str(payload)[:80])
+                kind, payload = page.stroke(rng.choice(pngs), "modern", f"{seed}-{stroke}")
+                if kind == "complete":
+                    latencies.append((time.monotonic() - start) * 1000)
+                else:
+                    errors.append(str(payload)[:80])
             except httpx.HTTPError as exc:
                 errors.append(type(exc).__name__)
             time.sleep(max(0.0, STROKE_EVERY_S + rng.uniform(-JITTER_S, JITTER_S) - (time.monotonic() - start)))
@@ -64,12 +71,13 @@ def peak_rss_mb(pid: int) -> float:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024
 
 
-def run(url: str, pid: int, n: int, seconds: float, pngs: list[bytes]) -> str:
+def run(url: str, pid: int, n: int, seconds: float, pngs: list[bytes], config: dict) -> str:
     latencies: list[float] = []
     errors: list[str] = []
     until = time.monotonic() + seconds
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    threads = [threading.Thread(target=visitor, args=(url, pngs, until, i, latencies, errors)) for i in range(n)]
+    threads = [threading.Thread(target=visitor, args=(url, config, pngs, until, i, latencies, errors))
+               for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
@@ -93,17 +101,18 @@ def main() -> None:
               f"{'busy':>5} {'CPU':>7} {'peak MB':>7}")
     with running_app() as app, httpx.Client(base_url=app.url, timeout=30) as client:
         call(client, "classify", [sketch_value(client, pngs[0]), "modern"])  # warm up
+        config = BrowserSession.config(client)
         print(f"one stroke per visitor per {STROKE_EVERY_S:.0f} s (+/- {JITTER_S} s), {args.seconds:.0f} s per row; "
               "CPU = the server process, 100% = one core")
         print("idle server\n" + header)
         for n in args.visitors:
-            print(run(app.url, app.process.pid, n, args.seconds, pngs), flush=True)
+            print(run(app.url, app.process.pid, n, args.seconds, pngs, config), flush=True)
         if not args.no_training:
             call(client, "train", ["modern", 20, 128, 0.004])
             time.sleep(8)  # let the job load MNIST and start its batches
             print("while a modern-CNN training job runs\n" + header)
             for n in args.visitors:
-                print(run(app.url, app.process.pid, n, args.seconds, pngs), flush=True)
+                print(run(app.url, app.process.pid, n, args.seconds, pngs, config), flush=True)
 
 
 if __name__ == "__main__":

@@ -114,3 +114,53 @@ def call(client, api: str, data: list) -> tuple[str, object]:
             elif line.startswith("data: ") and kind in ("complete", "error"):
                 return kind, json.loads(line[len("data: "):])
     return "error", "the event stream ended without a result"
+
+
+class BrowserSession:
+    """One visitor's page, talking to the app the way the browser does for each stroke: the
+    editor posts its three PNGs as blobs to the sketchpad's `accept_blobs`, uploads the same
+    three files as the component's value, joins the queue with the blob id under its session,
+    and reads the answer from the session's event stream."""
+
+    def __init__(self, client, config: dict, session_hash: str):
+        self.client = client
+        self.session = session_hash
+        self.sketch_id = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "sketch")
+        self.classify_fn = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "classify")
+        self.trigger_id = self.sketch_id
+
+    @staticmethod
+    def config(client) -> dict:
+        return client.get("/config").json()
+
+    def post_blob(self, blob_id: str, png: bytes, kind: str, index: int | None) -> None:
+        form = {"component_id": str(self.sketch_id), "session_hash": self.session, "fn_name": "accept_blobs",
+                "id": blob_id, "type": kind, "index": "null" if index is None else str(index)}
+        name = "layer_0.png" if kind == "layer" else f"{kind}.png"
+        response = self.client.post("/gradio_api/component_server/", data=form,
+                                    files={"file": (name, png, "image/png")})
+        response.raise_for_status()
+
+    def stroke(self, png: bytes, model: str, blob_id: str) -> tuple[str, object]:
+        """One stroke: ("complete", outputs) or ("error", message)."""
+        for kind, index in (("background", None), ("composite", None), ("layer", 0)):
+            self.post_blob(blob_id, png, kind, index)
+        for part in ("background", "layer_0", "composite"):
+            upload(self.client, png, f"{part}.png")
+        body = {"data": [{"id": blob_id}, model], "fn_index": self.classify_fn, "trigger_id": self.trigger_id,
+                "session_hash": self.session, "event_data": None}
+        joined = self.client.post("/gradio_api/queue/join", json=body)
+        if joined.status_code != 200:
+            return "error", f"HTTP {joined.status_code}: {joined.text[:200]}"
+        event = joined.json()["event_id"]
+        with self.client.stream("GET", "/gradio_api/queue/data", params={"session_hash": self.session}) as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                message = json.loads(line[len("data: "):])
+                if message.get("event_id") != event or message.get("msg") != "process_completed":
+                    continue
+                if message.get("success"):
+                    return "complete", message["output"]["data"]
+                return "error", message.get("output", {}).get("error") or message.get("title") or "error"
+        return "error", "the event stream ended without a result"

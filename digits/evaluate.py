@@ -13,7 +13,7 @@ from .config import IMAGE_SIZE
 from .data import MNISTData, normalize
 from .engine import accuracy, predict_logits
 from .models import count_parameters, get_spec
-from .weights import WeightsError, available_weights, load_model, read_card
+from .weights import WeightsError, available_weights, load_model_and_card
 
 LATENCY_REPEATS = 50
 THROUGHPUT_BATCH = 1000
@@ -69,8 +69,7 @@ def evaluate_all(data: MNISTData | None, directory=None, timing: bool = True) ->
     for name in available_weights(directory):
         spec = get_spec(name)
         try:
-            model = load_model(name, directory)
-            card = read_card(name, directory)
+            model, card = load_model_and_card(name, directory)
         except WeightsError as exc:
             reports.append(ModelReport(name, spec.display_name, 0, None, None, None, 0, 0, str(exc)))
             continue

@@ -22,7 +22,7 @@ from .config import weights_dir
 from .data import normalize
 from .models import list_models
 from .preprocess import Preprocessed, preprocess
-from .weights import WeightsError, load_model, read_card, weights_path
+from .weights import WeightsError, load_model_and_card, weights_path
 
 # Inference runs in the caller's thread; a prediction is tiny, so more threads only add
 # hand-off overhead and compete with a training job.
@@ -109,11 +109,10 @@ class ModelStore:
             if cached is not None and cached.mtime == mtime:
                 return cached.model
             try:
-                model = load_model(name, self.directory)
-                card = read_card(name, self.directory)
+                model, card = load_model_and_card(name, self.directory)
             except WeightsError as exc:
                 self._models.pop(name, None)
-                self.errors[name] = str(exc)
+                self.errors[name] = exc.reason
                 raise
             self.errors.pop(name, None)
             self._models[name] = _Loaded(model, mtime, card)

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from .config import weights_dir
@@ -69,7 +69,9 @@ def _atomic_write(path: Path, write: callable) -> None:
 
 def save_weights(model: nn.Module, name: str, card: dict[str, Any],
                  directory: os.PathLike | str | None = None) -> Path:
-    """Save tensors and card atomically; a crash mid-save leaves the old pair intact."""
+    """Save tensors and card atomically. The card read back is the one inside the safetensors
+    header, so a crash between the two writes leaves at most a stale JSON copy, never new
+    tensors with an old card; a crash during a write leaves the old file intact."""
     path = weights_path(name, directory)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     card_json = json.dumps(card, indent=2, sort_keys=False)
@@ -78,14 +80,28 @@ def save_weights(model: nn.Module, name: str, card: dict[str, Any],
     return path
 
 
-def read_tensors(path: os.PathLike | str) -> dict[str, torch.Tensor]:
-    path = Path(path)
+def _read_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and header metadata of one safetensors file, read in one go."""
     if not path.exists():
         raise WeightsError(path, "file not found")
     try:
-        return load_file(str(path))
+        with safe_open(str(path), framework="pt") as fh:
+            return {key: fh.get_tensor(key) for key in fh.keys()}, fh.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(path, f"not a readable safetensors file (truncated or corrupt): {exc}") from None
+
+
+def read_tensors(path: os.PathLike | str) -> dict[str, torch.Tensor]:
+    return _read_file(Path(path))[0]
+
+
+def _card_from(metadata: dict[str, str], path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(metadata[CARD_METADATA_KEY])
+    except KeyError:
+        raise WeightsError(path, "no card in the file's header") from None
+    except json.JSONDecodeError as exc:
+        raise WeightsError(path, f"unreadable card in the file's header: {exc}") from None
 
 
 def check_compatible(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -103,13 +119,36 @@ def check_compatible(model: nn.Module, tensors: dict[str, torch.Tensor], path: P
 
 
 def read_card(name: str, directory: os.PathLike | str | None = None) -> dict[str, Any]:
-    path = card_path(name, directory)
+    """The card saved inside the weight file's header: it always describes those tensors. (The
+    JSON file beside it is a human-readable copy; it is read only for files without a card.)"""
+    path = weights_path(name, directory)
+    if path.exists():
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                metadata = fh.metadata() or {}
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise WeightsError(path, f"not a readable safetensors file (truncated or corrupt): {exc}") from None
+        if CARD_METADATA_KEY in metadata:
+            return _card_from(metadata, path)
+    copy = card_path(name, directory)
     try:
-        return json.loads(path.read_text())
+        return json.loads(copy.read_text())
     except FileNotFoundError:
-        raise WeightsError(path, "card not found") from None
+        raise WeightsError(copy, "card not found") from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise WeightsError(path, f"unreadable card: {exc}") from None
+        raise WeightsError(copy, f"unreadable card: {exc}") from None
+
+
+def load_model_and_card(name: str, directory: os.PathLike | str | None = None,
+                        device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """The model and the card from one read of its file, so the two always belong together."""
+    path = weights_path(name, directory)
+    tensors, metadata = _read_file(path)
+    model = create_model(name)
+    check_compatible(model, tensors, path)
+    model.load_state_dict(tensors)
+    card = _card_from(metadata, path) if CARD_METADATA_KEY in metadata else read_card(name, directory)
+    return model.to(device).eval(), card
 
 
 def load_model(name: str, directory: os.PathLike | str | None = None,

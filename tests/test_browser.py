@@ -199,6 +199,10 @@ def test_phone_width_layout(browser, app_url, tmp_path):
 
 
 def test_train_progress_then_cancel_keeps_weights(page, app_url, tmp_path):
+    from digits.data import mnist_available
+
+    if not mnist_available():
+        pytest.skip("real MNIST is not reachable (set DIGITS_DATA): the job could not start training")
     weights = app_url[1]
     before = (weights / "mlp.safetensors").read_bytes()
     page.get_by_role("tab", name="Train").click()

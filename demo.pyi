@@ -1,0 +1,547 @@
+"""digits: draw a digit and watch an MLP, a CNN, LeNet-5 and a modern CNN disagree.
+
+The Gradio UI only: every callback is a thin adapter over the `digits` library.
+Run it with `python demo.py`; a Hugging Face Space runs the same file.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import threading
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import torch
+from gradio.components.image_editor import EditorData
+from PIL import Image
+
+from digits import config
+from digits.engine import TrainConfig
+from digits.jobs import JobState, TrainingJob
+from digits.models import get_spec, list_models
+from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
+from digits.preprocess import MAX_PIXELS, ImageInputError
+from digits.sketches import example_paths
+from digits.weights import WeightsError
+
+CANVAS_PX = 336  # sketchpad canvas: small PNGs per stroke, still comfortable to draw on
+BRUSH_PX = 14  # default brush radius on that canvas
+PREVIEW_PX = 168  # "what the model sees": 28 x 6, nearest neighbour
+UNSURE_BELOW = 0.5  # below this confidence the answer says it is unsure
+POLL_S = 1.0  # training tab refresh
+DEFAULT_MODEL = "modern"
+TRAINING_ENV = "DIGITS_TRAINING"  # "off" hides the Train tab (public Spaces)
+MAX_EPOCHS_ENV = "DIGITS_MAX_EPOCHS"
+MAX_BATCHES_ENV = "DIGITS_TRAIN_MAX_BATCHES"  # caps every job (tests, tiny demos)
+DEFAULT_MAX_EPOCHS = 20
+MAX_UPLOAD = "10mb"  # an upload larger than this is refused before it is read (a canvas PNG is ~5 kB)
+QUEUE_SIZE = 64  # events waiting beyond this are refused at once ("busy, try again") instead of piling up
+PREDICT_CONCURRENCY = 4  # prediction events served at once (each runs on one torch thread)
+MISTAKES_SHOWN = 12
+CURVE_COLOURS = {"loss": "#6366f1", "val accuracy": "#10b981"}
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else None
+
+
+@dataclass
+class AppState:
+    """What every visitor shares: the model store, the training slot, cached galleries."""
+
+    store: ModelStore
+    job: TrainingJob | None
+    training_enabled: bool
+    max_epochs: int
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _mistakes: dict[tuple[str, int | None], list] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "AppState":
+        enabled = os.environ.get(TRAINING_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
+        max_epochs = _env_int(MAX_EPOCHS_ENV) or DEFAULT_MAX_EPOCHS
+        store = ModelStore()
+        store.warm_up()
+        job = TrainingJob(data_dir=os.environ.get(config.DATA_ENV), weights_dir=str(store.directory),
+                          max_epochs=max_epochs, max_batches=_env_int(MAX_BATCHES_ENV)) if enabled else None
+        return cls(store, job, enabled, max_epochs)
+
+    def mistakes(self, name: str) -> list[tuple[np.ndarray, str]]:
+        """Test digits the model gets wrong (cached per weight file version)."""
+        from digits.data import load_split
+        from digits.evaluate import misclassified
+
+        model = self.store.get(name)
+        key = (name, self.store.version(name))
+        with self._lock:
+            if key in self._mistakes:
+                return self._mistakes[key]
+        test = load_split(False)
+        rows = misclassified(model, test.images, test.labels, MISTAKES_SHOWN)
+        gallery = [(_enlarge(test.images[i, 0].numpy(), 84), f"#{i}: true {t}, said {p}") for i, t, p in rows]
+        with self._lock:
+            self._mistakes[key] = gallery
+        return gallery
+
+
+# --- pure view helpers (tested without a browser) ---------------------------------------
+
+
+def _enlarge(image28: np.ndarray, size: int = PREVIEW_PX) -> np.ndarray:
+    """A 28x28 [0, 1] image as a crisp, black-on-white uint8 picture."""
+    img = Image.fromarray((255 * (1 - np.clip(image28, 0, 1))).astype(np.uint8), mode="L")
+    return np.asarray(img.resize((size, size), Image.Resampling.NEAREST))
+
+
+def model_label(store: ModelStore, name: str) -> str:
+    spec = get_spec(name)
+    try:
+        acc = store.card(name).get("test_accuracy")
+    except WeightsError:
+        return f"{spec.display_name} (no weights)"
+    return f"{spec.display_name} · {100 * acc:.2f}%" if acc is not None else spec.display_name
+
+
+def model_choices(store: ModelStore) -> list[tuple[str, str]]:
+    return [(model_label(store, n), n) for n in store.available()]
+
+
+def answer_html(p: Prediction | None) -> str:
+    if p is None or p.digit is None:
+        why = "" if p is None or not p.empty_reason or p.empty_reason == "no ink" else f" ({p.empty_reason})"
+        return f"<div class='answer empty'><div class='hint'>✍️ Draw a digit{html.escape(why)}</div></div>"
+    conf = p.confidence
+    unsure = conf < UNSURE_BELOW
+    note = f"not sure: maybe {p.digit}" if unsure else f"{100 * conf:.0f}% sure"
+    cls = "answer unsure" if unsure else "answer"
+    return (f"<div class='{cls}'><div class='digit'>{p.digit}</div>"
+            f"<div class='note'>{html.escape(get_spec(p.model).display_name)}: {note}</div></div>")
+
+
+def answer_line_html(p: Prediction | None) -> str:
+    """The compact answer shown next to the canvas on narrow screens (the full panel is below)."""
+    if p is None or p.digit is None:
+        return "<div class='answer-line empty'>Draw a digit: the answer appears here.</div>"
+    conf = p.confidence
+    note = f"not sure ({100 * conf:.0f}%)" if conf < UNSURE_BELOW else f"{100 * conf:.0f}% sure"
+    return (f"<div class='answer-line'><b class='digit'>{p.digit}</b> "
+            f"<span>{html.escape(get_spec(p.model).display_name)}: {note}</span></div>")
+
+
+def label_value(p: Prediction | None) -> dict[str, float] | None:
+    if p is None or p.digit is None:
+        return None
+    return {str(d): float(v) for d, v in enumerate(p.probabilities)}
+
+
+def compare_html(preds: dict[str, Prediction]) -> str:
+    """One row per model; rows that disagree with the majority are marked."""
+    if not preds or all(p.digit is None for p in preds.values()):
+        return "<div class='compare empty'>Every model's answer appears here as you draw.</div>"
+    digits = [p.digit for p in preds.values() if p.digit is not None]
+    majority = max(set(digits), key=digits.count)
+    agree = all(d == majority for d in digits)
+    rows = []
+    for name, p in preds.items():
+        spec = get_spec(name)
+        differs = p.digit != majority
+        second = sorted(range(10), key=lambda d: -p.probabilities[d])[1]
+        rows.append(
+            f"<tr class='{'differs' if differs else 'agrees'}'>"
+            f"<td class='name'>{html.escape(spec.display_name)}</td>"
+            f"<td class='d'>{p.digit}</td>"
+            f"<td class='bar'><div class='fill' style='width:{100 * p.confidence:.0f}%'></div>"
+            f"<span>{100 * p.confidence:.1f}%</span></td>"
+            f"<td class='alt'>{second} ({100 * p.probabilities[second]:.0f}%)</td>"
+            f"<td class='ms'>{p.latency_ms:.2f} ms</td></tr>")
+    verdict = ("All models agree." if agree else
+               f"The models disagree: {len([d for d in digits if d != majority])} of {len(digits)} say otherwise.")
+    return (f"<div class='compare'><div class='verdict {'ok' if agree else 'split'}'>{verdict}</div>"
+            "<table><thead><tr><th>model</th><th>digit</th><th>confidence</th><th>runner-up</th>"
+            f"<th>latency</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def models_table(store: ModelStore) -> pd.DataFrame:
+    rows = []
+    for name in list_models():
+        spec = get_spec(name)
+        try:
+            card = store.card(name)
+        except WeightsError as exc:
+            rows.append({"model": spec.display_name, "test accuracy": f"unavailable: {exc.reason}",
+                         "parameters": "", "train time": "", "date": "", "architecture": spec.architecture,
+                         "reproduce": ""})
+            continue
+        rows.append({
+            "model": spec.display_name,
+            "test accuracy": f"{100 * card['test_accuracy']:.2f}%",
+            "parameters": f"{card['parameters']:,}",
+            "train time": f"{card['train_seconds']:.0f} s",
+            "date": card["date"][:10],
+            "architecture": spec.architecture,
+            "reproduce": card["command"],
+        })
+    return pd.DataFrame(rows)
+
+
+# --- callbacks -----------------------------------------------------------------------------
+
+
+def unreadable(exc: Exception) -> gr.Error:
+    """A bad input as a message the visitor can read (the server carries on)."""
+    if isinstance(exc, ImageInputError):
+        return gr.Error(f"Could not read that image: {exc}.", title="Not a readable image")
+    return gr.Error(f"Could not read that image ({type(exc).__name__}).", title="Not a readable image")
+
+from gradio.events import Dependency
+
+class DrawingPad(gr.Sketchpad):
+    """A Sketchpad that hands the library the drawing undecoded: the uploaded files' paths, or
+    the editor's in-memory PNG blobs. The library then checks each image's pixel budget on its
+    header and decodes only the layer it reads (Gradio would decode all three first, and its
+    errors carry no message the visitor can read). Gradio has already checked that every path
+    is one of its uploads."""
+
+    MAX_PENDING_BLOBS = 256  # blobs posted by editors but never claimed by a request (bounded memory)
+
+    def get_block_name(self) -> str:
+        return "imageeditor"  # the same front-end component as gr.Sketchpad
+
+    def preprocess(self, payload: EditorData | None) -> dict | None:
+        if payload is None:
+            return None
+        if payload.id is not None:  # the editor posted this stroke's PNGs as blobs
+            blobs = self.blob_storage.pop(payload.id, None)
+            while len(self.blob_storage) > self.MAX_PENDING_BLOBS:  # oldest first
+                self.blob_storage.pop(next(iter(self.blob_storage)))
+            if blobs is None:
+                return None
+            return {"background": blobs.background, "layers": list(blobs.layers), "composite": blobs.composite}
+
+        def path(file: Any) -> str | None:
+            return None if file is None else str(file.path)
+
+        return {"background": path(payload.background), "layers": [path(layer) for layer in payload.layers],
+                "composite": path(payload.composite)}
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def classify(app: AppState, sketch: Any, model: str | None):
+    """Sketchpad value -> (answer, compact answer, probabilities, what the model sees, compare table)."""
+    try:
+        preds = app.store.predict_all(sketch)
+    except (ValueError, TypeError, OSError, AttributeError) as exc:  # a bad upload must not break the page
+        raise unreadable(exc) from None
+    chosen = preds.get(model or "") or next(iter(preds.values()), None)
+    if chosen is None or chosen.digit is None:
+        return answer_html(chosen), answer_line_html(chosen), None, None, compare_html({})
+    return (answer_html(chosen), answer_line_html(chosen), label_value(chosen), _enlarge(chosen.image28),
+            compare_html(preds))
+
+
+def cleared_outputs():
+    """What the Draw tab shows on an empty canvas (after Clear)."""
+    return answer_html(None), answer_line_html(None), None, None, compare_html({})
+
+
+def classify_one(app: AppState, sketch: Any, model: str | None):
+    """Only the selected model (the API's light path): answer, probabilities, preview."""
+    try:
+        p = app.store.predict(sketch, model or DEFAULT_MODEL)
+    except (ValueError, TypeError, OSError, AttributeError) as exc:
+        raise unreadable(exc) from None
+    if p.digit is None:
+        return answer_html(p), None, None
+    return answer_html(p), label_value(p), _enlarge(p.image28)
+
+
+def train_defaults(name: str):
+    r = get_spec(name).recipe
+    return gr.update(value=r.epochs), gr.update(value=r.batch_size), gr.update(value=r.lr)
+
+
+def start_training(app: AppState, name: str, epochs: float, batch: float, lr: float) -> str:
+    if app.job is None:
+        return "Training is switched off on this server."
+    cfg = TrainConfig.from_recipe(name, epochs=int(epochs), batch_size=int(batch), lr=float(lr))
+    ok, message = app.job.start(cfg)
+    return message if ok else f"⚠️ {message}"
+
+
+def cancel_training(app: AppState) -> str:
+    if app.job is None or not app.job.cancel():
+        return "No training job is running."
+    return "Cancelling…"
+
+
+def progress_html(s: JobState) -> str:
+    if s.status == "idle":
+        return "<div class='job idle'>No training job yet. Pick a model and press Start.</div>"
+    p = s.progress or {}
+    frac = p.get("step", 0) / max(1, p.get("total_steps", 1))
+    if s.status == "done":
+        frac = 1.0
+    eta = p.get("eta", 0.0)
+    detail = (f"epoch {p.get('epoch', 0)}/{p.get('epochs', '?')} · batch {p.get('batch', 0)}/{p.get('batches', '?')}"
+              f" · loss {p.get('loss', float('nan')):.4f}"
+              + (f" · val {100 * p['val_acc']:.2f}%" if p.get("val_acc") is not None else "")
+              + (f" · ETA {int(eta) // 60}:{int(eta) % 60:02d}" if s.active else ""))
+    return (f"<div class='job {s.status}'><div class='jobhead'><b>{html.escape(s.model or '')}</b> "
+            f"<span class='status'>{s.status}</span> <span>{html.escape(detail) if p else ''}</span></div>"
+            f"<div class='track'><div class='fill' style='width:{100 * frac:.1f}%'></div></div>"
+            f"<div class='msg'>{html.escape(s.message.splitlines()[0] if s.message else '')}</div></div>")
+
+
+def curve_frame(s: JobState) -> pd.DataFrame:
+    rows = [{"step": c["step"], "metric": "loss", "value": c["loss"]} for c in s.curve if c["phase"] == "train"]
+    rows += [{"step": c["step"], "metric": "val accuracy", "value": c["val_acc"]}
+             for c in s.curve if c["phase"] == "epoch_end" and c["val_acc"] is not None]
+    if not rows:  # the plot learns its series from the first value: name both up front
+        rows = [{"step": 0, "metric": metric, "value": None} for metric in CURVE_COLOURS]
+    frame = pd.DataFrame(rows, columns=["step", "metric", "value"])
+    return frame.astype({"step": int, "metric": str, "value": float})
+
+
+def card_markdown(s: JobState) -> str:
+    c = s.card
+    if not c:
+        return ""
+    prev = c.get("previous") or {}
+    old = f"{100 * prev['test_accuracy']:.2f}%" if prev.get("test_accuracy") is not None else "none"
+    verdict = "replaced the previous weights" if s.replaced else "kept the previous weights (this run is saved as a candidate)"
+    return (f"**{c['display_name']}**: test accuracy **{100 * c['test_accuracy']:.2f}%** (previous: {old}), "
+            f"validation {100 * c['val_accuracy']:.2f}%, {c['train_seconds']:.0f} s, best epoch {c['best_epoch']}: "
+            f"{verdict}.\n\nReproduce: `{c['command']}`")
+
+
+# --- layout -------------------------------------------------------------------------------
+
+CSS = """
+.answer {text-align:center; padding:8px 0}
+.answer .digit {font-size:96px; font-weight:700; line-height:1.0}
+.answer.unsure .digit {color:#b45309}
+.answer .note {font-size:15px; opacity:.8}
+.answer.empty .hint {font-size:22px; padding:36px 0; opacity:.75}
+.compare table {width:100%; border-collapse:collapse; font-size:15px; border:none !important}
+.compare th, .compare td {padding:6px 8px; border:none !important;
+  border-bottom:1px solid var(--border-color-primary) !important; text-align:left}
+.compare td.d {font-size:24px; font-weight:700; width:3em}
+.compare td.bar {position:relative; min-width:90px}
+.compare td.bar .fill {position:absolute; left:0; top:20%; height:60%; background:var(--color-accent-soft); border-radius:4px}
+.compare td.bar span {position:relative}
+.compare tr.differs td {background:rgba(239,68,68,.12)}
+.compare tr.differs td.d {color:#dc2626}
+.compare .verdict {font-weight:600; margin-bottom:6px}
+.compare .verdict.split {color:#dc2626}
+.compare.empty {opacity:.7; padding:12px 0}
+.job .track {height:14px; background:var(--neutral-200); border-radius:7px; overflow:hidden; margin:6px 0}
+.job .track .fill {height:100%; background:var(--color-accent); transition:width .4s}
+.job .status {text-transform:uppercase; font-size:12px; padding:1px 6px; border-radius:4px; background:var(--neutral-200)}
+#answer-line {display:none}
+.answer-line {font-size:17px; padding:0 4px; line-height:1.2}
+.answer-line .digit {font-size:28px; margin-right:6px; vertical-align:middle}
+.answer-line.empty {opacity:.7; font-size:15px}
+@media (max-width: 600px) {
+  .answer .digit {font-size:72px}
+  .compare td.alt, .compare th:nth-child(4) {display:none}
+  #answer-line {display:block}
+  #sketch [data-testid="block-label"] {display:none}  /* it runs under the editor's toolbar */
+}
+"""
+
+# The sketchpad starts (and, after Clear, restarts) with no tool selected; select the brush
+# so a visitor can draw at once. Polls briefly because the editor mounts asynchronously.
+# Buttons are found by their English label, else by their place in the editor's toolbars
+# (the labels follow the browser's language).
+EDITOR_BUTTON_JS = """
+  const editorButton = (label, toolbar, index) => {
+    const byLabel = document.querySelector(`#sketch button[aria-label="${label}"]`);
+    if (byLabel) return byLabel;
+    const bars = document.querySelectorAll(`#sketch ${toolbar}`);
+    return bars.length ? bars[index < 0 ? bars.length + index : index] : null;
+  };"""
+SELECT_BRUSH_JS = """() => {""" + EDITOR_BUTTON_JS + """
+  let tries = 40, seen = 0;
+  const tick = () => {
+    const brush = editorButton("Brush", "button.quite-round", 0);
+    const erase = editorButton("Erase", "button.quite-round", 1);
+    const busy = erase && erase.classList.contains('highlight');
+    if (brush && !busy && !brush.classList.contains('highlight')) { brush.click(); seen = 0; }
+    else if (brush) { seen += 1; }
+    if (--tries > 0 && seen < 4) { setTimeout(tick, 150); }
+  };
+  setTimeout(tick, 150);
+}"""
+
+# Clear through the editor's own "Clear canvas" (its bin): setting the Sketchpad's value to
+# None clears only once (gradio-app/gradio#9978), the bin clears every time. The bin's own
+# `clear` event then resets the answers and selects the brush again.
+# The editor exports a stroke's pixels asynchronously: a stroke finished just before Clear
+# can reach the server after it. Such a late drawing is sent as empty when the editor has
+# nothing to undo (its canvas is blank), so no stale answer lands on an empty canvas.
+DROP_STALE_JS = """(sketch, model) => {""" + EDITOR_BUTTON_JS + """
+  const undo = editorButton("Undo", "button.icon-button", 3);
+  const blank = undo && undo.disabled;
+  return [blank ? null : sketch, model];
+}"""
+
+CLEAR_JS = """() => {""" + EDITOR_BUTTON_JS + """
+  const bin = editorButton("Clear canvas", "button.icon-button", -1);
+  if (bin) bin.click();
+}"""
+
+INTRO = ("# ✍️ digits\nDraw a digit. Four PyTorch models, from a one-layer MLP to a modern CNN, "
+         "say what they see, side by side. Every stroke updates the answers.")
+
+
+def build_app(app: AppState | None = None) -> gr.Blocks:
+    app = app or AppState.from_env()
+    choices = model_choices(app.store)
+    default = DEFAULT_MODEL if any(v == DEFAULT_MODEL for _, v in choices) else (choices[0][1] if choices else None)
+
+    with gr.Blocks(title="digits: draw a digit, compare models") as demo:
+        gr.Markdown(INTRO)
+        seen_finish = gr.State(None)
+        with gr.Tabs():
+            with gr.Tab("Draw & compare", id="draw"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=300):
+                        sketch = DrawingPad(
+                            label="Draw one digit", type="numpy", image_mode="RGBA", format="png",
+                            canvas_size=(CANVAS_PX, CANVAS_PX), height=CANVAS_PX + 110, fixed_canvas=True,
+                            brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_PX),
+                            eraser=gr.Eraser(default_size=BRUSH_PX * 2), layers=False, elem_id="sketch")
+                        answer_line = gr.HTML(answer_line_html(None), elem_id="answer-line")
+                        with gr.Row():
+                            predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
+                            clear_btn = gr.Button("Clear", elem_id="clear-btn")
+                    with gr.Column(scale=2, min_width=260):
+                        model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
+                        answer = gr.HTML(answer_html(None), elem_id="answer")
+                        probs = gr.Label(num_top_classes=3, label="Probabilities", elem_id="probs")
+                        seen = gr.Image(label="What the model sees (28×28)", format="png", height=PREVIEW_PX + 40,
+                                        interactive=False, elem_id="seen")
+                compare = gr.HTML(compare_html({}), elem_id="compare")
+                samples = gr.Examples(examples=[[p] for p in example_paths()], inputs=[sketch],
+                                      label="Sample drawings")
+
+            if app.training_enabled:
+                with gr.Tab("Train", id="train"):
+                    names = list_models()
+                    first = get_spec(names[0]).recipe
+                    with gr.Row():
+                        t_model = gr.Dropdown(choices=[(get_spec(n).display_name, n) for n in names],
+                                              value=names[0], label="Model", elem_id="train-model")
+                        t_epochs = gr.Slider(1, app.max_epochs, value=min(first.epochs, app.max_epochs), step=1,
+                                             label=f"Epochs (at most {app.max_epochs})", elem_id="train-epochs")
+                        t_batch = gr.Number(value=first.batch_size, precision=0, minimum=8, maximum=4096,
+                                            label="Batch size", elem_id="train-batch")
+                        t_lr = gr.Number(value=first.lr, minimum=1e-5, maximum=1.0, label="Peak learning rate",
+                                         elem_id="train-lr")
+                    with gr.Row():
+                        start_btn = gr.Button("Start training", variant="primary", elem_id="start-btn")
+                        cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
+                    t_msg = gr.Markdown(elem_id="train-msg")
+                    t_progress = gr.HTML(progress_html(JobState()), elem_id="train-progress")
+                    t_plot = gr.LinePlot(curve_frame(JobState()), x="step", y="value", color="metric",
+                                         color_map=CURVE_COLOURS, title="Loss and validation accuracy",
+                                         height=260, elem_id="train-plot")
+                    t_card = gr.Markdown(elem_id="train-card")
+                    gr.Markdown("Training runs on the server in its own process: it carries on if you close "
+                                "this tab, and one job runs at a time. New weights replace the current ones only "
+                                "if their validation accuracy is at least as good.")
+
+            with gr.Tab("Models", id="models"):
+                m_table = gr.Dataframe(models_table(app.store), interactive=False, wrap=True, elem_id="models-table")
+                with gr.Row():
+                    m_pick = gr.Dropdown(choices=[(get_spec(n).display_name, n) for n in list_models()],
+                                         value=default, label="Where does this model fail?")
+                    m_btn = gr.Button("Show test digits it gets wrong")
+                m_gallery = gr.Gallery(label="Misclassified MNIST test digits", columns=6, height="auto")
+
+        # Draw tab wiring: every stroke (change) re-predicts; stale requests are dropped.
+        draw_inputs = [sketch, model]
+        draw_outputs = [answer, answer_line, probs, seen, compare]
+        on_draw = lambda s, m: classify(app, s, m)  # noqa: E731
+        served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict")
+        drawn = sketch.change(on_draw, draw_inputs, draw_outputs, trigger_mode="always_last", js=DROP_STALE_JS,
+                              api_name="classify", **served)
+        switched = model.change(on_draw, draw_inputs, draw_outputs, api_name=False, **served)
+        pressed = predict_btn.click(on_draw, draw_inputs, draw_outputs, api_name=False, **served)
+        # Clear: the editor's bin empties the canvas; its `clear` event drops every answer still
+        # in flight (so none lands on the empty canvas), shows the hint and selects the brush.
+        sketch.clear(lambda: cleared_outputs(), None, draw_outputs, cancels=[drawn, switched, pressed],
+                     show_progress="hidden", api_name=False)
+        sketch.clear(None, None, None, js=SELECT_BRUSH_JS)
+        clear_btn.click(lambda: cleared_outputs(), None, draw_outputs, js=CLEAR_JS,
+                        cancels=[drawn, switched, pressed], show_progress="hidden", api_name=False)
+        # Loading a sample does not count as a change of the sketchpad: predict explicitly.
+        samples.load_input_event.then(on_draw, draw_inputs, draw_outputs, api_name=False, **served)
+        # API-only twin that runs just the selected model (bench/app_latency.py measures both).
+        one_btn = gr.Button(visible=False)
+        one_btn.click(lambda s, m: classify_one(app, s, m), draw_inputs, [answer, probs, seen], api_name="predict",
+                      **served)
+
+        def show_mistakes(name: str):
+            try:
+                return app.mistakes(name)
+            except Exception as exc:  # no MNIST on this server, or broken weights
+                gr.Warning(f"The gallery needs the MNIST test split: {exc}")
+                return []
+
+        m_btn.click(show_mistakes, [m_pick], [m_gallery], api_name=False)
+
+        if app.training_enabled:
+            t_model.change(train_defaults, [t_model], [t_epochs, t_batch, t_lr], api_name=False)
+            start_btn.click(lambda *a: start_training(app, *a), [t_model, t_epochs, t_batch, t_lr], [t_msg],
+                            api_name="train")
+            cancel_btn.click(lambda: cancel_training(app), None, [t_msg], api_name=False)
+
+            def poll(last_finish, current_model):
+                s = app.job.snapshot()
+                updates = [progress_html(s), curve_frame(s), card_markdown(s)]
+                if s.finished is not None and s.finished != last_finish:
+                    choices = model_choices(app.store)
+                    keep = current_model if any(v == current_model for _, v in choices) else default
+                    # the job's card now tells how it ended: clear "started ..." / "Cancelling..."
+                    return (*updates, s.finished, gr.update(choices=choices, value=keep), models_table(app.store), "")
+                return (*updates, last_finish, gr.update(), gr.update(), gr.update())
+
+            timer = gr.Timer(POLL_S)
+            timer.tick(poll, [seen_finish, model], [t_progress, t_plot, t_card, seen_finish, model, m_table, t_msg],
+                       show_progress="hidden", api_name=False)
+        demo.load(None, None, None, js=SELECT_BRUSH_JS)
+    demo.app_state = app  # tests reach the shared state through the Blocks object
+    return demo
+
+
+demo = build_app()
+
+def refuse_huge_images() -> None:
+    """Gradio decodes uploads with PIL before our code runs: make PIL refuse, from the image's
+    header, anything above the pixel budget (a decompression bomb included)."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(INFERENCE_THREADS)
+    refuse_huge_images()
+    demo.queue(default_concurrency_limit=PREDICT_CONCURRENCY, max_size=QUEUE_SIZE).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        css=CSS,
+        theme=gr.themes.Soft(),
+        show_error=True,  # Gradio's own input checks (a broken upload) reach the visitor with their message
+        max_file_size=MAX_UPLOAD,
+    )
