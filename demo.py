@@ -22,9 +22,9 @@ from PIL import Image
 
 from digits import config
 from digits.engine import TrainConfig
-from digits.jobs import JobState, TrainingJob
-from digits.models import get_spec, list_models
 from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
+from digits.jobs import JobState, TrainingJob
+from digits.models import DEFAULT_MODEL, get_spec, list_models
 from digits.preprocess import MAX_PIXELS, ImageInputError
 from digits.sketches import example_paths
 from digits.weights import WeightsError
@@ -34,7 +34,6 @@ BRUSH_PX = 14  # default brush radius on that canvas
 PREVIEW_PX = 168  # "what the model sees": 28 x 6, nearest neighbour
 UNSURE_BELOW = 0.5  # below this confidence the answer says it is unsure
 POLL_S = 1.0  # training tab refresh
-DEFAULT_MODEL = "modern"
 TRAINING_ENV = "DIGITS_TRAINING"  # "off" hides the Train tab (public Spaces)
 MAX_EPOCHS_ENV = "DIGITS_MAX_EPOCHS"
 MAX_BATCHES_ENV = "DIGITS_TRAIN_MAX_BATCHES"  # caps every job (tests, tiny demos)
@@ -323,7 +322,8 @@ def card_markdown(s: JobState) -> str:
         return ""
     prev = c.get("previous") or {}
     old = f"{100 * prev['test_accuracy']:.2f}%" if prev.get("test_accuracy") is not None else "none"
-    verdict = "replaced the previous weights" if s.replaced else "kept the previous weights (this run is saved as a candidate)"
+    verdict = ("replaced the previous weights" if s.replaced
+               else "kept the previous weights (this run is saved as a candidate)")
     return (f"**{c['display_name']}**: test accuracy **{100 * c['test_accuracy']:.2f}%** (previous: {old}), "
             f"validation {100 * c['val_accuracy']:.2f}%, {c['train_seconds']:.0f} s, best epoch {c['best_epoch']}: "
             f"{verdict}.\n\nReproduce: `{c['command']}`")
@@ -342,7 +342,8 @@ CSS = """
   border-bottom:1px solid var(--border-color-primary) !important; text-align:left}
 .compare td.d {font-size:24px; font-weight:700; width:3em}
 .compare td.bar {position:relative; min-width:90px}
-.compare td.bar .fill {position:absolute; left:0; top:20%; height:60%; background:var(--color-accent-soft); border-radius:4px}
+.compare td.bar .fill {position:absolute; left:0; top:20%; height:60%; background:var(--color-accent-soft);
+  border-radius:4px}
 .compare td.bar span {position:relative}
 .compare tr.differs td {background:rgba(239,68,68,.12)}
 .compare tr.differs td.d {color:#dc2626}
@@ -352,7 +353,8 @@ CSS = """
 .compare.empty {opacity:.7; padding:12px 0}
 .job .track {height:14px; background:var(--neutral-200); border-radius:7px; overflow:hidden; margin:6px 0}
 .job .track .fill {height:100%; background:var(--color-accent); transition:width .4s}
-.job .status {text-transform:uppercase; font-size:12px; padding:1px 6px; border-radius:4px; background:var(--neutral-200)}
+.job .status {text-transform:uppercase; font-size:12px; padding:1px 6px; border-radius:4px;
+  background:var(--neutral-200)}
 #answer-line {display:none}
 .answer-line {font-size:17px; padding:0 4px; line-height:1.2}
 .answer-line .digit {font-size:28px; margin-right:6px; vertical-align:middle}
@@ -536,7 +538,18 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
     return demo
 
 
-demo = build_app()
+_built: gr.Blocks | None = None
+
+
+def __getattr__(name: str) -> gr.Blocks:
+    """`demo`, built on first access: importing this module (tests, tools) loads no model; Gradio's
+    reload mode and anything that reads `demo.demo` get the app as usual."""
+    global _built
+    if name != "demo":
+        raise AttributeError(name)
+    if _built is None:
+        _built = build_app()
+    return _built
 
 def refuse_huge_images() -> None:
     """Gradio decodes uploads with PIL before our code runs: make PIL refuse, from the image's
@@ -548,6 +561,7 @@ def refuse_huge_images() -> None:
 if __name__ == "__main__":
     torch.set_num_threads(INFERENCE_THREADS)
     refuse_huge_images()
+    demo = build_app()
     demo.queue(default_concurrency_limit=PREDICT_CONCURRENCY, max_size=QUEUE_SIZE).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

@@ -22,9 +22,9 @@ from PIL import Image
 
 from digits import config
 from digits.engine import TrainConfig
-from digits.jobs import JobState, TrainingJob
-from digits.models import get_spec, list_models
 from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
+from digits.jobs import JobState, TrainingJob
+from digits.models import DEFAULT_MODEL, get_spec, list_models
 from digits.preprocess import MAX_PIXELS, ImageInputError
 from digits.sketches import example_paths
 from digits.weights import WeightsError
@@ -34,7 +34,6 @@ BRUSH_PX = 14  # default brush radius on that canvas
 PREVIEW_PX = 168  # "what the model sees": 28 x 6, nearest neighbour
 UNSURE_BELOW = 0.5  # below this confidence the answer says it is unsure
 POLL_S = 1.0  # training tab refresh
-DEFAULT_MODEL = "modern"
 TRAINING_ENV = "DIGITS_TRAINING"  # "off" hides the Train tab (public Spaces)
 MAX_EPOCHS_ENV = "DIGITS_MAX_EPOCHS"
 MAX_BATCHES_ENV = "DIGITS_TRAIN_MAX_BATCHES"  # caps every job (tests, tiny demos)
@@ -140,8 +139,14 @@ def label_value(p: Prediction | None) -> dict[str, float] | None:
     return {str(d): float(v) for d, v in enumerate(p.probabilities)}
 
 
-def compare_html(preds: dict[str, Prediction]) -> str:
-    """One row per model; rows that disagree with the majority are marked."""
+def unavailable_rows(unavailable: dict[str, str]) -> str:
+    """Rows for models whose weights cannot be used right now, with the reason."""
+    return "".join(f"<tr class='unavailable'><td class='name'>{html.escape(get_spec(n).display_name)}</td>"
+                   f"<td colspan='4'>unavailable: {html.escape(reason)}</td></tr>" for n, reason in unavailable.items())
+
+
+def compare_html(preds: dict[str, Prediction], unavailable: dict[str, str] | None = None) -> str:
+    """One row per model; rows that disagree with the majority are marked, unusable models say why."""
     if not preds or all(p.digit is None for p in preds.values()):
         return "<div class='compare empty'>Every model's answer appears here as you draw.</div>"
     digits = [p.digit for p in preds.values() if p.digit is not None]
@@ -164,7 +169,8 @@ def compare_html(preds: dict[str, Prediction]) -> str:
                f"The models disagree: {len([d for d in digits if d != majority])} of {len(digits)} say otherwise.")
     return (f"<div class='compare'><div class='verdict {'ok' if agree else 'split'}'>{verdict}</div>"
             "<table><thead><tr><th>model</th><th>digit</th><th>confidence</th><th>runner-up</th>"
-            f"<th>latency</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+            f"<th>latency</th></tr></thead><tbody>{''.join(rows)}{unavailable_rows(unavailable or {})}"
+            "</tbody></table></div>")
 
 
 def models_table(store: ModelStore) -> pd.DataFrame:
@@ -245,8 +251,12 @@ def classify(app: AppState, sketch: Any, model: str | None):
     chosen = preds.get(model or "") or next(iter(preds.values()), None)
     if chosen is None or chosen.digit is None:
         return answer_html(chosen), answer_line_html(chosen), None, None, compare_html({})
+    unavailable = {n: reason for n, reason in app.store.errors.items() if n not in preds}
+    if model in unavailable:
+        gr.Warning(f"{get_spec(model).display_name} is unavailable ({unavailable[model]}); "
+                   f"showing {get_spec(chosen.model).display_name}.")
     return (answer_html(chosen), answer_line_html(chosen), label_value(chosen), _enlarge(chosen.image28),
-            compare_html(preds))
+            compare_html(preds, unavailable))
 
 
 def cleared_outputs():
@@ -318,7 +328,8 @@ def card_markdown(s: JobState) -> str:
         return ""
     prev = c.get("previous") or {}
     old = f"{100 * prev['test_accuracy']:.2f}%" if prev.get("test_accuracy") is not None else "none"
-    verdict = "replaced the previous weights" if s.replaced else "kept the previous weights (this run is saved as a candidate)"
+    verdict = ("replaced the previous weights" if s.replaced
+               else "kept the previous weights (this run is saved as a candidate)")
     return (f"**{c['display_name']}**: test accuracy **{100 * c['test_accuracy']:.2f}%** (previous: {old}), "
             f"validation {100 * c['val_accuracy']:.2f}%, {c['train_seconds']:.0f} s, best epoch {c['best_epoch']}: "
             f"{verdict}.\n\nReproduce: `{c['command']}`")
@@ -337,16 +348,19 @@ CSS = """
   border-bottom:1px solid var(--border-color-primary) !important; text-align:left}
 .compare td.d {font-size:24px; font-weight:700; width:3em}
 .compare td.bar {position:relative; min-width:90px}
-.compare td.bar .fill {position:absolute; left:0; top:20%; height:60%; background:var(--color-accent-soft); border-radius:4px}
+.compare td.bar .fill {position:absolute; left:0; top:20%; height:60%; background:var(--color-accent-soft);
+  border-radius:4px}
 .compare td.bar span {position:relative}
 .compare tr.differs td {background:rgba(239,68,68,.12)}
 .compare tr.differs td.d {color:#dc2626}
+.compare tr.unavailable td {opacity:.6; font-style:italic}
 .compare .verdict {font-weight:600; margin-bottom:6px}
 .compare .verdict.split {color:#dc2626}
 .compare.empty {opacity:.7; padding:12px 0}
 .job .track {height:14px; background:var(--neutral-200); border-radius:7px; overflow:hidden; margin:6px 0}
 .job .track .fill {height:100%; background:var(--color-accent); transition:width .4s}
-.job .status {text-transform:uppercase; font-size:12px; padding:1px 6px; border-radius:4px; background:var(--neutral-200)}
+.job .status {text-transform:uppercase; font-size:12px; padding:1px 6px; border-radius:4px;
+  background:var(--neutral-200)}
 #answer-line {display:none}
 .answer-line {font-size:17px; padding:0 4px; line-height:1.2}
 .answer-line .digit {font-size:28px; margin-right:6px; vertical-align:middle}
@@ -503,29 +517,45 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
 
         if app.training_enabled:
             t_model.change(train_defaults, [t_model], [t_epochs, t_batch, t_lr], api_name=False)
+            # The progress timer runs only while a job does: Start arms it, the poll that sees the
+            # job end disarms it, and a page (re)load arms it if a job is running.
+            timer = gr.Timer(POLL_S, active=False)
+            polled = [t_progress, t_plot, t_card, seen_finish, model, m_table, t_msg, timer]
             start_btn.click(lambda *a: start_training(app, *a), [t_model, t_epochs, t_batch, t_lr], [t_msg],
-                            api_name="train")
+                            api_name="train").then(lambda: gr.Timer(active=True), None, [timer], api_name=False)
             cancel_btn.click(lambda: cancel_training(app), None, [t_msg], api_name=False)
 
             def poll(last_finish, current_model):
                 s = app.job.snapshot()
                 updates = [progress_html(s), curve_frame(s), card_markdown(s)]
+                keep_polling = gr.Timer(active=s.active)
                 if s.finished is not None and s.finished != last_finish:
                     choices = model_choices(app.store)
                     keep = current_model if any(v == current_model for _, v in choices) else default
                     # the job's card now tells how it ended: clear "started ..." / "Cancelling..."
-                    return (*updates, s.finished, gr.update(choices=choices, value=keep), models_table(app.store), "")
-                return (*updates, last_finish, gr.update(), gr.update(), gr.update())
+                    return (*updates, s.finished, gr.update(choices=choices, value=keep), models_table(app.store), "",
+                            keep_polling)
+                return (*updates, last_finish, gr.update(), gr.update(), gr.update(), keep_polling)
 
-            timer = gr.Timer(POLL_S)
-            timer.tick(poll, [seen_finish, model], [t_progress, t_plot, t_card, seen_finish, model, m_table, t_msg],
-                       show_progress="hidden", api_name=False)
+            timer.tick(poll, [seen_finish, model], polled, show_progress="hidden", api_name=False)
+            demo.load(poll, [seen_finish, model], polled, show_progress="hidden", api_name=False)
         demo.load(None, None, None, js=SELECT_BRUSH_JS)
     demo.app_state = app  # tests reach the shared state through the Blocks object
     return demo
 
 
-demo = build_app()
+_built: gr.Blocks | None = None
+
+
+def __getattr__(name: str) -> gr.Blocks:
+    """`demo`, built on first access: importing this module (tests, tools) loads no model; Gradio's
+    reload mode and anything that reads `demo.demo` get the app as usual."""
+    global _built
+    if name != "demo":
+        raise AttributeError(name)
+    if _built is None:
+        _built = build_app()
+    return _built
 
 def refuse_huge_images() -> None:
     """Gradio decodes uploads with PIL before our code runs: make PIL refuse, from the image's
@@ -537,6 +567,7 @@ def refuse_huge_images() -> None:
 if __name__ == "__main__":
     torch.set_num_threads(INFERENCE_THREADS)
     refuse_huge_images()
+    demo = build_app()
     demo.queue(default_concurrency_limit=PREDICT_CONCURRENCY, max_size=QUEUE_SIZE).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

@@ -13,18 +13,16 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import httpx
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from digits.devserver import running_app
+from digits.sketches import render
 
-from digits.devserver import running_app  # noqa: E402
-from digits.sketches import render  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CANVAS = 336  # the app's canvas_size
 

@@ -10,14 +10,13 @@ with --json, checks one line per file and model in input order, and prints the r
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import json
 
 import numpy as np
 from PIL import Image

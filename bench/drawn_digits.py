@@ -16,7 +16,6 @@ Sources (none from MNIST's training split):
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -24,12 +23,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from skimage.morphology import skeletonize
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from digits.data import load_split  # noqa: E402
-from digits.inference import ModelStore  # noqa: E402
-from digits.preprocess import preprocess  # noqa: E402
-from digits.sketches import draw_strokes, render  # noqa: E402
+from digits.data import load_split
+from digits.inference import ModelStore
+from digits.preprocess import preprocess
+from digits.sketches import draw_strokes, render
 
 CANVAS = 800
 BRUSH_RANGE = (8, 40)

@@ -12,19 +12,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from digits import native  # noqa: E402
-from digits.engine import bf16_supported  # noqa: E402
-from digits.fastpath import accelerated, tune_allocator  # noqa: E402
-from digits.fused import find_stages  # noqa: E402
-from digits.models import create_model  # noqa: E402
+from digits import native
+from digits.engine import bf16_supported
+from digits.fastpath import accelerated, tune_allocator
+from digits.fused import find_stages
+from digits.models import create_model
 
 WARMUP = 5
 WIDTH = 62  # label column

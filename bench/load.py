@@ -75,7 +75,7 @@ def run(url: str, pid: int, n: int, seconds: float, pngs: list[bytes], config: d
     latencies: list[float] = []
     errors: list[str] = []
     until = time.monotonic() + seconds
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    cpu0, t0, client0 = cpu_seconds(pid), time.monotonic(), time.process_time()
     threads = [threading.Thread(target=visitor, args=(url, config, pngs, until, i, latencies, errors))
                for i in range(n)]
     for t in threads:
@@ -83,11 +83,12 @@ def run(url: str, pid: int, n: int, seconds: float, pngs: list[bytes], config: d
     for t in threads:
         t.join()
     cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    client_cpu = (time.process_time() - client0) / (time.monotonic() - t0)
     busy = sum("queue is full" in e.lower() or "busy" in e.lower() for e in errors)
     lat = sorted(latencies) or [float("nan")]
     return (f"{n:>8} {len(latencies):>8} {len(latencies) / seconds:>7.1f} {statistics.median(lat):>9.0f} "
             f"{lat[int(0.95 * (len(lat) - 1))]:>7.0f} {len(errors) - busy:>7} {busy:>5} {100 * cpu:>6.0f}% "
-            f"{peak_rss_mb(pid):>7.0f}")
+            f"{peak_rss_mb(pid):>7.0f} {100 * client_cpu:>6.0f}%")
 
 
 def main() -> None:
@@ -98,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     pngs = canvases()
     header = (f"{'visitors':>8} {'answers':>8} {'per s':>7} {'median ms':>9} {'p95 ms':>7} {'errors':>7} "
-              f"{'busy':>5} {'CPU':>7} {'peak MB':>7}")
+              f"{'busy':>5} {'CPU':>7} {'peak MB':>7} {'client':>7}")
     with running_app() as app, httpx.Client(base_url=app.url, timeout=30) as client:
         call(client, "classify", [sketch_value(client, pngs[0]), "modern"])  # warm up
         config = BrowserSession.config(client)

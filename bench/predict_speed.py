@@ -11,18 +11,14 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from digits.inference import INFERENCE_THREADS, ModelStore  # noqa: E402
-from digits.preprocess import preprocess  # noqa: E402
-from digits.sketches import render  # noqa: E402
+from digits.inference import INFERENCE_THREADS, ModelStore
+from digits.preprocess import preprocess
+from digits.sketches import render
 
 CANVAS = 800
 
@@ -75,7 +71,7 @@ def main() -> None:
     med, p95 = timed(lambda: preprocess(canvas), args.repeats)
     print(f"{'preprocess only':<22} median {med:6.2f} ms   p95 {p95:6.2f} ms")
     for name in names:
-        med, p95 = timed(lambda: store.predict(canvas, name), args.repeats)
+        med, p95 = timed(lambda name=name: store.predict(canvas, name), args.repeats)
         print(f"{'preprocess + ' + name:<22} median {med:6.2f} ms   p95 {p95:6.2f} ms")
     med, p95 = timed(lambda: store.predict_all(canvas), args.repeats)
     print(f"{'predict_all':<22} median {med:6.2f} ms   p95 {p95:6.2f} ms")

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from digits.data import load_mnist  # noqa: E402
-from digits.engine import TrainConfig, accuracy, train  # noqa: E402
-from digits.models import list_models  # noqa: E402
+from digits.data import load_mnist
+from digits.engine import TrainConfig, accuracy, train
+from digits.models import list_models
 
 
 def main() -> None:

@@ -7,15 +7,11 @@ The constants MNIST_STROKE_* in digits/preprocess.py come from this script:
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from digits.data import load_split  # noqa: E402
-from digits.preprocess import crop, ink_bbox, stroke_width  # noqa: E402
+from digits.data import load_split
+from digits.preprocess import crop, ink_bbox, stroke_width
 
 
 def main() -> None:
@@ -33,7 +29,8 @@ def main() -> None:
     w = np.array(widths)
     c = np.array(coms)
     print(f"MNIST training digits measured: {len(w)}")
-    print("stroke width (28x28 px): " + "  ".join(f"p{q} {np.percentile(w, q):.2f}" for q in (2, 5, 10, 50, 90, 95, 98)))
+    percentiles = (2, 5, 10, 50, 90, 95, 98)
+    print("stroke width (28x28 px): " + "  ".join(f"p{q} {np.percentile(w, q):.2f}" for q in percentiles))
     print(f"centre of mass (row, col): mean {c.mean(0).round(2)}  std {c.std(0).round(2)}")
 
 

@@ -12,19 +12,15 @@ The last column times the engine without the recipe's augmentation (the model al
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from digits.config import data_dir  # noqa: E402
-from digits.data import load_mnist  # noqa: E402
-from digits.engine import TrainConfig, train  # noqa: E402
-from digits.models import Augment, create_model  # noqa: E402
+from digits.config import data_dir
+from digits.data import load_mnist
+from digits.engine import TrainConfig, train
+from digits.models import Augment, create_model
 
 TUTORIAL_BATCH = 100
 TUTORIAL_LR = 0.01

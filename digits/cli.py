@@ -6,12 +6,11 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from . import config
 from .data import DataNotFoundError, MNISTData, load_mnist
 from .engine import Progress, TrainConfig
-from .models import get_spec, list_models
+from .models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
 
 
 def _bar(fraction: float, width: int = 24) -> str:
@@ -62,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train one model (or all) and save its weights and card")
-    t.add_argument("--model", default="lenet5", help=f"one of {', '.join(list_models())}, or 'all' (default: lenet5)")
+    t.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"one of {', '.join(list_models())}, or 'all' (default: {DEFAULT_MODEL})")
     t.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
     t.add_argument("--batch-size", type=int, default=None, help="default: the model's recipe")
     t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's recipe)")
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), directories or globs")
     pr.add_argument("--workers", type=int, default=None,
                     help="worker processes, one torch thread each (default: one per core)")
-    pr.add_argument("--model", default="lenet5", help="a model name or 'all' (default: lenet5)")
+    pr.add_argument("--model", default=DEFAULT_MODEL, help=f"a model name or 'all' (default: {DEFAULT_MODEL})")
     pr.add_argument("--json", action="store_true", help="one JSON object per line")
     _add_common(pr)
 
@@ -186,6 +186,6 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except _Exit as exc:
         return exc.code
-    except KeyError as exc:  # unknown model names
-        print(f"error: {exc.args[0]}", file=sys.stderr)
+    except UnknownModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2

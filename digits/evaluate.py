@@ -87,7 +87,8 @@ def evaluate_all(data: MNISTData | None, directory=None, timing: bool = True) ->
 
 
 def format_table(reports: list[ModelReport]) -> str:
-    head = f"{'model':<10} {'params':>9} {'test acc':>9} {'val acc':>8} {'train s':>8} {'ms/img@1':>9} {'img/s@1000':>11}"
+    head = (f"{'model':<10} {'params':>9} {'test acc':>9} {'val acc':>8} {'train s':>8} {'ms/img@1':>9} "
+            f"{'img/s@1000':>11}")
     lines = [head, "-" * len(head)]
     for r in reports:
         if r.error:

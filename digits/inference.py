@@ -20,7 +20,7 @@ from torch import nn
 
 from .config import weights_dir
 from .data import normalize
-from .models import list_models
+from .models import DEFAULT_MODEL, list_models
 from .preprocess import Preprocessed, preprocess
 from .weights import WeightsError, load_model_and_card, weights_path
 
@@ -134,7 +134,7 @@ class ModelStore:
             for _, net in self._loaded(None):
                 net(normalize(blank))
 
-    def predict(self, image: Any, model: str = "lenet5") -> Prediction:
+    def predict(self, image: Any, model: str = DEFAULT_MODEL) -> Prediction:
         return self.predict_prepared(preprocess(image), model)
 
     def predict_prepared(self, prepared: Preprocessed, model: str) -> Prediction:
@@ -201,7 +201,7 @@ def default_store() -> ModelStore:
         return _default_store
 
 
-def predict(image: Any, model: str = "lenet5") -> Prediction:
+def predict(image: Any, model: str = DEFAULT_MODEL) -> Prediction:
     """Classify one drawing or image with one model (`.digit` is None when it is empty)."""
     return default_store().predict(image, model)
 

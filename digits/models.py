@@ -57,6 +57,11 @@ class ModelSpec:
 
 
 REGISTRY: dict[str, ModelSpec] = {}
+DEFAULT_MODEL = "modern"  # the one the app selects first and the CLI and library use when none is named
+
+
+class UnknownModelError(ValueError):
+    """A model name that is not in the registry."""
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -74,7 +79,7 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown model '{name}'; known: {', '.join(REGISTRY)}") from None
+        raise UnknownModelError(f"unknown model '{name}'; known: {', '.join(REGISTRY)}") from None
 
 
 def create_model(name: str) -> nn.Module:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from digits.data import MNISTData, Split, load_mnist, mnist_available
 
-from digits.data import MNISTData, Split, load_mnist, mnist_available  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 torch.set_num_threads(max(1, os.cpu_count() or 1))
 

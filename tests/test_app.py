@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import demo
-from digits.jobs import JobState
 from digits.inference import ModelStore
+from digits.jobs import JobState
 from digits.sketches import render
 
 

@@ -298,3 +298,13 @@ def test_phone_answer_is_visible_while_drawing(browser, app_url, tmp_path):
     label = pg.locator('#sketch [data-testid="block-label"]')
     assert label.count() == 0 or not label.first.is_visible()  # no label under the toolbar
     ctx.close()
+
+
+def test_an_idle_page_sends_nothing(page):
+    """No polling while no job runs: an open tab costs the server nothing until its visitor draws."""
+    _wait_brush(page)
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if "/queue/join" in r.url or "/upload" in r.url else None)
+    time.sleep(3.0)
+    page.wait_for_timeout(100)  # let Playwright deliver the request events
+    assert sent == []

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ROOT
+
 from digits.data import mnist_available
 from digits.devserver import call, running_app, sketch_value
 from digits.engine import TrainConfig
 from digits.jobs import TrainingJob
 from digits.sketches import render
-from digits.weights import load_model, read_card, weights_path
+from digits.weights import load_model, read_card
 
 JOB_TIMEOUT_S = 120
 SMALL_DISK = "400k"  # holds the shipped LeNet-5 weights (about 250 kB) but not a second copy

@@ -30,7 +30,9 @@ def test_registry_has_a_modern_cnn_with_batchnorm_and_augmentation():
 
 
 def test_unknown_model_is_a_clear_error():
-    with pytest.raises(KeyError, match="unknown model 'nope'"):
+    from digits.models import UnknownModelError
+
+    with pytest.raises(UnknownModelError, match="unknown model 'nope'"):
         create_model("nope")
 
 

@@ -7,8 +7,20 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from digits.preprocess import (EMPTY_FAINT, EMPTY_NO_INK, EMPTY_SMALL, FIELD_CENTRE, INK_BOX,
-                               MNIST_STROKE_HIGH, MNIST_STROKE_LOW, centre_by_mass, preprocess, stroke_width)
+from digits.preprocess import (
+    EMPTY_FAINT,
+    EMPTY_NO_INK,
+    EMPTY_SMALL,
+    FIELD_CENTRE,
+    INK_BOX,
+    MAX_PIXELS,
+    MNIST_STROKE_HIGH,
+    MNIST_STROKE_LOW,
+    ImageInputError,
+    centre_by_mass,
+    preprocess,
+    stroke_width,
+)
 from digits.sketches import render
 
 
@@ -184,15 +196,8 @@ def test_centre_by_mass_moves_the_centre():
 
 # --- uniform images and the pixel budget (issue: hostile or broken input) ----------------------
 
-import io as _io  # noqa: E402
-
-from PIL import Image as _Image  # noqa: E402
-
-from digits.preprocess import MAX_PIXELS, ImageInputError, preprocess as _preprocess  # noqa: E402
-
-
-def _encoded(image: _Image.Image, fmt: str) -> bytes:
-    buf = _io.BytesIO()
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
     image.save(buf, fmt)
     return buf.getvalue()
 
@@ -200,29 +205,29 @@ def _encoded(image: _Image.Image, fmt: str) -> bytes:
 @pytest.mark.parametrize("make", [
     lambda: {"background": None, "layers": [np.full((336, 336, 4), 255, np.uint8)],
              "composite": np.full((336, 336, 4), 255, np.uint8)},  # an opaque white canvas
-    lambda: _encoded(_Image.fromarray(np.full((64, 64), 30000, np.uint16)), "PNG"),  # uniform 16-bit grey
-    lambda: _encoded(_Image.new("CMYK", (64, 64), (0, 0, 0, 255)), "JPEG"),  # all-black CMYK JPEG
-    lambda: _encoded(_Image.new("P", (64, 64), 3), "GIF"),  # a uniform GIF
+    lambda: _encoded(Image.fromarray(np.full((64, 64), 30000, np.uint16)), "PNG"),  # uniform 16-bit grey
+    lambda: _encoded(Image.new("CMYK", (64, 64), (0, 0, 0, 255)), "JPEG"),  # all-black CMYK JPEG
+    lambda: _encoded(Image.new("P", (64, 64), 3), "GIF"),  # a uniform GIF
     lambda: np.full((50, 50, 4), 200, np.uint8),  # uniform, half-opaque everywhere
 ], ids=["white-canvas", "grey16", "cmyk-black", "gif", "uniform-rgba"])
 def test_uniform_images_are_empty(make):
-    assert _preprocess(make()).empty_reason == "no ink"
+    assert preprocess(make()).empty_reason == "no ink"
 
 
 def test_opaque_layer_with_strokes_reads_the_colour():
     canvas = np.full((336, 336, 4), 255, np.uint8)
     canvas[60:280, 160:176, :3] = 0  # a black bar on an opaque white layer
     value = {"background": None, "layers": [canvas], "composite": canvas}
-    assert not _preprocess(value).empty
+    assert not preprocess(value).empty
 
 
 def test_pixel_budget_is_checked_before_decoding():
     side = int(MAX_PIXELS ** 0.5) + 100
-    huge = _encoded(_Image.new("L", (side, side), 255), "PNG")  # a few kB that would decode to 16+ MB
+    huge = _encoded(Image.new("L", (side, side), 255), "PNG")  # a few kB that would decode to 16+ MB
     with pytest.raises(ImageInputError, match="too large"):
-        _preprocess(huge)
+        preprocess(huge)
     with pytest.raises(ImageInputError, match="too large"):
-        _preprocess(np.zeros((side, side), np.uint8))
+        preprocess(np.zeros((side, side), np.uint8))
 
 
 @pytest.mark.parametrize("data, message", [
@@ -230,15 +235,15 @@ def test_pixel_budget_is_checked_before_decoding():
 ], ids=["empty", "text", "missing"])
 def test_unreadable_inputs_say_why(data, message):
     with pytest.raises(ImageInputError, match=message):
-        _preprocess(data)
+        preprocess(data)
 
 
 def test_truncated_png_says_truncated():
-    png = _encoded(_Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8)), "PNG")
+    png = _encoded(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8)), "PNG")
     with pytest.raises(ImageInputError, match="truncated"):
-        _preprocess(png[: len(png) // 2])
+        preprocess(png[: len(png) // 2])
 
 
 def test_layers_that_are_not_a_list_are_refused():
     with pytest.raises(ImageInputError, match="list"):
-        _preprocess({"background": None, "layers": "x", "composite": None})
+        preprocess({"background": None, "layers": "x", "composite": None})

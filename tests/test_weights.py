@@ -5,11 +5,11 @@ from unittest import mock
 import pytest
 import torch
 
-from digits.models import create_model
-from digits.inference import ModelStore
-from digits.training import fit_and_save
 from digits.engine import TrainConfig
-from digits.weights import (WeightsError, card_path, load_model, read_card, save_weights, weights_path)
+from digits.inference import ModelStore
+from digits.models import create_model
+from digits.training import fit_and_save
+from digits.weights import WeightsError, card_path, load_model, read_card, save_weights, weights_path
 
 CARD = {"model": "lenet5", "test_accuracy": 0.5, "val_accuracy": 0.5}
 
