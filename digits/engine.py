@@ -98,6 +98,7 @@ class TrainResult:
     val_acc: float
     seconds: float
     cancelled: bool
+    backend: dict[str, Any] = field(default_factory=dict)  # how the run really computed (see _backend)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -160,6 +161,14 @@ def describe_backend(cfg: TrainConfig) -> str:
     return ", ".join(parts)
 
 
+def _backend(model: nn.Module, device: torch.device, bf16: bool) -> dict[str, Any]:
+    """What a run really used, for its card: device, precision, threads, the swapped-in modules."""
+    swapped = sorted({type(m).__name__ for m in model.modules()
+                      if type(m).__module__ in ("digits.fastpath", "digits.fused")})
+    return {"device": str(device), "precision": "bfloat16" if bf16 else "float32",
+            "threads": torch.get_num_threads(), "accelerated": swapped, "torch": torch.__version__}
+
+
 def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | None = None,
           cancel: CancelToken | None = None, model: nn.Module | None = None) -> TrainResult:
     """Train `cfg.model` on data.train, keep the epoch with the best data.val accuracy."""
@@ -192,6 +201,7 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
     # equivalent faster ones while training; the originals come back afterwards.
     swap = accelerated if device.type == "cpu" and cfg.fast_kernels else contextlib.nullcontext
     with swap(model):
+        backend = _backend(model, device, use_bf16)
         model.train()
         for epoch in range(1, cfg.epochs + 1):
             order = torch.randperm(n, generator=gen, device=device)
@@ -242,7 +252,7 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
     seconds = time.perf_counter() - start
     model.load_state_dict(best[2])
     model.eval()
-    result = TrainResult(model, cfg, history, best[1], max(best[0], 0.0), seconds, cancelled)
+    result = TrainResult(model, cfg, history, best[1], max(best[0], 0.0), seconds, cancelled, backend)
     if on_progress is not None:
         last = history[-1] if history else {"loss": math.nan, "train_acc": 0.0}
         on_progress(Progress(

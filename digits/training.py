@@ -50,7 +50,8 @@ def build_card(result: TrainResult, test_acc: float, previous: dict[str, Any] | 
         "description": spec.description,
         "architecture": spec.architecture,
         "parameters": count_parameters(result.model),
-        "recipe": cfg.to_dict(),
+        "recipe": {**cfg.to_dict(), "bf16": result.backend.get("precision") == "bfloat16"},  # as it ran
+        "backend": result.backend,
         "epochs": cfg.epochs,
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
@@ -58,7 +59,7 @@ def build_card(result: TrainResult, test_acc: float, previous: dict[str, Any] | 
         "val_accuracy": round(result.val_acc, 6),
         "test_accuracy": round(test_acc, 6),
         "train_seconds": round(result.seconds, 2),
-        "device": str(resolve_device(cfg.device)),
+        "device": result.backend.get("device", str(resolve_device(cfg.device))),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
         "command": reproduce_command(cfg),

@@ -125,3 +125,21 @@ def test_worse_run_does_not_replace_the_weights(tmp_path, tiny_data):
     assert weights_path("lenet5", tmp_path).read_bytes() == before
     assert second.path is not None and second.path.exists() and "candidates" in str(second.path)
     assert second.card["previous"]["val_accuracy"] == 1.01
+
+
+def test_card_records_how_the_run_computed(tmp_path, tiny_data):
+    """The card says what ran (precision resolved, threads, swapped-in modules), not what was asked."""
+    cfg = TrainConfig.from_recipe("lenet5", epochs=1, batch_size=64, seed=0, device="cpu", max_batches=3)
+    assert cfg.bf16 is None  # "wherever the hardware has it": resolved before the card is written
+    fit_and_save(cfg, tiny_data, tmp_path)
+    card = read_card("lenet5", tmp_path)
+    backend = card["backend"]
+    assert backend["device"] == "cpu" and backend["precision"] in ("bfloat16", "float32")
+    assert card["recipe"]["bf16"] == (backend["precision"] == "bfloat16")
+    assert backend["threads"] == torch.get_num_threads() and backend["torch"] == torch.__version__
+    assert "FullConvAsLinear" in backend["accelerated"]  # LeNet-5's last conv, swapped in on any CPU
+    plain = TrainConfig.from_recipe("lenet5", epochs=1, batch_size=64, device="cpu", max_batches=3,
+                                    fast_kernels=False, bf16=False)
+    fit_and_save(plain, tiny_data, tmp_path / "plain")
+    plain_card = read_card("lenet5", tmp_path / "plain")
+    assert plain_card["backend"]["accelerated"] == [] and plain_card["backend"]["precision"] == "float32"
