@@ -484,17 +484,17 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
         served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict")
         drawn = sketch.change(on_draw, draw_inputs, draw_outputs, trigger_mode="always_last", js=DROP_STALE_JS,
                               api_name="classify", **served)
-        switched = model.change(on_draw, draw_inputs, draw_outputs, api_name=False, **served)
-        pressed = predict_btn.click(on_draw, draw_inputs, draw_outputs, api_name=False, **served)
+        redrawn = gr.on([model.change, predict_btn.click], on_draw, draw_inputs, draw_outputs,
+                        api_visibility="private", **served)
         # Clear: the editor's bin empties the canvas; its `clear` event drops every answer still
         # in flight (so none lands on the empty canvas), shows the hint and selects the brush.
-        sketch.clear(lambda: cleared_outputs(), None, draw_outputs, cancels=[drawn, switched, pressed],
-                     show_progress="hidden", api_name=False)
+        sketch.clear(lambda: cleared_outputs(), None, draw_outputs, cancels=[drawn, redrawn],
+                     show_progress="hidden", api_visibility="private")
         sketch.clear(None, None, None, js=SELECT_BRUSH_JS)
         clear_btn.click(lambda: cleared_outputs(), None, draw_outputs, js=CLEAR_JS,
-                        cancels=[drawn, switched, pressed], show_progress="hidden", api_name=False)
+                        cancels=[drawn, redrawn], show_progress="hidden", api_visibility="private")
         # Loading a sample does not count as a change of the sketchpad: predict explicitly.
-        samples.load_input_event.then(on_draw, draw_inputs, draw_outputs, api_name=False, **served)
+        samples.load_input_event.then(on_draw, draw_inputs, draw_outputs, api_visibility="private", **served)
         # API-only twin that runs just the selected model (bench/app_latency.py measures both).
         one_btn = gr.Button(visible=False)
         one_btn.click(lambda s, m: classify_one(app, s, m), draw_inputs, [answer, probs, seen], api_name="predict",
@@ -507,17 +507,18 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                 gr.Warning(f"The gallery needs the MNIST test split: {exc}")
                 return []
 
-        m_btn.click(show_mistakes, [m_pick], [m_gallery], api_name=False)
+        m_btn.click(show_mistakes, [m_pick], [m_gallery], api_visibility="private")
 
         if app.training_enabled:
-            t_model.change(train_defaults, [t_model], [t_epochs, t_batch, t_lr], api_name=False)
+            t_model.change(train_defaults, [t_model], [t_epochs, t_batch, t_lr], api_visibility="private")
             # The progress timer runs only while a job does: Start arms it, the poll that sees the
             # job end disarms it, and a page (re)load arms it if a job is running.
             timer = gr.Timer(POLL_S, active=False)
             polled = [t_progress, t_plot, t_card, seen_finish, model, m_table, t_msg, timer]
             start_btn.click(lambda *a: start_training(app, *a), [t_model, t_epochs, t_batch, t_lr], [t_msg],
-                            api_name="train").then(lambda: gr.Timer(active=True), None, [timer], api_name=False)
-            cancel_btn.click(lambda: cancel_training(app), None, [t_msg], api_name=False)
+                            api_name="train").then(lambda: gr.Timer(active=True), None, [timer],
+                                                   api_visibility="private")
+            cancel_btn.click(lambda: cancel_training(app), None, [t_msg], api_visibility="private")
 
             def poll(last_finish, current_model):
                 s = app.job.snapshot()
@@ -531,8 +532,8 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                             keep_polling)
                 return (*updates, last_finish, gr.update(), gr.update(), gr.update(), keep_polling)
 
-            timer.tick(poll, [seen_finish, model], polled, show_progress="hidden", api_name=False)
-            demo.load(poll, [seen_finish, model], polled, show_progress="hidden", api_name=False)
+            timer.tick(poll, [seen_finish, model], polled, show_progress="hidden", api_visibility="private")
+            demo.load(poll, [seen_finish, model], polled, show_progress="hidden", api_visibility="private")
         demo.load(None, None, None, js=SELECT_BRUSH_JS)
     demo.app_state = app  # tests reach the shared state through the Blocks object
     return demo
