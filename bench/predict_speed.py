@@ -37,7 +37,7 @@ def round_trip(store: ModelStore, names: list[str], data_dir: str | None) -> Non
     from PIL import Image
 
     from digits.data import load_split
-    from digits.engine import accuracy
+    from digits.evaluate import accuracy
 
     test = load_split(False, data_dir)
     pngs = []

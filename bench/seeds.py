@@ -14,7 +14,8 @@ import statistics
 import torch
 
 from digits.data import load_mnist
-from digits.engine import TrainConfig, accuracy, train
+from digits.engine import TrainConfig, train
+from digits.evaluate import accuracy
 from digits.models import list_models
 
 

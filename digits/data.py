@@ -42,9 +42,6 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device) -> "Split":
-        return Split(self.images.to(device), self.labels.to(device))
-
 
 @dataclass
 class MNISTData:

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -22,12 +22,11 @@ from torch import nn
 from . import native
 from .augment import augment_batch
 from .config import resolve_device
-from .data import MNISTData, Split, normalize
+from .data import MNISTData, normalize
+from .evaluate import accuracy
 from .fastpath import accelerated, tune_allocator
 from .fused import find_stages
 from .models import Augment, create_model, get_spec
-
-EVAL_BATCH = 1000  # batch size for validation/test passes (no gradients, so larger is fine)
 
 
 class CancelToken(Protocol):
@@ -50,7 +49,6 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     max_batches: int | None = None  # stop after this many batches in all (smoke tests, demos)
-    threads: int | None = None  # torch CPU threads; None leaves torch's default
     bf16: bool | None = None  # autocast to bfloat16; None = on where the hardware has it
     fast_kernels: bool = True  # CPU only: see digits.fastpath
 
@@ -66,11 +64,14 @@ class TrainConfig:
         return asdict(self)
 
 
+Phase = Literal["train", "epoch_end", "done", "cancelled"]
+
+
 @dataclass
 class Progress:
     """A snapshot sent to listeners after every batch and at every epoch end."""
 
-    phase: str  # "train", "epoch_end", "done" or "cancelled"
+    phase: Phase
     epoch: int  # 1-based
     epochs: int
     batch: int  # 1-based, within the epoch
@@ -104,6 +105,15 @@ class TrainResult:
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclass
+class BestEpoch:
+    """The epoch with the highest validation accuracy so far, and its weights."""
+
+    val_acc: float = -1.0
+    epoch: int = 0
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
 def bf16_supported(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -115,38 +125,14 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
     if cfg.optimizer == "adamw":
         # fused: one kernel for all parameters instead of ~10 small ops each (CPU and CUDA)
         return torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
-    raise ValueError(f"unknown optimizer '{cfg.optimizer}' (adamw or sgd)")
+    raise ValueError(f"unknown optimizer '{cfg.optimizer}' (the recipes use adamw)")
 
 
 def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-@torch.inference_mode()
-def predict_logits(model: nn.Module, images: torch.Tensor, device: torch.device | None = None,
-                   batch_size: int = EVAL_BATCH, bf16: bool = False) -> torch.Tensor:
-    """Logits for [0, 1] images, in batches, on the model's device."""
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = normalize(images[start:start + batch_size].to(device)).contiguous(memory_format=torch.channels_last)
-        with _autocast(device, bf16):
-            out.append(model(x).float().cpu())
-    model.train(was_training)
-    return torch.cat(out)
-
-
-def accuracy(model: nn.Module, split: Split, device: torch.device | None = None, bf16: bool = False) -> float:
-    """Share of the split classified correctly, in [0, 1]."""
-    logits = predict_logits(model, split.images, device, bf16=bf16)
-    return (logits.argmax(1) == split.labels.cpu()).float().mean().item()
 
 
 def describe_backend(cfg: TrainConfig) -> str:
@@ -161,6 +147,15 @@ def describe_backend(cfg: TrainConfig) -> str:
     return ", ".join(parts)
 
 
+def _progress(phase: Phase, cfg: TrainConfig, start: float, *, epoch: int, batch: int, batches: int, step: int,
+              total: int, loss: float, train_acc: float, val_acc: float | None, lr: float,
+              finished: bool = False) -> Progress:
+    """A Progress snapshot; elapsed time and ETA come from the run's start and its step count."""
+    elapsed = time.perf_counter() - start
+    eta = 0.0 if finished else elapsed / max(step, 1) * (total - step)
+    return Progress(phase, epoch, cfg.epochs, batch, batches, step, total, loss, train_acc, val_acc, elapsed, eta, lr)
+
+
 def _backend(model: nn.Module, device: torch.device, bf16: bool) -> dict[str, Any]:
     """What a run really used, for its card: device, precision, threads, the swapped-in modules."""
     swapped = sorted({type(m).__name__ for m in model.modules()
@@ -170,10 +165,8 @@ def _backend(model: nn.Module, device: torch.device, bf16: bool) -> dict[str, An
 
 
 def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | None = None,
-          cancel: CancelToken | None = None, model: nn.Module | None = None) -> TrainResult:
+          cancel: CancelToken | None = None) -> TrainResult:
     """Train `cfg.model` on data.train, keep the epoch with the best data.val accuracy."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     if device.type == "cpu":
         tune_allocator()
@@ -181,7 +174,7 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     # channels_last makes oneDNN/cuDNN convolutions markedly faster (measured 1.3-1.5x on CPU).
-    model = (model or create_model(cfg.model)).to(device, memory_format=torch.channels_last)
+    model = create_model(cfg.model).to(device, memory_format=torch.channels_last)
     train_x = data.train.images.to(device).contiguous(memory_format=torch.channels_last)
     train_y = data.train.labels.to(device)
     n = len(train_y)
@@ -194,7 +187,7 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
         opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=cfg.warmup_frac, anneal_strategy="cos")
 
     history: list[dict[str, float]] = []
-    best = (-1.0, 0, copy.deepcopy(model.state_dict()))
+    best = BestEpoch(state=copy.deepcopy(model.state_dict()))
     start = time.perf_counter()
     step, val_acc, cancelled = 0, None, False
     # On CPU a few generic kernels (dropout, stride-1 max pooling, ...) are swapped for
@@ -228,35 +221,32 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.detach().argmax(1) == y).sum()
                 if on_progress is not None:
-                    elapsed = time.perf_counter() - start
-                    on_progress(Progress(
-                        "train", epoch, cfg.epochs, b + 1, batches, step, total,
-                        loss_sum.item() / seen, correct.item() / seen, val_acc, elapsed,
-                        elapsed / step * (total - step), sched.get_last_lr()[0]))
+                    on_progress(_progress("train", cfg, start, epoch=epoch, batch=b + 1, batches=batches, step=step,
+                                          total=total, loss=loss_sum.item() / seen, train_acc=correct.item() / seen,
+                                          val_acc=val_acc, lr=sched.get_last_lr()[0]))
             if cancelled or seen == 0:
                 break  # a cancelled run keeps its best finished epoch; no extra validation pass
             val_acc = accuracy(model, data.val, device, bf16=use_bf16)
             elapsed = time.perf_counter() - start
             history.append({"epoch": epoch, "loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
                             "val_acc": val_acc, "seconds": elapsed})
-            if val_acc > best[0]:
-                best = (val_acc, epoch, copy.deepcopy(model.state_dict()))
+            if val_acc > best.val_acc:
+                best = BestEpoch(val_acc, epoch, copy.deepcopy(model.state_dict()))
             if on_progress is not None:
-                on_progress(Progress(
-                    "epoch_end", epoch, cfg.epochs, done, batches, step, total,
-                    history[-1]["loss"], history[-1]["train_acc"], val_acc, elapsed,
-                    elapsed / max(step, 1) * (total - step), sched.get_last_lr()[0]))
+                on_progress(_progress("epoch_end", cfg, start, epoch=epoch, batch=done, batches=batches, step=step,
+                                      total=total, loss=history[-1]["loss"], train_acc=history[-1]["train_acc"],
+                                      val_acc=val_acc, lr=sched.get_last_lr()[0]))
             if step >= total:
                 break
 
     seconds = time.perf_counter() - start
-    model.load_state_dict(best[2])
+    model.load_state_dict(best.state)
     model.eval()
-    result = TrainResult(model, cfg, history, best[1], max(best[0], 0.0), seconds, cancelled, backend)
+    result = TrainResult(model, cfg, history, best.epoch, max(best.val_acc, 0.0), seconds, cancelled, backend)
     if on_progress is not None:
         last = history[-1] if history else {"loss": math.nan, "train_acc": 0.0}
-        on_progress(Progress(
-            "cancelled" if cancelled else "done", best[1], cfg.epochs, 0, batches, step, total,
-            last["loss"], last["train_acc"], result.val_acc, seconds, 0.0, 0.0))
+        on_progress(_progress("cancelled" if cancelled else "done", cfg, start, epoch=best.epoch, batch=0,
+                              batches=batches, step=step, total=total, loss=last["loss"],
+                              train_acc=last["train_acc"], val_acc=result.val_acc, lr=0.0, finished=True))
     return result
 

@@ -10,13 +10,35 @@ import torch
 from torch import nn
 
 from .config import IMAGE_SIZE
-from .data import MNISTData, normalize
-from .engine import accuracy, predict_logits
+from .data import MNISTData, Split, normalize
 from .models import count_parameters, get_spec
 from .weights import WeightsError, available_weights, load_model_and_card
 
 LATENCY_REPEATS = 50
 THROUGHPUT_BATCH = 1000
+EVAL_BATCH = 1000  # validation/test passes: no gradients, so a large batch is fine
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, images: torch.Tensor, device: torch.device | None = None,
+                   batch_size: int = EVAL_BATCH, bf16: bool = False) -> torch.Tensor:
+    """Logits for [0, 1] images, in batches, on the model's device."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = normalize(images[start:start + batch_size].to(device)).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out.append(model(x).float().cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def accuracy(model: nn.Module, split: Split, device: torch.device | None = None, bf16: bool = False) -> float:
+    """Share of the split classified correctly, in [0, 1]."""
+    logits = predict_logits(model, split.images, device, bf16=bf16)
+    return (logits.argmax(1) == split.labels.cpu()).float().mean().item()
 
 
 @torch.inference_mode()

@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from .engine import Progress, TrainConfig
 
@@ -25,11 +25,14 @@ JOIN_TIMEOUT_S = 5.0
 ORPHAN_CHECK_S = 1.0  # how often the child checks that the server is still alive
 
 
+JobStatus = Literal["idle", "starting", "running", "cancelling", "done", "cancelled", "failed"]
+
+
 @dataclass
 class JobState:
     """What the UI shows; a copy is handed out, never the live object."""
 
-    status: str = "idle"  # idle, starting, running, cancelling, done, cancelled, failed
+    status: JobStatus = "idle"
     model: str | None = None
     config: dict[str, Any] | None = None
     progress: dict[str, Any] | None = None

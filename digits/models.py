@@ -39,7 +39,7 @@ class Recipe:
     epochs: int
     batch_size: int
     lr: float
-    optimizer: str = "adamw"  # "adamw" or "sgd" (nesterov momentum 0.9)
+    optimizer: str = "adamw"  # AdamW, fused kernel (the only optimizer the engine builds)
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     warmup_frac: float = 0.25  # one-cycle schedule: share of steps spent warming up

@@ -13,7 +13,8 @@ import torch
 
 from .config import resolve_device
 from .data import MNISTData
-from .engine import CancelToken, ProgressCallback, TrainConfig, TrainResult, accuracy, train
+from .engine import CancelToken, ProgressCallback, TrainConfig, TrainResult, train
+from .evaluate import accuracy
 from .models import count_parameters, get_spec
 from .weights import WeightsError, read_card, save_weights, weights_dir
 

@@ -3,7 +3,8 @@ import threading
 import torch
 
 from digits.augment import augment_batch, dilate, erode
-from digits.engine import TrainConfig, accuracy, train
+from digits.engine import TrainConfig, train
+from digits.evaluate import accuracy
 from digits.models import Augment
 
 

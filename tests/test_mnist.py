@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from digits.data import VALIDATION_SIZE
-from digits.engine import TrainConfig, accuracy, train
+from digits.engine import TrainConfig, train
+from digits.evaluate import accuracy
 from digits.inference import ModelStore
 from digits.preprocess import preprocess
 from digits.weights import available_weights, load_model, read_card
