@@ -1,0 +1,63 @@
+"""digits/training.py: train, measure, write the card, replace the weights only if not worse."""
+
+import json
+import shlex
+
+import torch
+
+from digits.engine import TrainConfig
+from digits.training import fit_and_save, reproduce_command
+from digits.weights import card_path, load_model, read_card, save_weights, weights_path
+
+
+def test_reproduce_command_repeats_every_setting_that_changes_the_weights():
+    cfg = TrainConfig.from_recipe("cnn", epochs=3, batch_size=128, lr=0.01, seed=7, max_batches=40)
+    args = shlex.split(reproduce_command(cfg))
+    assert args[:4] == ["python", "-m", "digits", "train"]
+    pairs = dict(zip(args[4::2], args[5::2]))
+    assert pairs == {"--model": "cnn", "--epochs": "3", "--batch-size": "128", "--lr": "0.01", "--seed": "7",
+                     "--max-batches": "40"}
+
+
+def test_cancelled_run_writes_nothing(tmp_path, tiny_data):
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    cfg = TrainConfig.from_recipe("lenet5", epochs=1, batch_size=64, device="cpu", bf16=False)
+    outcome = fit_and_save(cfg, tiny_data, tmp_path, cancel=cancel)
+    assert outcome.path is None and not outcome.replaced and "untouched" in outcome.message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_worse_run_does_not_replace_the_weights(tmp_path, tiny_data):
+    cfg = TrainConfig.from_recipe("lenet5", epochs=1, batch_size=64, seed=0, device="cpu", bf16=False)
+    first = fit_and_save(cfg, tiny_data, tmp_path)
+    assert first.replaced and card_path("lenet5", tmp_path).exists()
+    card = json.loads(card_path("lenet5", tmp_path).read_text())
+    card["val_accuracy"] = 1.01  # pretend the shipped weights are unbeatable
+    save_weights(load_model("lenet5", tmp_path), "lenet5", card, tmp_path)
+    before = weights_path("lenet5", tmp_path).read_bytes()
+    second = fit_and_save(cfg, tiny_data, tmp_path)
+    assert not second.replaced and "kept the previous weights" in second.message
+    assert weights_path("lenet5", tmp_path).read_bytes() == before
+    assert second.path is not None and second.path.exists() and "candidates" in str(second.path)
+    assert second.card["previous"]["val_accuracy"] == 1.01
+
+
+def test_card_records_how_the_run_computed(tmp_path, tiny_data):
+    """The card says what ran (precision resolved, threads, swapped-in modules), not what was asked."""
+    cfg = TrainConfig.from_recipe("lenet5", epochs=1, batch_size=64, seed=0, device="cpu", max_batches=3)
+    assert cfg.bf16 is None  # "wherever the hardware has it": resolved before the card is written
+    fit_and_save(cfg, tiny_data, tmp_path)
+    card = read_card("lenet5", tmp_path)
+    backend = card["backend"]
+    assert backend["device"] == "cpu" and backend["precision"] in ("bfloat16", "float32")
+    assert card["recipe"]["bf16"] == (backend["precision"] == "bfloat16")
+    assert backend["threads"] == torch.get_num_threads() and backend["torch"] == torch.__version__
+    assert "FullConvAsLinear" in backend["accelerated"]  # LeNet-5's last conv, swapped in on any CPU
+    plain = TrainConfig.from_recipe("lenet5", epochs=1, batch_size=64, device="cpu", max_batches=3,
+                                    fast_kernels=False, bf16=False)
+    fit_and_save(plain, tiny_data, tmp_path / "plain")
+    plain_card = read_card("lenet5", tmp_path / "plain")
+    assert plain_card["backend"]["accelerated"] == [] and plain_card["backend"]["precision"] == "float32"
