@@ -8,10 +8,12 @@ import multiprocessing as mp
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from .fastpath import tune_allocator
 from .inference import ModelStore, Prediction
 from .preprocess import preprocess
 
@@ -42,6 +44,7 @@ _models: list[str] = []
 def _init_worker(weights_dir: str | None, models: list[str]) -> None:
     global _store, _models
     torch.set_num_threads(1)  # one thread per process: the processes share the cores
+    tune_allocator()  # reuse the big decode buffers instead of mapping fresh pages per file
     _store, _models = ModelStore(weights_dir), models
 
 
@@ -60,7 +63,8 @@ def _classify_chunk(files: list[str]) -> list[FileResult]:
         by_model = {name: iter(_store.predict_many(good, name)) for name in _models}
     except Exception as exc:  # e.g. unusable weights: every file says why
         return [(f, f"{type(exc).__name__}: {exc}") for f in files]
-    return [(f, p if isinstance(p, str) else {name: next(it) for name, it in by_model.items()})
+    # The 28x28 images stay in the worker: only answers cross the process boundary.
+    return [(f, p if isinstance(p, str) else {name: replace(next(it), image28=None) for name, it in by_model.items()})
             for f, p in zip(files, prepared)]
 
 

@@ -182,6 +182,18 @@ def _border(arr: np.ndarray) -> np.ndarray:
     return np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
 
 
+def _ink_from_alpha(alpha: np.ndarray) -> np.ndarray | str | None:
+    """Ink from transparency where it varies; the reason when nothing is visible; None when
+    the image is uniformly opaque (its colours tell where the ink is)."""
+    alpha = _unit(alpha)
+    low, high = float(alpha.min(initial=1.0)), float(alpha.max(initial=0.0))
+    if high - low >= MIN_CONTRAST:
+        return _stretch(alpha)
+    if high < MIN_CONTRAST:
+        return EMPTY_NO_INK  # fully transparent: nothing visible
+    return None
+
+
 def ink_from_array(arr: np.ndarray) -> np.ndarray | str:
     """Ink map in [0, 1] of a decoded image, or the reason it holds no ink.
 
@@ -191,12 +203,9 @@ def ink_from_array(arr: np.ndarray) -> np.ndarray | str:
     coloured ink all work).
     """
     if arr.ndim == 3 and arr.shape[2] == 4:
-        alpha = _unit(arr[:, :, 3])
-        low, high = float(alpha.min()), float(alpha.max())
-        if high - low >= MIN_CONTRAST:
-            return _stretch(alpha)
-        if high < MIN_CONTRAST:
-            return EMPTY_NO_INK  # fully transparent: nothing visible
+        ink = _ink_from_alpha(arr[:, :, 3])
+        if ink is not None:
+            return ink
         arr = arr[:, :, :3]
     arr = _unit(arr)
     if arr.ndim == 2:
@@ -210,8 +219,24 @@ def ink_map(image: Any) -> np.ndarray | str:
     """Ink in [0, 1] from any supported input (a Gradio sketchpad dict included)."""
     if isinstance(image, dict):
         return _ink_from_editor(image)
+    if isinstance(image, (str, os.PathLike, bytes, bytearray)):
+        return _ink_from_file(image)
     arr = to_array(image)
     if arr is None or arr.size == 0:
+        return EMPTY_NO_INK
+    return ink_from_array(arr)
+
+
+def _ink_from_file(source: str | os.PathLike | bytes | bytearray) -> np.ndarray | str:
+    """An image file or its bytes: a transparent canvas is read from its alpha channel alone,
+    without converting the colour channels (a quarter of the pixels to copy)."""
+    with _open_image(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source)) as im:
+        if im.mode == "RGBA":
+            ink = _ink_from_alpha(np.asarray(im.getchannel("A")))
+            if ink is not None:
+                return ink
+        arr = to_array(im)
+    if arr.size == 0:
         return EMPTY_NO_INK
     return ink_from_array(arr)
 
