@@ -86,6 +86,10 @@ def check_pixels(width: int, height: int) -> None:
                               f"{MAX_PIXELS // 1_000_000} megapixels)")
 
 
+def _file_source(source: str | os.PathLike | bytes | bytearray) -> Path | io.BytesIO:
+    return io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source)
+
+
 def _open_image(source: Any) -> Image.Image:
     """Open an image file or bytes, checking its size from the header before decoding it."""
     try:
@@ -111,11 +115,8 @@ def to_array(image: Any) -> np.ndarray | None:
     """Any supported input as HxW, HxWx3 or HxWx4: uint8 (0-255) kept as is, else float32 in [0, 1]."""
     if image is None:
         return None
-    if isinstance(image, (str, os.PathLike)):
-        with _open_image(Path(image)) as im:
-            return to_array(im)
-    if isinstance(image, (bytes, bytearray)):
-        with _open_image(io.BytesIO(image)) as im:
+    if isinstance(image, (str, os.PathLike, bytes, bytearray)):
+        with _open_image(_file_source(image)) as im:
             return to_array(im)
     if isinstance(image, Image.Image):
         check_pixels(*image.size)
@@ -230,7 +231,7 @@ def ink_map(image: Any) -> np.ndarray | str:
 def _ink_from_file(source: str | os.PathLike | bytes | bytearray) -> np.ndarray | str:
     """An image file or its bytes: a transparent canvas is read from its alpha channel alone,
     without converting the colour channels (a quarter of the pixels to copy)."""
-    with _open_image(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source)) as im:
+    with _open_image(_file_source(source)) as im:
         if im.mode == "RGBA":
             ink = _ink_from_alpha(np.asarray(im.getchannel("A")))
             if ink is not None:
@@ -241,12 +242,24 @@ def _ink_from_file(source: str | os.PathLike | bytes | bytearray) -> np.ndarray 
     return ink_from_array(arr)
 
 
+def _alpha_channel(layer: Any) -> np.ndarray | None:
+    """A layer's alpha channel, or None when it has none; files are decoded for that channel only."""
+    if layer is None:
+        return None
+    if isinstance(layer, (str, os.PathLike, bytes, bytearray)):
+        with _open_image(_file_source(layer)) as im:
+            if im.mode == "RGBA":
+                return np.asarray(im.getchannel("A"))
+            layer = to_array(im)
+    arr = to_array(layer)
+    return arr[:, :, 3] if arr is not None and arr.ndim == 3 and arr.shape[2] == 4 else None
+
+
 def _ink_from_editor(value: dict) -> np.ndarray | str:
     """Gradio ImageEditor/Sketchpad value: strokes live in the layers' alpha."""
     if not isinstance(value.get("layers") or [], (list, tuple)):
         raise ImageInputError("a sketchpad value's layers must be a list of images")
-    layers = [to_array(layer) for layer in (value.get("layers") or []) if layer is not None]
-    alphas = [_unit(a[:, :, 3]) for a in layers if a is not None and a.ndim == 3 and a.shape[2] == 4]
+    alphas = [_unit(a) for a in map(_alpha_channel, value.get("layers") or []) if a is not None]
     alphas = [a for a in alphas if a.shape == alphas[0].shape] if alphas else []
     alpha = (np.maximum.reduce(alphas) if len(alphas) > 1 else alphas[0]) if alphas else None
     if alpha is not None and float(alpha.max(initial=0)) - float(alpha.min(initial=1)) >= MIN_CONTRAST:
