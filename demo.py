@@ -26,11 +26,10 @@ from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
 from digits.jobs import JobState, TrainingJob
 from digits.models import DEFAULT_MODEL, get_spec, list_models
 from digits.preprocess import MAX_PIXELS, ImageInputError
-from digits.sketches import example_paths
+from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, example_paths
 from digits.weights import WeightsError
 
-CANVAS_PX = 336  # sketchpad canvas: small PNGs per stroke, still comfortable to draw on
-BRUSH_PX = 14  # default brush radius on that canvas
+EDITOR_CHROME_PX = 110  # the editor's toolbars around the canvas
 PREVIEW_PX = 168  # "what the model sees": 28 x 6, nearest neighbour
 UNSURE_BELOW = 0.5  # below this confidence the answer says it is unsure
 POLL_S = 1.0  # training tab refresh
@@ -426,9 +425,10 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                     with gr.Column(scale=3, min_width=300):
                         sketch = DrawingPad(
                             label="Draw one digit", type="numpy", image_mode="RGBA", format="png",
-                            canvas_size=(CANVAS_PX, CANVAS_PX), height=CANVAS_PX + 110, fixed_canvas=True,
-                            brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_PX),
-                            eraser=gr.Eraser(default_size=BRUSH_PX * 2), layers=False, elem_id="sketch")
+                            canvas_size=(APP_CANVAS_PX, APP_CANVAS_PX), height=APP_CANVAS_PX + EDITOR_CHROME_PX,
+                            fixed_canvas=True,
+                            brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=APP_BRUSH_RADIUS_PX),
+                            eraser=gr.Eraser(default_size=2 * APP_BRUSH_RADIUS_PX), layers=False, elem_id="sketch")
                         answer_line = gr.HTML(answer_line_html(None), elem_id="answer-line")
                         with gr.Row():
                             predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")

@@ -20,16 +20,15 @@ import httpx
 from PIL import Image
 
 from digits.devserver import running_app
-from digits.sketches import render
+from digits.sketches import APP_CANVAS_PX, app_canvas
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CANVAS = 336  # the app's canvas_size
 
 
 def png_bytes(digit: int) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(render(digit, canvas=CANVAS, brush=14, variant=0)).save(buf, format="PNG")
+    Image.fromarray(app_canvas(digit, variant=0)).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -81,7 +80,7 @@ def main() -> None:
             time.sleep(8)  # let the job load MNIST and start its batches
             for api in ("predict", "classify"):
                 rows.append((api, "training", *measure(client, api, args.requests)))
-        print(f"{args.requests} requests each, 336x336 PNG, upload + call + result")
+        print(f"{args.requests} requests each, {APP_CANVAS_PX}x{APP_CANVAS_PX} PNG, upload + call + result")
         print(f"{'path':<10} {'server':<9} {'median ms':>10} {'p95 ms':>8}")
         for api, state, med, p95 in rows:
             print(f"{api:<10} {state:<9} {med:>10.1f} {p95:>8.1f}")

@@ -2,7 +2,7 @@
 
 Each visitor is one page (one Gradio session) doing what the browser does for every stroke
 (digits.devserver.BrowserSession): post the sketchpad's background, composite and layer
-PNGs (336x336) as blobs, upload the same three files, join the queue and read the answer
+PNGs (the app's canvas size) as blobs, upload the same three files, join the queue and read the answer
 from the session's event stream, about once a second with jitter. Prints, per N, the answers' median and
 p95 latency, errors ("busy" refusals counted apart), and the server's CPU and peak memory;
 then the same with a training job running.
@@ -23,9 +23,8 @@ import httpx
 from PIL import Image
 
 from digits.devserver import BrowserSession, call, running_app, sketch_value
-from digits.sketches import render
+from digits.sketches import app_canvas
 
-CANVAS = 336  # the app's canvas_size
 STROKE_EVERY_S = 1.0  # one stroke a second per visitor ...
 JITTER_S = 0.3  # ... give or take this much
 
@@ -34,7 +33,7 @@ def canvases() -> list[bytes]:
     out = []
     for digit in range(10):
         buf = io.BytesIO()
-        Image.fromarray(render(digit, canvas=CANVAS, brush=14, variant=0)).save(buf, format="PNG")
+        Image.fromarray(app_canvas(digit, variant=0)).save(buf, format="PNG")
         out.append(buf.getvalue())
     return out
 

@@ -44,6 +44,11 @@ TEMPLATES: dict[int, list[list[tuple[Stroke, bool]]]] = {
 
 CURVE_STEPS = 12  # points per Catmull-Rom segment
 
+# The app's sketchpad, in one place for demo.py, the sample drawings, tests and benches.
+APP_CANVAS_PX = 336  # canvas size: small PNGs per stroke, still comfortable to draw on
+APP_BRUSH_RADIUS_PX = 14  # the default brush (Gradio's Brush.default_size is a radius)
+APP_BRUSH_WIDTH_PX = 2 * APP_BRUSH_RADIUS_PX  # the stroke width that brush draws (what `render` takes)
+
 
 def catmull_rom(points: Stroke, steps: int = CURVE_STEPS) -> Stroke:
     """A smooth curve through the points (endpoints repeated as their own tangents)."""
@@ -108,6 +113,11 @@ def render(digit: int, canvas: int = 800, brush: float = 20, height_frac: float 
     return np.asarray(draw_strokes(strokes, canvas, brush, box))
 
 
+def app_canvas(digit: int, **kwargs) -> np.ndarray:
+    """The digit as the app's sketchpad would hold it: its canvas size and brush width."""
+    return render(digit, canvas=APP_CANVAS_PX, brush=APP_BRUSH_WIDTH_PX, **kwargs)
+
+
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLE_DIGITS = (3, 7, 4, 9, 2, 5)
 
@@ -120,7 +130,7 @@ def example_paths() -> list[str]:
     for digit in EXAMPLE_DIGITS:
         path = EXAMPLES_DIR / f"drawn-{digit}.png"
         if not path.exists():
-            arr = render(digit, canvas=336, brush=14, height_frac=0.62, rng=rng)
+            arr = app_canvas(digit, height_frac=0.62, rng=rng)
             Image.fromarray(arr, mode="RGBA").save(path)
         paths.append(str(path))
     return paths

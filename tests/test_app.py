@@ -6,7 +6,7 @@ import pytest
 import demo
 from digits.inference import ModelStore
 from digits.jobs import JobState
-from digits.sketches import render
+from digits.sketches import app_canvas, render
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_none_value_and_none_layer(app):
 
 
 def test_drawing_gives_digit_probabilities_preview_and_compare(app):
-    canvas = render(7, canvas=336, brush=14, variant=0)
+    canvas = app_canvas(7, variant=0)
     answer, _, label, seen, compare = demo.classify(app, _editor(canvas, canvas), "modern")
     assert "<div class='digit'>7</div>" in answer
     assert set(label) == {str(d) for d in range(10)} and abs(sum(label.values()) - 1) < 1e-4

@@ -21,7 +21,7 @@ from digits.data import mnist_available
 from digits.devserver import call, running_app, sketch_value
 from digits.engine import TrainConfig
 from digits.jobs import TrainingJob
-from digits.sketches import render
+from digits.sketches import app_canvas
 from digits.weights import load_model, read_card
 
 JOB_TIMEOUT_S = 120
@@ -34,7 +34,7 @@ def _png(digit: int) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(render(digit, canvas=336, brush=14, variant=0)).save(buf, format="PNG")
+    Image.fromarray(app_canvas(digit, variant=0)).save(buf, format="PNG")
     return buf.getvalue()
 
 

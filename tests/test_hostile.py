@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from digits.devserver import AppStartError, call, file_data, running_app, sketch_value, upload
-from digits.sketches import render
+from digits.sketches import app_canvas
 
 FUZZ_CASES = 240  # malformed values and files sent through the API (seeded, so repeatable)
 MEMORY_SLACK_MB = 150  # resident memory may grow this much over the fuzz run (allocator caches)
@@ -40,7 +40,7 @@ def app(tmp_path_factory):
 
 
 def _seven(client) -> tuple[str, object]:
-    return call(client, "classify", [sketch_value(client, _png(render(7, canvas=336, brush=14, variant=0))),
+    return call(client, "classify", [sketch_value(client, _png(app_canvas(7, variant=0))),
                                      "modern"])
 
 
@@ -53,7 +53,7 @@ def _bomb() -> bytes:
 @pytest.mark.parametrize("name, make, message", [
     ("not an image", lambda c: sketch_value(c, b"hello, not a png"), "not an image"),
     ("empty file", lambda c: sketch_value(c, b""), "not an image"),
-    ("truncated", lambda c: sketch_value(c, _png(render(3, canvas=336, brush=14))[:500]), "truncated"),
+    ("truncated", lambda c: sketch_value(c, _png(app_canvas(3))[:500]), "truncated"),
     ("bomb", lambda c: sketch_value(c, _bomb()), "too large"),
     ("a string", lambda c: "hello", "valid dictionary"),
     ("layers not a list", lambda c: {"background": None, "layers": "x", "composite": None}, "valid list"),
@@ -78,7 +78,7 @@ def test_uniform_images_are_empty_not_a_digit(app, image):
 
 def _fuzz_value(rng: random.Random, client) -> object:
     """One malformed sketchpad value or file, drawn at random."""
-    good = _png(render(rng.randrange(10), canvas=336, brush=14, variant=0))
+    good = _png(app_canvas(rng.randrange(10), variant=0))
     files = [b"", b"\x89PNG\r\n\x1a\n", good[: rng.randrange(1, len(good))], bytes(rng.randrange(256)
              for _ in range(rng.randrange(1, 400))), good[:64] + bytes(300) + good[364:],
              _png(np.full((rng.randrange(1, 40), rng.randrange(1, 40)), rng.randrange(256), np.uint8)),
