@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import html
 import os
-import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -22,6 +21,7 @@ from PIL import Image
 
 from digits import config
 from digits.engine import TrainConfig
+from digits.evaluate import Mistake, MistakeGallery
 from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
 from digits.jobs import JobState, TrainingJob
 from digits.models import DEFAULT_MODEL, get_spec, list_models
@@ -30,6 +30,7 @@ from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, example_paths
 from digits.weights import WeightsError
 
 EDITOR_CHROME_PX = 110  # the editor's toolbars around the canvas
+MISTAKE_PX = 84  # each misclassified test digit in the gallery: 28 x 3
 PREVIEW_PX = 168  # "what the model sees": 28 x 6, nearest neighbour
 UNSURE_BELOW = 0.5  # below this confidence the answer says it is unsure
 POLL_S = 1.0  # training tab refresh
@@ -40,7 +41,6 @@ DEFAULT_MAX_EPOCHS = 20
 MAX_UPLOAD = "10mb"  # an upload larger than this is refused before it is read (a canvas PNG is ~5 kB)
 QUEUE_SIZE = 64  # events waiting beyond this are refused at once ("busy, try again") instead of piling up
 PREDICT_CONCURRENCY = 4  # prediction events served at once (each runs on one torch thread)
-MISTAKES_SHOWN = 12
 CURVE_COLOURS = {"loss": "#6366f1", "val accuracy": "#10b981"}
 
 
@@ -51,14 +51,13 @@ def _env_int(name: str) -> int | None:
 
 @dataclass
 class AppState:
-    """What every visitor shares: the model store, the training slot, cached galleries."""
+    """What every visitor shares: the model store, the training slot, the mistakes gallery."""
 
     store: ModelStore
     job: TrainingJob | None
     training_enabled: bool
     max_epochs: int
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _mistakes: dict[tuple[str, int | None], list] = field(default_factory=dict)
+    mistakes: MistakeGallery
 
     @classmethod
     def from_env(cls) -> "AppState":
@@ -68,27 +67,15 @@ class AppState:
         store.warm_up()
         job = TrainingJob(data_dir=os.environ.get(config.DATA_ENV), weights_dir=str(store.directory),
                           max_epochs=max_epochs, max_batches=_env_int(MAX_BATCHES_ENV)) if enabled else None
-        return cls(store, job, enabled, max_epochs)
-
-    def mistakes(self, name: str) -> list[tuple[np.ndarray, str]]:
-        """Test digits the model gets wrong (cached per weight file version)."""
-        from digits.data import load_split
-        from digits.evaluate import misclassified
-
-        model = self.store.get(name)
-        key = (name, self.store.version(name))
-        with self._lock:
-            if key in self._mistakes:
-                return self._mistakes[key]
-        test = load_split(False)
-        rows = misclassified(model, test.images, test.labels, MISTAKES_SHOWN)
-        gallery = [(_enlarge(test.images[i, 0].numpy(), 84), f"#{i}: true {t}, said {p}") for i, t, p in rows]
-        with self._lock:
-            self._mistakes[key] = gallery
-        return gallery
+        return cls(store, job, enabled, max_epochs, MistakeGallery(store))
 
 
 # --- pure view helpers (tested without a browser) ---------------------------------------
+
+
+def mistakes_gallery(mistakes: list[Mistake]) -> list[tuple[np.ndarray, str]]:
+    return [(_enlarge(m.image28, MISTAKE_PX), f"#{m.index}: true {m.true}, said {m.predicted}") for m in mistakes]
+
 
 
 def _enlarge(image28: np.ndarray, size: int = PREVIEW_PX) -> np.ndarray:
@@ -502,7 +489,7 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
 
         def show_mistakes(name: str):
             try:
-                return app.mistakes(name)
+                return mistakes_gallery(app.mistakes.get(name))
             except Exception as exc:  # no MNIST on this server, or broken weights
                 gr.Warning(f"The gallery needs the MNIST test split: {exc}")
                 return []

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from .config import IMAGE_SIZE
-from .data import MNISTData, Split, normalize
+from .data import MNISTData, Split, load_split, normalize
+from .inference import ModelStore
 from .models import count_parameters, get_spec
 from .weights import WeightsError, available_weights, load_model_and_card
 
 LATENCY_REPEATS = 50
 THROUGHPUT_BATCH = 1000
+MISTAKES_SHOWN = 12  # test digits per model in the Models tab's gallery
 EVAL_BATCH = 1000  # validation/test passes: no gradients, so a large batch is fine
 
 
@@ -121,3 +125,34 @@ def format_table(reports: list[ModelReport]) -> str:
         lines.append(f"{r.name:<10} {r.parameters:>9,} {pct(r.test_acc):>9} {pct(r.val_acc):>8} {secs:>8} "
                      f"{r.ms_per_image:>9.3f} {r.images_per_second:>11,.0f}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Mistake:
+    index: int  # in the MNIST test split
+    true: int
+    predicted: int
+    image28: np.ndarray  # [0, 1], ink = 1
+
+
+class MistakeGallery:
+    """The test digits each model gets wrong, computed once per weight file version and
+    shared by every caller (thread-safe); the test split is loaded once, on first use."""
+
+    def __init__(self, store: ModelStore, limit: int = MISTAKES_SHOWN, data_dir: str | None = None):
+        self.store, self.limit, self.data_dir = store, limit, data_dir
+        self._lock = threading.Lock()
+        self._test: Split | None = None
+        self._cache: dict[tuple[str, int | None], list[Mistake]] = {}
+
+    def get(self, name: str) -> list[Mistake]:
+        """Raises WeightsError for unusable weights and DataNotFoundError without MNIST."""
+        model = self.store.get(name)
+        key = (name, self.store.version(name))
+        with self._lock:
+            if key not in self._cache:
+                if self._test is None:
+                    self._test = load_split(False, self.data_dir)
+                rows = misclassified(model, self._test.images, self._test.labels, self.limit)
+                self._cache[key] = [Mistake(i, t, p, self._test.images[i, 0].numpy()) for i, t, p in rows]
+            return self._cache[key]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import demo
+from digits.evaluate import MISTAKES_SHOWN, MistakeGallery
 from digits.inference import ModelStore
 from digits.jobs import JobState
 from digits.sketches import app_canvas, render
@@ -11,7 +12,8 @@ from digits.sketches import app_canvas, render
 
 @pytest.fixture(scope="module")
 def app():
-    return demo.AppState(store=ModelStore(), job=None, training_enabled=False, max_epochs=3)
+    store = ModelStore()
+    return demo.AppState(store=store, job=None, training_enabled=False, max_epochs=3, mistakes=MistakeGallery(store))
 
 
 def _editor(layer, composite=None, background=None):
@@ -94,8 +96,9 @@ def test_models_table_lists_every_model(app):
 
 
 def test_mistakes_gallery_shows_real_errors(app, mnist):
-    gallery = app.mistakes("mlp")
-    assert len(gallery) == demo.MISTAKES_SHOWN
+    gallery = demo.mistakes_gallery(app.mistakes.get("mlp"))
+    assert len(gallery) == MISTAKES_SHOWN
+    assert app.mistakes.get("mlp") is app.mistakes.get("mlp")  # computed once per weight file
     for image, caption in gallery:
         true, said = caption.split("true ")[1].split(", said ")
         assert true != said and image.shape == (84, 84)
