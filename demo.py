@@ -398,129 +398,182 @@ INTRO = ("# ✍️ digits\nDraw a digit. Four PyTorch models, from a one-layer M
          "say what they see, side by side. Every stroke updates the answers.")
 
 
+@dataclass
+class DrawTab:
+    sketch: DrawingPad
+    model: gr.Dropdown
+    answer: gr.HTML
+    answer_line: gr.HTML
+    probs: gr.Label
+    seen: gr.Image
+    compare: gr.HTML
+    predict_btn: gr.Button
+    clear_btn: gr.Button
+    samples: gr.Examples
+
+
+@dataclass
+class TrainTab:
+    model: gr.Dropdown
+    epochs: gr.Slider
+    batch: gr.Number
+    lr: gr.Number
+    start_btn: gr.Button
+    cancel_btn: gr.Button
+    msg: gr.Markdown
+    progress: gr.HTML
+    plot: gr.LinePlot
+    card: gr.Markdown
+
+
+@dataclass
+class ModelsTab:
+    table: gr.Dataframe
+    pick: gr.Dropdown
+    show_btn: gr.Button
+    gallery: gr.Gallery
+
+
+def draw_tab(choices: list[tuple[str, str]], default: str | None) -> DrawTab:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            sketch = DrawingPad(
+                label="Draw one digit", type="numpy", image_mode="RGBA", format="png",
+                canvas_size=(APP_CANVAS_PX, APP_CANVAS_PX), height=APP_CANVAS_PX + EDITOR_CHROME_PX,
+                fixed_canvas=True,
+                brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=APP_BRUSH_RADIUS_PX),
+                eraser=gr.Eraser(default_size=2 * APP_BRUSH_RADIUS_PX), layers=False, elem_id="sketch")
+            answer_line = gr.HTML(answer_line_html(None), elem_id="answer-line")
+            with gr.Row():
+                predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
+                clear_btn = gr.Button("Clear", elem_id="clear-btn")
+        with gr.Column(scale=2, min_width=260):
+            model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
+            answer = gr.HTML(answer_html(None), elem_id="answer")
+            probs = gr.Label(num_top_classes=3, label="Probabilities", elem_id="probs")
+            seen = gr.Image(label="What the model sees (28×28)", format="png", height=PREVIEW_PX + 40,
+                            interactive=False, elem_id="seen")
+    compare = gr.HTML(compare_html({}), elem_id="compare")
+    samples = gr.Examples(examples=[[p] for p in example_paths()], inputs=[sketch], label="Sample drawings")
+    return DrawTab(sketch, model, answer, answer_line, probs, seen, compare, predict_btn, clear_btn, samples)
+
+
+def train_tab(max_epochs: int) -> TrainTab:
+    names = list_models()
+    first = get_spec(names[0]).recipe
+    with gr.Row():
+        model = gr.Dropdown(choices=[(get_spec(n).display_name, n) for n in names], value=names[0], label="Model",
+                            elem_id="train-model")
+        epochs = gr.Slider(1, max_epochs, value=min(first.epochs, max_epochs), step=1,
+                           label=f"Epochs (at most {max_epochs})", elem_id="train-epochs")
+        batch = gr.Number(value=first.batch_size, precision=0, minimum=8, maximum=4096, label="Batch size",
+                          elem_id="train-batch")
+        lr = gr.Number(value=first.lr, minimum=1e-5, maximum=1.0, label="Peak learning rate", elem_id="train-lr")
+    with gr.Row():
+        start_btn = gr.Button("Start training", variant="primary", elem_id="start-btn")
+        cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
+    msg = gr.Markdown(elem_id="train-msg")
+    progress = gr.HTML(progress_html(JobState()), elem_id="train-progress")
+    plot = gr.LinePlot(curve_frame(JobState()), x="step", y="value", color="metric", color_map=CURVE_COLOURS,
+                       title="Loss and validation accuracy", height=260, elem_id="train-plot")
+    card = gr.Markdown(elem_id="train-card")
+    gr.Markdown("Training runs on the server in its own process: it carries on if you close this tab, and one "
+                "job runs at a time. New weights replace the current ones only if their validation accuracy is "
+                "at least as good.")
+    return TrainTab(model, epochs, batch, lr, start_btn, cancel_btn, msg, progress, plot, card)
+
+
+def models_tab(store: ModelStore, default: str | None) -> ModelsTab:
+    table = gr.Dataframe(models_table(store), interactive=False, wrap=True, elem_id="models-table")
+    with gr.Row():
+        pick = gr.Dropdown(choices=[(get_spec(n).display_name, n) for n in list_models()], value=default,
+                           label="Where does this model fail?")
+        show_btn = gr.Button("Show test digits it gets wrong")
+    gallery = gr.Gallery(label="Misclassified MNIST test digits", columns=6, height="auto")
+    return ModelsTab(table, pick, show_btn, gallery)
+
+
+def wire_draw(app: AppState, d: DrawTab) -> None:
+    """Every stroke (change) re-predicts, the last one wins; Clear drops what is in flight."""
+    inputs = [d.sketch, d.model]
+    outputs = [d.answer, d.answer_line, d.probs, d.seen, d.compare]
+    on_draw = lambda s, m: classify(app, s, m)  # noqa: E731
+    served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict")
+    drawn = d.sketch.change(on_draw, inputs, outputs, trigger_mode="always_last", js=DROP_STALE_JS,
+                            api_name="classify", **served)
+    redrawn = gr.on([d.model.change, d.predict_btn.click], on_draw, inputs, outputs, api_visibility="private",
+                    **served)
+    # Clear: the editor's bin empties the canvas; its `clear` event drops every answer still
+    # in flight (so none lands on the empty canvas), shows the hint and selects the brush.
+    d.sketch.clear(cleared_outputs, None, outputs, cancels=[drawn, redrawn], show_progress="hidden",
+                   api_visibility="private")
+    d.sketch.clear(None, None, None, js=SELECT_BRUSH_JS)
+    d.clear_btn.click(cleared_outputs, None, outputs, js=CLEAR_JS, cancels=[drawn, redrawn],
+                      show_progress="hidden", api_visibility="private")
+    # Loading a sample does not count as a change of the sketchpad: predict explicitly.
+    d.samples.load_input_event.then(on_draw, inputs, outputs, api_visibility="private", **served)
+    # API-only twin that runs just the selected model (bench/app_latency.py measures both).
+    gr.Button(visible=False).click(lambda s, m: classify_one(app, s, m), inputs, [d.answer, d.probs, d.seen],
+                                   api_name="predict", **served)
+
+
+def wire_models(app: AppState, m: ModelsTab) -> None:
+    def show_mistakes(name: str):
+        try:
+            return mistakes_gallery(app.mistakes.get(name))
+        except Exception as exc:  # no MNIST on this server, or broken weights
+            gr.Warning(f"The gallery needs the MNIST test split: {exc}")
+            return []
+
+    m.show_btn.click(show_mistakes, [m.pick], [m.gallery], api_visibility="private")
+
+
+def wire_train(app: AppState, demo: gr.Blocks, t: TrainTab, draw: DrawTab, models: ModelsTab,
+               default: str | None) -> None:
+    """Start, Cancel, and a progress timer that runs only while a job does: Start arms it, the
+    poll that sees the job end disarms it, and a page (re)load arms it if a job is running."""
+    t.model.change(train_defaults, [t.model], [t.epochs, t.batch, t.lr], api_visibility="private")
+    timer = gr.Timer(POLL_S, active=False)
+    seen_finish = gr.State(None)
+    polled = [t.progress, t.plot, t.card, seen_finish, draw.model, models.table, t.msg, timer]
+    t.start_btn.click(lambda *a: start_training(app, *a), [t.model, t.epochs, t.batch, t.lr], [t.msg],
+                      api_name="train").then(lambda: gr.Timer(active=True), None, [timer], api_visibility="private")
+    t.cancel_btn.click(lambda: cancel_training(app), None, [t.msg], api_visibility="private")
+
+    def poll(last_finish, current_model):
+        s = app.job.snapshot()
+        updates = [progress_html(s), curve_frame(s), card_markdown(s)]
+        keep_polling = gr.Timer(active=s.active)
+        if s.finished is not None and s.finished != last_finish:
+            choices = model_choices(app.store)
+            keep = current_model if any(v == current_model for _, v in choices) else default
+            # the job's card now tells how it ended: clear "started ..." / "Cancelling..."
+            return (*updates, s.finished, gr.update(choices=choices, value=keep), models_table(app.store), "",
+                    keep_polling)
+        return (*updates, last_finish, gr.update(), gr.update(), gr.update(), keep_polling)
+
+    timer.tick(poll, [seen_finish, draw.model], polled, show_progress="hidden", api_visibility="private")
+    demo.load(poll, [seen_finish, draw.model], polled, show_progress="hidden", api_visibility="private")
+
+
 def build_app(app: AppState | None = None) -> gr.Blocks:
     app = app or AppState.from_env()
     choices = model_choices(app.store)
     default = DEFAULT_MODEL if any(v == DEFAULT_MODEL for _, v in choices) else (choices[0][1] if choices else None)
-
     with gr.Blocks(title="digits: draw a digit, compare models") as demo:
         gr.Markdown(INTRO)
-        seen_finish = gr.State(None)
         with gr.Tabs():
             with gr.Tab("Draw & compare", id="draw"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3, min_width=300):
-                        sketch = DrawingPad(
-                            label="Draw one digit", type="numpy", image_mode="RGBA", format="png",
-                            canvas_size=(APP_CANVAS_PX, APP_CANVAS_PX), height=APP_CANVAS_PX + EDITOR_CHROME_PX,
-                            fixed_canvas=True,
-                            brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=APP_BRUSH_RADIUS_PX),
-                            eraser=gr.Eraser(default_size=2 * APP_BRUSH_RADIUS_PX), layers=False, elem_id="sketch")
-                        answer_line = gr.HTML(answer_line_html(None), elem_id="answer-line")
-                        with gr.Row():
-                            predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
-                            clear_btn = gr.Button("Clear", elem_id="clear-btn")
-                    with gr.Column(scale=2, min_width=260):
-                        model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
-                        answer = gr.HTML(answer_html(None), elem_id="answer")
-                        probs = gr.Label(num_top_classes=3, label="Probabilities", elem_id="probs")
-                        seen = gr.Image(label="What the model sees (28×28)", format="png", height=PREVIEW_PX + 40,
-                                        interactive=False, elem_id="seen")
-                compare = gr.HTML(compare_html({}), elem_id="compare")
-                samples = gr.Examples(examples=[[p] for p in example_paths()], inputs=[sketch],
-                                      label="Sample drawings")
-
+                draw = draw_tab(choices, default)
             if app.training_enabled:
                 with gr.Tab("Train", id="train"):
-                    names = list_models()
-                    first = get_spec(names[0]).recipe
-                    with gr.Row():
-                        t_model = gr.Dropdown(choices=[(get_spec(n).display_name, n) for n in names],
-                                              value=names[0], label="Model", elem_id="train-model")
-                        t_epochs = gr.Slider(1, app.max_epochs, value=min(first.epochs, app.max_epochs), step=1,
-                                             label=f"Epochs (at most {app.max_epochs})", elem_id="train-epochs")
-                        t_batch = gr.Number(value=first.batch_size, precision=0, minimum=8, maximum=4096,
-                                            label="Batch size", elem_id="train-batch")
-                        t_lr = gr.Number(value=first.lr, minimum=1e-5, maximum=1.0, label="Peak learning rate",
-                                         elem_id="train-lr")
-                    with gr.Row():
-                        start_btn = gr.Button("Start training", variant="primary", elem_id="start-btn")
-                        cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
-                    t_msg = gr.Markdown(elem_id="train-msg")
-                    t_progress = gr.HTML(progress_html(JobState()), elem_id="train-progress")
-                    t_plot = gr.LinePlot(curve_frame(JobState()), x="step", y="value", color="metric",
-                                         color_map=CURVE_COLOURS, title="Loss and validation accuracy",
-                                         height=260, elem_id="train-plot")
-                    t_card = gr.Markdown(elem_id="train-card")
-                    gr.Markdown("Training runs on the server in its own process: it carries on if you close "
-                                "this tab, and one job runs at a time. New weights replace the current ones only "
-                                "if their validation accuracy is at least as good.")
-
+                    train = train_tab(app.max_epochs)
             with gr.Tab("Models", id="models"):
-                m_table = gr.Dataframe(models_table(app.store), interactive=False, wrap=True, elem_id="models-table")
-                with gr.Row():
-                    m_pick = gr.Dropdown(choices=[(get_spec(n).display_name, n) for n in list_models()],
-                                         value=default, label="Where does this model fail?")
-                    m_btn = gr.Button("Show test digits it gets wrong")
-                m_gallery = gr.Gallery(label="Misclassified MNIST test digits", columns=6, height="auto")
-
-        # Draw tab wiring: every stroke (change) re-predicts; stale requests are dropped.
-        draw_inputs = [sketch, model]
-        draw_outputs = [answer, answer_line, probs, seen, compare]
-        on_draw = lambda s, m: classify(app, s, m)  # noqa: E731
-        served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict")
-        drawn = sketch.change(on_draw, draw_inputs, draw_outputs, trigger_mode="always_last", js=DROP_STALE_JS,
-                              api_name="classify", **served)
-        redrawn = gr.on([model.change, predict_btn.click], on_draw, draw_inputs, draw_outputs,
-                        api_visibility="private", **served)
-        # Clear: the editor's bin empties the canvas; its `clear` event drops every answer still
-        # in flight (so none lands on the empty canvas), shows the hint and selects the brush.
-        sketch.clear(lambda: cleared_outputs(), None, draw_outputs, cancels=[drawn, redrawn],
-                     show_progress="hidden", api_visibility="private")
-        sketch.clear(None, None, None, js=SELECT_BRUSH_JS)
-        clear_btn.click(lambda: cleared_outputs(), None, draw_outputs, js=CLEAR_JS,
-                        cancels=[drawn, redrawn], show_progress="hidden", api_visibility="private")
-        # Loading a sample does not count as a change of the sketchpad: predict explicitly.
-        samples.load_input_event.then(on_draw, draw_inputs, draw_outputs, api_visibility="private", **served)
-        # API-only twin that runs just the selected model (bench/app_latency.py measures both).
-        one_btn = gr.Button(visible=False)
-        one_btn.click(lambda s, m: classify_one(app, s, m), draw_inputs, [answer, probs, seen], api_name="predict",
-                      **served)
-
-        def show_mistakes(name: str):
-            try:
-                return mistakes_gallery(app.mistakes.get(name))
-            except Exception as exc:  # no MNIST on this server, or broken weights
-                gr.Warning(f"The gallery needs the MNIST test split: {exc}")
-                return []
-
-        m_btn.click(show_mistakes, [m_pick], [m_gallery], api_visibility="private")
-
+                models = models_tab(app.store, default)
+        wire_draw(app, draw)
+        wire_models(app, models)
         if app.training_enabled:
-            t_model.change(train_defaults, [t_model], [t_epochs, t_batch, t_lr], api_visibility="private")
-            # The progress timer runs only while a job does: Start arms it, the poll that sees the
-            # job end disarms it, and a page (re)load arms it if a job is running.
-            timer = gr.Timer(POLL_S, active=False)
-            polled = [t_progress, t_plot, t_card, seen_finish, model, m_table, t_msg, timer]
-            start_btn.click(lambda *a: start_training(app, *a), [t_model, t_epochs, t_batch, t_lr], [t_msg],
-                            api_name="train").then(lambda: gr.Timer(active=True), None, [timer],
-                                                   api_visibility="private")
-            cancel_btn.click(lambda: cancel_training(app), None, [t_msg], api_visibility="private")
-
-            def poll(last_finish, current_model):
-                s = app.job.snapshot()
-                updates = [progress_html(s), curve_frame(s), card_markdown(s)]
-                keep_polling = gr.Timer(active=s.active)
-                if s.finished is not None and s.finished != last_finish:
-                    choices = model_choices(app.store)
-                    keep = current_model if any(v == current_model for _, v in choices) else default
-                    # the job's card now tells how it ended: clear "started ..." / "Cancelling..."
-                    return (*updates, s.finished, gr.update(choices=choices, value=keep), models_table(app.store), "",
-                            keep_polling)
-                return (*updates, last_finish, gr.update(), gr.update(), gr.update(), keep_polling)
-
-            timer.tick(poll, [seen_finish, model], polled, show_progress="hidden", api_visibility="private")
-            demo.load(poll, [seen_finish, model], polled, show_progress="hidden", api_visibility="private")
+            wire_train(app, demo, train, draw, models, default)
         demo.load(None, None, None, js=SELECT_BRUSH_JS)
     demo.app_state = app  # tests reach the shared state through the Blocks object
     return demo
