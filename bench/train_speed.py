@@ -3,7 +3,7 @@
 Same architecture, one epoch each, in one process. The tutorial loop is the classic one:
 torchvision MNIST with transforms.ToTensor(), a DataLoader of batch 100, plain SGD. All the
 tutorial loops run first: the engine tunes the process's memory allocator when it starts
-(`digits.fastpath.tune_allocator`), and the tutorial loop must not profit from that.
+(`digits.accel.fastpath.tune_allocator`), and the tutorial loop must not profit from that.
 The last column times the engine without the recipe's augmentation (the model alone).
 
     python bench/train_speed.py [--models lenet5 cnn] [--data-dir DIR]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .fastpath import tune_allocator
+from .accel.fastpath import tune_allocator
 from .inference import ModelStore, Prediction
 from .preprocess import preprocess
 

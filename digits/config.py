@@ -15,6 +15,7 @@ IMAGE_SIZE = 28
 NUM_CLASSES = 10
 
 DATA_ENV = "DIGITS_DATA"
+ACCEL_ENV = "DIGITS_ACCEL"  # "0" turns every CPU training speed-up off (digits/accel)
 WEIGHTS_ENV = "DIGITS_WEIGHTS"
 DEFAULT_DATA_DIR = "data"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,11 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
 def weights_dir(override: str | os.PathLike | None = None) -> Path:
     """Where weights are read and written: argument, then $DIGITS_WEIGHTS, then weights/."""
     return Path(override or os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS_DIR)
+
+
+def accel_enabled() -> bool:
+    """The CPU training speed-ups (digits.accel) are on unless DIGITS_ACCEL=0."""
+    return os.environ.get(ACCEL_ENV, "1").strip() != "0"
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:

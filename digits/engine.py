@@ -7,7 +7,6 @@ just listeners.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
@@ -19,13 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import native
+from . import accel
 from .augment import augment_batch
 from .config import resolve_device
 from .data import MNISTData, normalize
 from .evaluate import accuracy
-from .fastpath import accelerated, tune_allocator
-from .fused import find_stages
 from .models import Augment, create_model, get_spec
 
 
@@ -50,7 +47,7 @@ class TrainConfig:
     device: str = "auto"
     max_batches: int | None = None  # stop after this many batches in all (smoke tests, demos)
     bf16: bool | None = None  # autocast to bfloat16; None = on where the hardware has it
-    fast_kernels: bool = True  # CPU only: see digits.fastpath
+    accel: bool = True  # CPU only: the optional speed-ups of digits.accel (also off with DIGITS_ACCEL=0)
 
     @classmethod
     def from_recipe(cls, model: str, **overrides: Any) -> TrainConfig:
@@ -136,15 +133,12 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 def describe_backend(cfg: TrainConfig) -> str:
-    """Where and how a run computes, for a log line: device, precision, native kernels."""
+    """Where and how a run computes, for a log line: device, precision, speed-ups. Builds nothing."""
     device = resolve_device(cfg.device)
     bf16 = bf16_supported(device) if cfg.bf16 is None else cfg.bf16
     parts = [str(device), "bfloat16 autocast" if bf16 else "float32"]
-    stages = len(find_stages(create_model(cfg.model)))
-    if device.type == "cpu" and cfg.fast_kernels and stages:
-        parts.append(f"native kernels: {stages} fused stage{'s' if stages > 1 else ''}" if native.library() is not None
-                     else f"native kernels off: {native.status()}")
-    return ", ".join(parts)
+    speedups = accel.describe(create_model(cfg.model), device, cfg.accel)
+    return ", ".join(parts + ([speedups] if speedups else []))
 
 
 def _progress(phase: Phase, cfg: TrainConfig, start: float, *, epoch: int, batch: int, batches: int, step: int,
@@ -159,7 +153,7 @@ def _progress(phase: Phase, cfg: TrainConfig, start: float, *, epoch: int, batch
 def _backend(model: nn.Module, device: torch.device, bf16: bool) -> dict[str, Any]:
     """What a run really used, for its card: device, precision, threads, the swapped-in modules."""
     swapped = sorted({type(m).__name__ for m in model.modules()
-                      if type(m).__module__ in ("digits.fastpath", "digits.fused")})
+                      if type(m).__module__.startswith("digits.accel.")})
     return {"device": str(device), "precision": "bfloat16" if bf16 else "float32",
             "threads": torch.get_num_threads(), "accelerated": swapped, "torch": torch.__version__}
 
@@ -168,8 +162,6 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
           cancel: CancelToken | None = None) -> TrainResult:
     """Train `cfg.model` on data.train, keep the epoch with the best data.val accuracy."""
     device = resolve_device(cfg.device)
-    if device.type == "cpu":
-        tune_allocator()
     use_bf16 = bf16_supported(device) if cfg.bf16 is None else cfg.bf16
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -190,10 +182,9 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
     best = BestEpoch(state=copy.deepcopy(model.state_dict()))
     start = time.perf_counter()
     step, val_acc, cancelled = 0, None, False
-    # On CPU a few generic kernels (dropout, stride-1 max pooling, ...) are swapped for
-    # equivalent faster ones while training; the originals come back afterwards.
-    swap = accelerated if device.type == "cpu" and cfg.fast_kernels else contextlib.nullcontext
-    with swap(model):
+    # On CPU, digits.accel swaps a few modules for equivalent faster ones while training
+    # (the originals come back afterwards); with cfg.accel off this is plain PyTorch.
+    with accel.training(model, device, cfg.accel):
         backend = _backend(model, device, use_bf16)
         model.train()
         for epoch in range(1, cfg.epochs + 1):

@@ -60,22 +60,32 @@ def test_best_epoch_is_chosen_on_validation(tiny_data):
     assert abs(accuracy(result.model, tiny_data.val) - best["val_acc"]) < 1e-6
 
 
-def test_describe_backend_names_device_precision_and_native_kernels(monkeypatch):
-    from digits import native
+def test_describe_backend_names_device_precision_and_speedups_without_building(monkeypatch):
+    from digits.accel import native
+    from digits.config import ACCEL_ENV
     from digits.engine import describe_backend
 
-    cfg = TrainConfig.from_recipe("lenet5", device="cpu", bf16=False)
-    if native.library() is not None:
-        assert describe_backend(cfg) == "cpu, float32, native kernels: 2 fused stages"
-        cnn = TrainConfig.from_recipe("cnn", device="cpu", bf16=False)
-        assert describe_backend(cnn) == "cpu, float32, native kernels: 1 fused stage"
-    assert describe_backend(TrainConfig.from_recipe("mlp", device="cpu", bf16=False)) == "cpu, float32"
-    monkeypatch.setenv(native.NATIVE_ENV, "0")
     native.reset()
-    try:
-        assert describe_backend(cfg) == f"cpu, float32, native kernels off: turned off by {native.NATIVE_ENV}=0"
-        assert describe_backend(TrainConfig.from_recipe("lenet5", device="cpu", bf16=False,
-                                                        fast_kernels=False)) == "cpu, float32"
-    finally:
-        monkeypatch.undo()
-        native.reset()
+    calls = []
+    monkeypatch.setattr(native, "_load", lambda: calls.append(1) or (None, "unused"))
+    cfg = TrainConfig.from_recipe("lenet5", device="cpu", bf16=False)
+    assert describe_backend(cfg) == "cpu, float32, native kernels: 2 fused stages"
+    assert describe_backend(TrainConfig.from_recipe("cnn", device="cpu", bf16=False)) == \
+        "cpu, float32, native kernels: 1 fused stage"
+    assert describe_backend(TrainConfig.from_recipe("mlp", device="cpu", bf16=False)) == "cpu, float32, drop-in modules"
+    assert describe_backend(TrainConfig.from_recipe("lenet5", device="cpu", bf16=False, accel=False)) == \
+        "cpu, float32, speed-ups off"
+    monkeypatch.setenv(ACCEL_ENV, "0")
+    assert describe_backend(cfg) == "cpu, float32, speed-ups off"
+    assert calls == []  # describing never builds (or loads) the kernels
+    native.reset()
+
+
+def test_accel_off_trains_the_plain_module_tree(tiny_data, monkeypatch):
+    from digits.config import ACCEL_ENV
+
+    monkeypatch.setenv(ACCEL_ENV, "0")
+    result = train(_cfg(epochs=1, max_batches=2), tiny_data)
+    assert result.backend["accelerated"] == []
+    monkeypatch.delenv(ACCEL_ENV)
+    assert train(_cfg(epochs=1, max_batches=2), tiny_data).backend["accelerated"] != []

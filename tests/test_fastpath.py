@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digits import native
-from digits.augment import affine_grid, dilate, erode
-from digits.fastpath import (
+from digits.accel import native
+from digits.accel.fastpath import (
     AvgPool2x2,
     FastDropout,
     FullConvAsLinear,
@@ -17,7 +16,8 @@ from digits.fastpath import (
     accelerated,
     tune_allocator,
 )
-from digits.fused import ConvReluPoolStem, ConvTanhPool
+from digits.accel.fused import ConvReluPoolStem, ConvTanhPool
+from digits.augment import affine_grid, dilate, erode
 from digits.models import create_model, list_models
 
 LAYOUTS = [torch.contiguous_format, torch.channels_last]
@@ -179,9 +179,7 @@ def test_accelerated_swaps_the_slow_modules():
 
 
 def test_without_native_kernels_the_pytorch_drop_ins_are_used(monkeypatch):
-    monkeypatch.setenv(native.NATIVE_ENV, "0")
-    native.reset()
-    try:
+    with native.turned_off():
         model = create_model("lenet5")
         with accelerated(model):
             assert not any(isinstance(m, ConvTanhPool) for m in model.modules())
@@ -190,9 +188,6 @@ def test_without_native_kernels_the_pytorch_drop_ins_are_used(monkeypatch):
         with accelerated(model):
             assert not any(isinstance(m, ConvReluPoolStem) for m in model.modules())
             assert any(isinstance(m, FastDropout) for m in model.modules())
-    finally:
-        monkeypatch.undo()
-        native.reset()
 
 
 def test_tune_allocator_is_idempotent():

@@ -1,4 +1,4 @@
-"""The native kernels (digits/csrc via digits.native) and the fused LeNet stages (digits.fused)."""
+"""The native kernels (digits/accel/csrc via digits.accel.native) and the fused LeNet stages (digits.accel.fused)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digits import native
-from digits.fused import ConvReluPoolStem, ConvTanhPool, _TanhPool
+from digits.accel import native
+from digits.accel.fused import ConvReluPoolStem, ConvTanhPool, _TanhPool
 
 HAVE_COMPILER = any(shutil.which(c) for c in ("cc", "gcc", "clang"))
 BF16_TOL = 2**-7  # two bfloat16 steps at 1.0
@@ -60,10 +60,12 @@ def test_a_build_is_cached_and_reused(fresh_native):
     assert not list(fresh_native.glob("*.tmp"))
 
 
-def test_digits_native_0_turns_the_kernels_off_and_stages_fall_back(fresh_native, monkeypatch):
-    monkeypatch.setenv(native.NATIVE_ENV, "0")
+def test_digits_accel_0_turns_the_kernels_off_and_stages_fall_back(fresh_native, monkeypatch):
+    from digits.config import ACCEL_ENV
+
+    monkeypatch.setenv(ACCEL_ENV, "0")
     assert native.library() is None
-    assert native.NATIVE_ENV in native.status()
+    assert ACCEL_ENV in native.status()
     torch.manual_seed(0)
     conv = nn.Conv2d(1, 6, 5, padding=2)
     x = torch.randn(4, 1, 28, 28)
@@ -270,3 +272,14 @@ def test_an_unwritable_cache_falls_back_to_a_temporary_folder(fresh_native, monk
     monkeypatch.setenv(native.CACHE_ENV, str(blocker / "cache"))
     assert native.library() is not None, native.status()
     assert str(blocker) not in native.status()
+
+
+def test_the_c_side_declares_exactly_the_signatures_python_uses(fresh_native, monkeypatch):
+    lib = native.library()
+    if lib is None:
+        pytest.fail(f"the kernels did not build: {native.status()}")
+    native.check_signatures(lib)  # the real pair agrees
+    drifted = dict(native._SIGNATURES, tanh_pool_fwd=native._SIGNATURES["tanh_pool_fwd"][:-1])
+    monkeypatch.setattr(native, "_SIGNATURES", drifted)
+    with pytest.raises(native.SignatureMismatch, match="tanh_pool_fwd"):
+        native.check_signatures(lib)

@@ -57,7 +57,7 @@ def test_card_records_how_the_run_computed(tmp_path, tiny_data):
     assert backend["threads"] == torch.get_num_threads() and backend["torch"] == torch.__version__
     assert "FullConvAsLinear" in backend["accelerated"]  # LeNet-5's last conv, swapped in on any CPU
     plain = TrainConfig.from_recipe("lenet5", epochs=1, batch_size=64, device="cpu", max_batches=3,
-                                    fast_kernels=False, bf16=False)
+                                    accel=False, bf16=False)
     fit_and_save(plain, tiny_data, tmp_path / "plain")
     plain_card = read_card("lenet5", tmp_path / "plain")
     assert plain_card["backend"]["accelerated"] == [] and plain_card["backend"]["precision"] == "float32"

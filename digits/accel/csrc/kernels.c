@@ -163,3 +163,13 @@ static inline float tanh_f(float x) {
 #define ST same_f32
 #define NAME(f) f##_f32
 #include "stages.c"
+
+/* The argument types of every exported function, in digits/accel/native.py's notation
+   (p pointer, l int64, u uint32, f float; each for _bf16 and _f32). native.py compares this
+   with its own table when it loads the library, so a signature changed on one side only
+   fails loudly instead of corrupting memory. */
+const char *digits_signatures(void) {
+    return "tanh_pool_fwd:ppplll;tanh_pool_bwd:ppplll;"
+           "conv_tanh_pool_fwd:ppppplllll;conv_tanh_pool_bwd:ppppplllll;"
+           "conv_relu_maxpool_fwd:pppppllllluuf;conv_relu_maxpool_bwd:pppppllllluuf";
+}

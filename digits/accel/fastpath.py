@@ -304,7 +304,7 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
 
 def _fused_stages(model: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Module]]:
     """(parent, name, replacement) for every run of modules a fused native module replaces
-    (see `digits.fused`), when the native kernels are available."""
+    (see `digits.accel.fused`), when the native kernels are available."""
     if native.library() is None:
         return
     for parent, names, kind in find_stages(model):

@@ -1,4 +1,4 @@
-"""Builds and loads the project's C kernels (digits/csrc) on first use.
+"""Builds and loads the project's C kernels (digits/accel/csrc) on first use.
 
 The kernels are plain C with no Python or PyTorch headers, so a build takes under a second.
 It is compiled for the machine it runs on (`-march=native`) and cached under a key made of
@@ -7,8 +7,10 @@ as `libgomp.so.1`, the very library PyTorch's Linux wheels load, so the kernels 
 PyTorch's thread pool instead of starting a second one that would fight it for the cores.
 
 Everything here is optional: without a C compiler, on a platform where the build fails, or
-with DIGITS_NATIVE=0, `library()` returns None and callers use the PyTorch path;
-`status()` says why.
+with DIGITS_ACCEL=0, `library()` returns None and callers use the PyTorch path;
+`status()` says why. The C side exports its functions' signatures, and loading compares
+them with the table here (`_SIGNATURES`): a change made on one side only raises instead of
+corrupting memory.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pathlib import Path
 
 import torch  # imported before any kernel loads: its libgomp is the one they bind to
 
-NATIVE_ENV = "DIGITS_NATIVE"  # "0" turns the kernels off
+from ..config import ACCEL_ENV, accel_enabled
+
 CACHE_ENV = "DIGITS_CACHE"
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 ENTRY_SOURCE = "kernels.c"
@@ -101,8 +104,8 @@ def _compile(compiler: str, flags: tuple[str, ...], target: Path) -> None:
 
 
 def _load() -> tuple[ctypes.CDLL | None, str]:
-    if os.environ.get(NATIVE_ENV, "1") == "0":
-        return None, f"turned off by {NATIVE_ENV}=0"
+    if not accel_enabled():
+        return None, f"turned off by {ACCEL_ENV}=0"
     if platform.system() != "Linux":
         return None, f"not built on {platform.system()} (Linux only)"
     compiler = _compiler()
@@ -121,6 +124,7 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
                 detail = (getattr(exc, "stderr", "") or str(exc)).strip()
                 errors.append(detail.splitlines()[-1] if detail else type(exc).__name__)
                 continue
+            check_signatures(lib)
             for name, argtypes in _SIGNATURES.items():
                 for suffix in SUFFIXES.values():
                     fn = getattr(lib, f"{name}_{suffix}")
@@ -128,6 +132,36 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
             threads = "OpenMP" if extra else "one thread"
             return lib, f"built with {compiler} ({threads}): {target}"
     return None, "build failed: " + " | ".join(dict.fromkeys(errors))
+
+
+class SignatureMismatch(RuntimeError):
+    """The compiled kernels and this module disagree about a function's arguments."""
+
+
+_TYPE_CODES = {_PTR: "p", _I64: "l", _U32: "u", ctypes.c_float: "f"}
+
+
+def signature_table() -> str:
+    """`_SIGNATURES` in the C side's notation (see digits_signatures in csrc/kernels.c)."""
+    return ";".join(f"{name}:{''.join(_TYPE_CODES[t] for t in args)}" for name, args in _SIGNATURES.items())
+
+
+def check_signatures(lib: ctypes.CDLL) -> None:
+    """Raise SignatureMismatch unless the library declares exactly the argument types used here."""
+    lib.digits_signatures.restype = ctypes.c_char_p
+    lib.digits_signatures.argtypes = []
+    declared = lib.digits_signatures().decode()
+    if declared != signature_table():
+        raise SignatureMismatch(f"C kernels declare {declared!r}, digits/accel/native.py expects "
+                                f"{signature_table()!r}: update both sides together")
+
+
+def known_status() -> str:
+    """What is known without building anything: the load's outcome, or that it has not happened."""
+    with _lock:
+        if "lib" in _state:
+            return str(_state["status"])
+    return f"turned off by {ACCEL_ENV}=0" if not accel_enabled() else "not built yet (built on first use)"
 
 
 def _build_dirs() -> list[Path]:

@@ -5,14 +5,14 @@ Two kinds of stage, each a run of consecutive modules in a Sequential:
 - the tutorial CNN's stem Conv2d(1 -> C, 5x5) -> ReLU -> MaxPool2d(2, stride 1) -> Dropout
   -> Flatten (`ConvReluPoolStem`).
 PyTorch runs such a stage as separate kernels that each read and write the whole
-activation; the C kernels in digits/csrc (built by `digits.native`) take each image through
+activation; the C kernels in digits/accel/csrc (built by `digits.accel.native`) take each image through
 the whole stage while it is in cache. A single-channel 5x5 conv runs in the kernel too, and
 its backward pass computes the weight and bias gradients straight from the saved activation.
 Measured per 512 images, forward and backward, bfloat16 on the 2-core CPU against the PyTorch
 path the engine otherwise takes (`bench/fused_stages.py`): LeNet-5's first stage 6.3 -> 2.3 ms,
 its second 4.2 -> 3.0 ms, the CNN's stem 17.1 -> 7.4 ms.
 
-Used by `digits.fastpath.accelerated` during training on CPU when the kernels are available;
+Used by `digits.accel.fastpath.accelerated` during training on CPU when the kernels are available;
 anything they do not cover (other devices, dtypes, shapes) runs the original modules.
 """
 

@@ -1,0 +1,61 @@
+"""Optional CPU speed-ups for training, in one place behind one switch.
+
+What trains is always the module tree that `digits/models.py` defines. While a CPU run
+trains, `training(model, device)` swaps some of its modules for ones that compute the same
+function and gradients faster, and puts the originals back afterwards (state-dict keys never
+change):
+
+- `fastpath.py`: glibc allocator tuning, and drop-in modules (stride-1 max pooling, dropout,
+  2x2 average pooling, a conv whose kernel covers its input as one matrix product);
+- `fused.py`: fused native stages (LeNet-5's Conv -> Tanh -> AvgPool, the tutorial CNN's stem);
+- `native.py` and `csrc/`: the C kernels behind them, built on first use.
+
+`DIGITS_ACCEL=0` (or `TrainConfig(accel=False)`) turns all of it off: the engine is then plain
+PyTorch, and a learner can read it top to bottom without this package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from ..config import accel_enabled
+from . import native
+from .fastpath import accelerated, tune_allocator
+from .fused import find_stages
+
+
+def active(device: torch.device, enabled: bool = True) -> bool:
+    return device.type == "cpu" and enabled and accel_enabled()
+
+
+@contextlib.contextmanager
+def training(model: nn.Module, device: torch.device, enabled: bool = True) -> Iterator[nn.Module]:
+    """The model with the speed-ups swapped in for the block (CPU only; otherwise as it is)."""
+    if not active(device, enabled):
+        yield model
+        return
+    tune_allocator()
+    with accelerated(model):
+        yield model
+
+
+def describe(model: nn.Module, device: torch.device, enabled: bool = True) -> str:
+    """What `training` will do for this model, for a log line; never builds anything."""
+    if device.type != "cpu":
+        return ""
+    if not active(device, enabled):
+        return "speed-ups off"
+    stages = len(find_stages(model))
+    if not stages:
+        return "drop-in modules"
+    status = native.known_status()
+    if status.startswith(("turned off", "build failed", "no C compiler", "not built on")):
+        return f"native kernels off: {status}"
+    return f"native kernels: {stages} fused stage{'s' if stages > 1 else ''}"
+
+
+__all__ = ["accelerated", "active", "describe", "find_stages", "native", "training", "tune_allocator"]
