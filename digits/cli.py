@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     t.add_argument("--max-batches", type=int, default=None, help="stop after this many batches (default: none)")
+    t.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="bf16: bfloat16 autocast; auto: bf16 where the CPU or GPU has it (default: auto)")
+    t.add_argument("--no-accel", action="store_true",
+                   help="plain PyTorch: no CPU speed-ups from digits/accel (default: on; also DIGITS_ACCEL=0)")
     t.add_argument("--force", action="store_true",
                    help="replace the weights even if validation accuracy is lower (default: keep the better)")
     _add_common(t)
@@ -113,7 +117,9 @@ def cmd_train(args) -> int:
     data = _load_data(args.data_dir)
     for name in names:
         cfg = TrainConfig.from_recipe(name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                      seed=args.seed, device=args.device, max_batches=args.max_batches)
+                                      seed=args.seed, device=args.device, max_batches=args.max_batches,
+                                      bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
+                                      accel=not args.no_accel)
         print(f"training {name}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr}, seed {cfg.seed} "
               f"({describe_backend(cfg)})", file=sys.stderr)
         outcome = fit_and_save(cfg, data, args.weights_dir, on_progress=ProgressPrinter(), force=args.force)

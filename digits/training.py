@@ -33,12 +33,20 @@ class Outcome:
     message: str
 
 
-def reproduce_command(cfg: TrainConfig) -> str:
-    """The CLI command that repeats this run with the same recipe and seed."""
+PRECISION_FLAGS = {"bfloat16": "bf16", "float32": "fp32"}  # card precision -> the CLI's --precision
+
+
+def reproduce_command(cfg: TrainConfig, precision: str | None = None) -> str:
+    """The CLI command that repeats this run: recipe, seed, the precision it really used, and
+    whether the speed-ups ran (their kernels round differently from PyTorch's)."""
     args = ["python", "-m", "digits", "train", "--model", cfg.model, "--epochs", str(cfg.epochs),
             "--batch-size", str(cfg.batch_size), "--lr", repr(cfg.lr), "--seed", str(cfg.seed)]
     if cfg.max_batches is not None:
         args += ["--max-batches", str(cfg.max_batches)]
+    if precision in PRECISION_FLAGS:
+        args += ["--precision", PRECISION_FLAGS[precision]]
+    if not cfg.accel:
+        args.append("--no-accel")
     return shlex.join(args)
 
 
@@ -63,7 +71,7 @@ def build_card(result: TrainResult, test_acc: float, previous: dict[str, Any] | 
         "device": result.backend.get("device", str(resolve_device(cfg.device))),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
-        "command": reproduce_command(cfg),
+        "command": reproduce_command(cfg, result.backend.get("precision")),
         "history": result.history,
         "previous": None if previous is None else {
             k: previous.get(k) for k in ("val_accuracy", "test_accuracy", "date", "command")},
