@@ -158,86 +158,110 @@ def _backend(model: nn.Module, device: torch.device, bf16: bool) -> dict[str, An
             "threads": torch.get_num_threads(), "accelerated": swapped, "torch": torch.__version__}
 
 
-def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | None = None,
-          cancel: CancelToken | None = None) -> TrainResult:
-    """Train `cfg.model` on data.train, keep the epoch with the best data.val accuracy."""
+@dataclass
+class _Loop:
+    """What every batch of one run shares: the model, its optimiser and schedule, the data."""
+
+    cfg: TrainConfig
+    device: torch.device
+    bf16: bool
+    gen: torch.Generator
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    batches: int  # per epoch
+    total: int  # in the whole run (epochs x batches, or max_batches)
+    on_progress: ProgressCallback | None
+    cancel: CancelToken | None
+    start: float = field(default_factory=time.perf_counter)
+    step: int = 0
+    val_acc: float | None = None
+
+    def report(self, phase: Phase, epoch: int, batch: int, loss: float, train_acc: float) -> None:
+        if self.on_progress is not None:
+            self.on_progress(_progress(phase, self.cfg, self.start, epoch=epoch, batch=batch, batches=self.batches,
+                                       step=self.step, total=self.total, loss=loss, train_acc=train_acc,
+                                       val_acc=self.val_acc, lr=self.sched.get_last_lr()[0]))
+
+
+def _setup(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | None,
+           cancel: CancelToken | None) -> _Loop:
     device = resolve_device(cfg.device)
-    use_bf16 = bf16_supported(device) if cfg.bf16 is None else cfg.bf16
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     # channels_last makes oneDNN/cuDNN convolutions markedly faster (measured 1.3-1.5x on CPU).
     model = create_model(cfg.model).to(device, memory_format=torch.channels_last)
-    train_x = data.train.images.to(device).contiguous(memory_format=torch.channels_last)
-    train_y = data.train.labels.to(device)
-    n = len(train_y)
-    batches = math.ceil(n / cfg.batch_size)
-    total = batches * cfg.epochs
-    if cfg.max_batches is not None:
-        total = min(total, cfg.max_batches)
+    batches = math.ceil(len(data.train) / cfg.batch_size)
+    total = batches * cfg.epochs if cfg.max_batches is None else min(batches * cfg.epochs, cfg.max_batches)
     opt = _optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=cfg.warmup_frac, anneal_strategy="cos")
+    return _Loop(cfg, device, bf16_supported(device) if cfg.bf16 is None else cfg.bf16, gen, model, opt, sched,
+                 data.train.images.to(device).contiguous(memory_format=torch.channels_last),
+                 data.train.labels.to(device), batches, total, on_progress, cancel)
 
+
+def _train_epoch(loop: _Loop, epoch: int) -> tuple[float, float, int, bool]:
+    """One pass over the shuffled training set: (mean loss, accuracy, batches done, cancelled)."""
+    cfg, device = loop.cfg, loop.device
+    order = torch.randperm(len(loop.train_y), generator=loop.gen, device=device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = done = 0
+    cancelled = False
+    for b in range(loop.batches):
+        if loop.step >= loop.total or (loop.cancel is not None and loop.cancel.is_set()):
+            cancelled = loop.cancel is not None and loop.cancel.is_set()
+            break
+        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        x, y = augment_batch(loop.train_x[idx], cfg.augment, loop.gen), loop.train_y[idx]
+        with _autocast(device, loop.bf16):
+            logits = loop.model(normalize(x).contiguous(memory_format=torch.channels_last))
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+        loop.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        loop.opt.step()
+        loop.sched.step()
+        loop.step, done, seen = loop.step + 1, done + 1, seen + len(y)
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        loop.report("train", epoch, b + 1, loss_sum.item() / seen, correct.item() / seen)
+    return (loss_sum.item() / seen if seen else math.nan), (correct.item() / seen if seen else 0.0), done, cancelled
+
+
+def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | None = None,
+          cancel: CancelToken | None = None) -> TrainResult:
+    """Train `cfg.model` on data.train, keep the epoch with the best data.val accuracy."""
+    loop = _setup(cfg, data, on_progress, cancel)
     history: list[dict[str, float]] = []
-    best = BestEpoch(state=copy.deepcopy(model.state_dict()))
-    start = time.perf_counter()
-    step, val_acc, cancelled = 0, None, False
+    best = BestEpoch(state=copy.deepcopy(loop.model.state_dict()))
+    cancelled = False
     # On CPU, digits.accel swaps a few modules for equivalent faster ones while training
     # (the originals come back afterwards); with cfg.accel off this is plain PyTorch.
-    with accel.training(model, device, cfg.accel):
-        backend = _backend(model, device, use_bf16)
-        model.train()
+    with accel.training(loop.model, loop.device, cfg.accel):
+        backend = _backend(loop.model, loop.device, loop.bf16)
+        loop.model.train()
         for epoch in range(1, cfg.epochs + 1):
-            order = torch.randperm(n, generator=gen, device=device)
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            seen = done = 0
-            for b in range(batches):
-                if step >= total or (cancel is not None and cancel.is_set()):
-                    cancelled = cancel is not None and cancel.is_set()
-                    break
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                x = augment_batch(train_x[idx], cfg.augment, gen)
-                y = train_y[idx]
-                with _autocast(device, use_bf16):
-                    logits = model(normalize(x).contiguous(memory_format=torch.channels_last))
-                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                step += 1
-                done += 1
-                seen += len(y)
-                loss_sum += loss.detach() * len(y)
-                correct += (logits.detach().argmax(1) == y).sum()
-                if on_progress is not None:
-                    on_progress(_progress("train", cfg, start, epoch=epoch, batch=b + 1, batches=batches, step=step,
-                                          total=total, loss=loss_sum.item() / seen, train_acc=correct.item() / seen,
-                                          val_acc=val_acc, lr=sched.get_last_lr()[0]))
-            if cancelled or seen == 0:
+            loss, train_acc, done, cancelled = _train_epoch(loop, epoch)
+            if cancelled or done == 0:
                 break  # a cancelled run keeps its best finished epoch; no extra validation pass
-            val_acc = accuracy(model, data.val, device, bf16=use_bf16)
-            elapsed = time.perf_counter() - start
-            history.append({"epoch": epoch, "loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
-                            "val_acc": val_acc, "seconds": elapsed})
-            if val_acc > best.val_acc:
-                best = BestEpoch(val_acc, epoch, copy.deepcopy(model.state_dict()))
-            if on_progress is not None:
-                on_progress(_progress("epoch_end", cfg, start, epoch=epoch, batch=done, batches=batches, step=step,
-                                      total=total, loss=history[-1]["loss"], train_acc=history[-1]["train_acc"],
-                                      val_acc=val_acc, lr=sched.get_last_lr()[0]))
-            if step >= total:
+            loop.val_acc = accuracy(loop.model, data.val, loop.device, bf16=loop.bf16)
+            history.append({"epoch": epoch, "loss": loss, "train_acc": train_acc, "val_acc": loop.val_acc,
+                            "seconds": time.perf_counter() - loop.start})
+            if loop.val_acc > best.val_acc:
+                best = BestEpoch(loop.val_acc, epoch, copy.deepcopy(loop.model.state_dict()))
+            loop.report("epoch_end", epoch, done, loss, train_acc)
+            if loop.step >= loop.total:
                 break
-
-    seconds = time.perf_counter() - start
-    model.load_state_dict(best.state)
-    model.eval()
-    result = TrainResult(model, cfg, history, best.epoch, max(best.val_acc, 0.0), seconds, cancelled, backend)
+    loop.model.load_state_dict(best.state)
+    loop.model.eval()
+    result = TrainResult(loop.model, cfg, history, best.epoch, max(best.val_acc, 0.0),
+                         time.perf_counter() - loop.start, cancelled, backend)
+    last = history[-1] if history else {"loss": math.nan, "train_acc": 0.0}
     if on_progress is not None:
-        last = history[-1] if history else {"loss": math.nan, "train_acc": 0.0}
-        on_progress(_progress("cancelled" if cancelled else "done", cfg, start, epoch=best.epoch, batch=0,
-                              batches=batches, step=step, total=total, loss=last["loss"],
+        on_progress(_progress("cancelled" if cancelled else "done", cfg, loop.start, epoch=best.epoch, batch=0,
+                              batches=loop.batches, step=loop.step, total=loop.total, loss=last["loss"],
                               train_acc=last["train_acc"], val_acc=result.val_acc, lr=0.0, finished=True))
     return result
-
