@@ -72,7 +72,16 @@ def test_digits_accel_0_turns_the_kernels_off_and_stages_fall_back(fresh_native,
     assert torch.equal(ConvTanhPool(conv)(x), _stage(conv)(x))
 
 
-needs_kernels = pytest.mark.skipif(native.library() is None, reason=f"native kernels unavailable: {native.status()}")
+@pytest.fixture(scope="module")
+def kernels():
+    """The built kernels (built here, not while tests are collected); skipped, saying why, without them."""
+    lib = native.library()
+    if lib is None:
+        pytest.skip(f"native kernels unavailable: {native.status()}")
+    return lib
+
+
+needs_kernels = pytest.mark.usefixtures("kernels")
 
 
 @needs_kernels
