@@ -64,11 +64,16 @@ def test_unknown_model_is_reported(tmp_path):
     assert proc.returncode == 2 and "unknown model 'resnet999'" in proc.stderr
 
 
-def test_list_shows_every_model():
+def test_list_shows_every_model_with_its_shipped_accuracy():
+    import json as _json
+
     proc = run_cli("list")
     assert proc.returncode == 0
-    for name in ("mlp", "cnn", "lenet5", "modern"):
-        assert name in proc.stdout
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()}
+    assert set(lines) == {"mlp", "cnn", "lenet5", "modern"}
+    for name, line in lines.items():
+        card = _json.loads((ROOT / "weights" / f"{name}.json").read_text())
+        assert f"test {100 * card['test_accuracy']:.2f}%" in line, line  # not "no usable weights"
 
 
 def test_predict_a_folder_with_workers_matches_the_library_in_order(tmp_path):
