@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from .accel.fastpath import tune_allocator
+from .config import accel_enabled
 from .inference import ModelStore, Prediction
 from .preprocess import preprocess
 
@@ -44,7 +45,8 @@ _models: list[str] = []
 def _init_worker(weights_dir: str | None, models: list[str]) -> None:
     global _store, _models
     torch.set_num_threads(1)  # one thread per process: the processes share the cores
-    tune_allocator()  # reuse the big decode buffers instead of mapping fresh pages per file
+    if accel_enabled():  # the speed-up switch (DIGITS_ACCEL) covers this tweak here too
+        tune_allocator()  # reuse the big decode buffers instead of mapping fresh pages per file
     _store, _models = ModelStore(weights_dir), models
 
 
