@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from digits.devserver import running_app
+from digits.devserver import call, file_data, running_app, upload
 from digits.sketches import APP_CANVAS_PX, app_canvas
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,22 +32,13 @@ def png_bytes(digit: int) -> bytes:
     return buf.getvalue()
 
 
-def file_data(path: str) -> dict:
-    return {"path": path, "meta": {"_type": "gradio.FileData"}}
-
-
 def one_request(client: httpx.Client, api: str, png: bytes, model: str) -> float:
+    """One upload used as layer and composite, the call, the result from the event stream."""
     start = time.perf_counter()
-    up = client.post("/gradio_api/upload", files={"files": ("canvas.png", png, "image/png")})
-    path = up.json()[0]
-    value = {"background": None, "layers": [file_data(path)], "composite": file_data(path)}
-    event = client.post(f"/gradio_api/call/{api}", json={"data": [value, model]}).json()["event_id"]
-    with client.stream("GET", f"/gradio_api/call/{api}/{event}") as stream:
-        for line in stream.iter_lines():
-            if line.startswith("event: complete"):
-                break
-            if line.startswith("event: error"):
-                raise RuntimeError(f"{api} failed: {stream.read()}")
+    path = file_data(upload(client, png))
+    kind, payload = call(client, api, [{"background": None, "layers": [path], "composite": path}, model])
+    if kind != "complete":
+        raise RuntimeError(f"{api} failed: {payload}")
     return (time.perf_counter() - start) * 1000
 
 

@@ -184,18 +184,25 @@ def test_sample_drawing_is_predicted_in_one_click(page, tmp_path):
     page.screenshot(path=tmp_path / "sample.png", full_page=True)
 
 
-def test_phone_width_layout(browser, app_url, tmp_path):
+@pytest.fixture
+def phone(browser, app_url):
+    """The app on a 390x844 touch screen, brush selected."""
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
     pg = ctx.new_page()
     pg.goto(app_url[0])
     pg.wait_for_selector("#sketch canvas", timeout=30_000)
     _wait_brush(pg)
+    yield pg
+    ctx.close()
+
+
+def test_phone_width_layout(phone, tmp_path):
+    pg = phone
     width = pg.evaluate("() => document.documentElement.scrollWidth")
     pg.screenshot(path=tmp_path / "phone.png", full_page=True)
     assert width <= 400  # nothing forces sideways scrolling
     box = pg.locator("#sketch canvas").first.bounding_box()
     assert box["width"] <= 390
-    ctx.close()
 
 
 def test_train_progress_then_cancel_keeps_weights(page, app_url, tmp_path):
@@ -281,13 +288,9 @@ def test_quick_strokes_leave_the_last_strokes_answer(page, tmp_path):
     page.screenshot(path=tmp_path / "quick.png")
 
 
-def test_phone_answer_is_visible_while_drawing(browser, app_url, tmp_path):
+def test_phone_answer_is_visible_while_drawing(phone, tmp_path):
     """At 390x844 the compact answer line sits next to the canvas: no scrolling to see it."""
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
-    pg = ctx.new_page()
-    pg.goto(app_url[0])
-    pg.wait_for_selector("#sketch canvas", timeout=30_000)
-    _wait_brush(pg)
+    pg = phone
     _stroke(pg, [(0.5, 0.15), (0.5, 0.85)])
     pg.wait_for_function("() => document.querySelector('#answer-line .digit')?.textContent.trim() === '1'",
                          timeout=ANSWER_TIMEOUT_MS)
@@ -297,7 +300,6 @@ def test_phone_answer_is_visible_while_drawing(browser, app_url, tmp_path):
     assert line["height"] > 0 and 0 <= line["y"] and line["y"] + line["height"] <= 844
     label = pg.locator('#sketch [data-testid="block-label"]')
     assert label.count() == 0 or not label.first.is_visible()  # no label under the toolbar
-    ctx.close()
 
 
 def test_an_idle_page_sends_nothing(page):
