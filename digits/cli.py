@@ -120,7 +120,8 @@ def cmd_train(args) -> int:
                                       seed=args.seed, device=args.device, max_batches=args.max_batches,
                                       bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
                                       accel=not args.no_accel)
-        print(f"training {name}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr}, seed {cfg.seed} "
+        r = cfg.recipe
+        print(f"training {name}: {r.epochs} epochs, batch {r.batch_size}, lr {r.lr}, seed {cfg.seed} "
               f"({describe_backend(cfg)})", file=sys.stderr)
         outcome = fit_and_save(cfg, data, args.weights_dir, on_progress=ProgressPrinter(), force=args.force)
         print(outcome.message)

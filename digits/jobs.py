@@ -118,11 +118,11 @@ class TrainingJob:
 
     def limit(self, cfg: TrainConfig) -> TrainConfig:
         """Apply the server's caps (epochs, batches), whatever the caller asked for."""
-        epochs = min(cfg.epochs, self.max_epochs) if self.max_epochs else cfg.epochs
+        epochs = min(cfg.recipe.epochs, self.max_epochs) if self.max_epochs else cfg.recipe.epochs
         batches = cfg.max_batches
         if self.max_batches:
             batches = min(batches or self.max_batches, self.max_batches)
-        return replace(cfg, epochs=max(1, epochs), max_batches=batches)
+        return replace(cfg.with_recipe(epochs=max(1, epochs)), max_batches=batches)
 
     def start(self, cfg: TrainConfig) -> tuple[bool, str]:
         """Start a job unless one is running; returns (started, message)."""

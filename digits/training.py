@@ -39,8 +39,9 @@ PRECISION_FLAGS = {"bfloat16": "bf16", "float32": "fp32"}  # card precision -> t
 def reproduce_command(cfg: TrainConfig, precision: str | None = None) -> str:
     """The CLI command that repeats this run: recipe, seed, the precision it really used, and
     whether the speed-ups ran (their kernels round differently from PyTorch's)."""
-    args = ["python", "-m", "digits", "train", "--model", cfg.model, "--epochs", str(cfg.epochs),
-            "--batch-size", str(cfg.batch_size), "--lr", repr(cfg.lr), "--seed", str(cfg.seed)]
+    r = cfg.recipe
+    args = ["python", "-m", "digits", "train", "--model", cfg.model, "--epochs", str(r.epochs),
+            "--batch-size", str(r.batch_size), "--lr", repr(r.lr), "--seed", str(cfg.seed)]
     if cfg.max_batches is not None:
         args += ["--max-batches", str(cfg.max_batches)]
     if precision in PRECISION_FLAGS:
@@ -61,7 +62,7 @@ def build_card(result: TrainResult, test_acc: float, previous: dict[str, Any] | 
         "parameters": count_parameters(result.model),
         "recipe": {**cfg.to_dict(), "bf16": result.backend.get("precision") == "bfloat16"},  # as it ran
         "backend": result.backend,
-        "epochs": cfg.epochs,
+        "epochs": cfg.recipe.epochs,
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
         "seed": cfg.seed,

@@ -89,3 +89,12 @@ def test_accel_off_trains_the_plain_module_tree(tiny_data, monkeypatch):
     assert result.backend["accelerated"] == []
     monkeypatch.delenv(ACCEL_ENV)
     assert train(_cfg(epochs=1, max_batches=2), tiny_data).backend["accelerated"] != []
+
+
+def test_config_holds_the_models_recipe_with_overrides():
+    from digits.models import get_spec
+    cfg = TrainConfig.from_recipe("cnn", lr=0.5, seed=4, max_batches=None)
+    assert cfg.recipe.lr == 0.5 and cfg.seed == 4 and cfg.max_batches is None
+    assert cfg.recipe.epochs == get_spec("cnn").recipe.epochs  # untouched fields come from the registry
+    flat = cfg.to_dict()
+    assert flat["lr"] == 0.5 and flat["model"] == "cnn" and "recipe" not in flat

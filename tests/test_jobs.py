@@ -10,7 +10,7 @@ from digits.weights import weights_path
 def test_caps_apply_whatever_was_asked():
     job = TrainingJob(max_epochs=3, max_batches=50)
     cfg = job.limit(TrainConfig.from_recipe("mlp", epochs=100))
-    assert cfg.epochs == 3 and cfg.max_batches == 50
+    assert cfg.recipe.epochs == 3 and cfg.max_batches == 50
     assert job.limit(TrainConfig.from_recipe("mlp", epochs=2, max_batches=10)).max_batches == 10
 
 
