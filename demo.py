@@ -6,6 +6,8 @@ Run it with `python demo.py`; a Hugging Face Space runs the same file.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import os
 import warnings
@@ -24,7 +26,7 @@ from digits.engine import TrainConfig
 from digits.evaluate import Mistake, MistakeGallery
 from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
 from digits.jobs import JobState, TrainingJob
-from digits.models import DEFAULT_MODEL, get_spec, list_models
+from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
 from digits.preprocess import MAX_PIXELS, ImageInputError
 from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, example_paths
 from digits.weights import WeightsError
@@ -125,38 +127,52 @@ def label_value(p: Prediction | None) -> dict[str, float] | None:
     return {str(d): float(v) for d, v in enumerate(p.probabilities)}
 
 
-def unavailable_rows(unavailable: dict[str, str]) -> str:
-    """Rows for models whose weights cannot be used right now, with the reason."""
-    return "".join(f"<tr class='unavailable'><td class='name'>{html.escape(get_spec(n).display_name)}</td>"
-                   f"<td colspan='4'>unavailable: {html.escape(reason)}</td></tr>" for n, reason in unavailable.items())
+COMPARE_COLUMNS = ["model", "digit", "confidence", "runner-up", "latency"]
+COMPARE_EMPTY = "Every model's answer appears here as you draw."
+DIFFERS_CSS = "background-color: rgba(239, 68, 68, 0.15); color: #b91c1c; font-weight: 600"
+UNAVAILABLE_CSS = "color: #6b7280; font-style: italic"
+CONFIDENCE_BAR = "rgba(99, 102, 241, 0.25)"  # the confidence cell fills to its percentage
 
 
-def compare_html(preds: dict[str, Prediction], unavailable: dict[str, str] | None = None) -> str:
-    """One row per model; rows that disagree with the majority are marked, unusable models say why."""
-    if not preds or all(p.digit is None for p in preds.values()):
-        return "<div class='compare empty'>Every model's answer appears here as you draw.</div>"
+def compare_rows(preds: dict[str, Prediction], unavailable: dict[str, str]) -> tuple[pd.DataFrame, str, list[str]]:
+    """(one row per model, the verdict, each row's CSS): the data behind the compare table."""
     digits = [p.digit for p in preds.values() if p.digit is not None]
-    majority = max(set(digits), key=digits.count)
-    agree = all(d == majority for d in digits)
-    rows = []
+    majority = max(set(digits), key=digits.count) if digits else None
+    rows, styles = [], []
     for name, p in preds.items():
-        spec = get_spec(name)
-        differs = p.digit != majority
+        if p.digit is None:
+            continue
         second = sorted(range(10), key=lambda d: -p.probabilities[d])[1]
-        rows.append(
-            f"<tr class='{'differs' if differs else 'agrees'}'>"
-            f"<td class='name'>{html.escape(spec.display_name)}</td>"
-            f"<td class='d'>{p.digit}</td>"
-            f"<td class='bar'><div class='fill' style='width:{100 * p.confidence:.0f}%'></div>"
-            f"<span>{100 * p.confidence:.1f}%</span></td>"
-            f"<td class='alt'>{second} ({100 * p.probabilities[second]:.0f}%)</td>"
-            f"<td class='ms'>{p.latency_ms:.2f} ms</td></tr>")
-    verdict = ("All models agree." if agree else
-               f"The models disagree: {len([d for d in digits if d != majority])} of {len(digits)} say otherwise.")
-    return (f"<div class='compare'><div class='verdict {'ok' if agree else 'split'}'>{verdict}</div>"
-            "<table><thead><tr><th>model</th><th>digit</th><th>confidence</th><th>runner-up</th>"
-            f"<th>latency</th></tr></thead><tbody>{''.join(rows)}{unavailable_rows(unavailable or {})}"
-            "</tbody></table></div>")
+        rows.append([get_spec(name).display_name, p.digit, 100 * p.confidence,
+                     f"{second} ({100 * p.probabilities[second]:.0f}%)", f"{p.latency_ms:.2f} ms"])
+        styles.append(DIFFERS_CSS if p.digit != majority else "")
+    for name, reason in unavailable.items():
+        rows.append([get_spec(name).display_name, None, None, f"unavailable: {reason}", ""])
+        styles.append(UNAVAILABLE_CSS)
+    others = sum(d != majority for d in digits)
+    verdict = (COMPARE_EMPTY if not digits else "All models agree." if others == 0 else
+               f"The models disagree: {others} of {len(digits)} say otherwise.")
+    return pd.DataFrame(rows, columns=COMPARE_COLUMNS), verdict, styles
+
+
+def compare_styles(frame: pd.DataFrame, rows: list[str]) -> pd.DataFrame:
+    """Each cell's CSS, computed for the whole table at once: the row's colour, and the
+    confidence cell filled to its percentage (a bar)."""
+    styles = pd.DataFrame([[css] * len(frame.columns) for css in rows], index=frame.index, columns=frame.columns)
+    for i, value in frame["confidence"].items():
+        if pd.notna(value):
+            bar = f"background: linear-gradient(90deg, {CONFIDENCE_BAR} {value:.1f}%, transparent {value:.1f}%)"
+            styles.loc[i, "confidence"] = "; ".join(filter(None, [rows[i], bar]))
+    return styles
+
+
+def compare_table(preds: dict[str, Prediction], unavailable: dict[str, str] | None = None) -> dict[str, Any]:
+    """The compare table's update: a Styler (rows that disagree with the majority in red, the
+    confidence as a bar) and the verdict as its label."""
+    frame, verdict, rows = compare_rows(preds, unavailable or {})
+    styler = (frame.style.apply(lambda f: compare_styles(f, rows), axis=None)
+              .format({"confidence": "{:.1f}%", "digit": "{:.0f}"}, na_rep=""))
+    return gr.update(value=styler, label=verdict)
 
 
 def models_table(store: ModelStore) -> pd.DataFrame:
@@ -230,29 +246,37 @@ def classify(app: AppState, sketch: Any, model: str | None):
         raise unreadable(exc) from None
     chosen = preds.get(model or "") or next(iter(preds.values()), None)
     if chosen is None or chosen.digit is None:
-        return answer_html(chosen), answer_line_html(chosen), None, None, compare_html({})
+        return answer_html(chosen), answer_line_html(chosen), None, None, compare_table({})
     unavailable = {n: reason for n, reason in app.store.errors.items() if n not in preds}
     if model in unavailable:
         gr.Warning(f"{get_spec(model).display_name} is unavailable ({unavailable[model]}); "
                    f"showing {get_spec(chosen.model).display_name}.")
     return (answer_html(chosen), answer_line_html(chosen), label_value(chosen), _enlarge(chosen.image28),
-            compare_html(preds, unavailable))
+            compare_table(preds, unavailable))
 
 
 def cleared_outputs():
     """What the Draw tab shows on an empty canvas (after Clear)."""
-    return answer_html(None), answer_line_html(None), None, None, compare_html({})
+    return answer_html(None), answer_line_html(None), None, None, compare_table({})
 
 
-def classify_one(app: AppState, sketch: Any, model: str | None):
-    """Only the selected model (the API's light path): answer, probabilities, preview."""
+def decode_png(image: str) -> bytes:
+    """Base64 image bytes, bare or as a `data:image/...;base64,` URL (the API's input)."""
     try:
-        p = app.store.predict(sketch, model or DEFAULT_MODEL)
-    except (ValueError, TypeError, OSError, AttributeError) as exc:
+        return base64.b64decode(image.rpartition("base64,")[2], validate=True)
+    except (binascii.Error, ValueError, AttributeError):
+        raise gr.Error("The image must be base64 (or a data: URL) of a PNG or JPEG file.") from None
+
+
+def api_predict(app: AppState, image: str, model: str) -> dict[str, Any]:
+    """One model's answer as JSON, the same shape as `python -m digits predict --json`."""
+    png = decode_png(image)
+    try:
+        return app.store.predict(png, model).as_dict()
+    except UnknownModelError as exc:
+        raise gr.Error(str(exc)) from None
+    except (ValueError, TypeError, OSError) as exc:
         raise unreadable(exc) from None
-    if p.digit is None:
-        return answer_html(p), None, None
-    return answer_html(p), label_value(p), _enlarge(p.image28)
 
 
 def train_defaults(name: str):
@@ -323,20 +347,6 @@ CSS = """
 .answer.unsure .digit {color:#b45309}
 .answer .note {font-size:15px; opacity:.8}
 .answer.empty .hint {font-size:22px; padding:36px 0; opacity:.75}
-.compare table {width:100%; border-collapse:collapse; font-size:15px; border:none !important}
-.compare th, .compare td {padding:6px 8px; border:none !important;
-  border-bottom:1px solid var(--border-color-primary) !important; text-align:left}
-.compare td.d {font-size:24px; font-weight:700; width:3em}
-.compare td.bar {position:relative; min-width:90px}
-.compare td.bar .fill {position:absolute; left:0; top:20%; height:60%; background:var(--color-accent-soft);
-  border-radius:4px}
-.compare td.bar span {position:relative}
-.compare tr.differs td {background:rgba(239,68,68,.12)}
-.compare tr.differs td.d {color:#dc2626}
-.compare tr.unavailable td {opacity:.6; font-style:italic}
-.compare .verdict {font-weight:600; margin-bottom:6px}
-.compare .verdict.split {color:#dc2626}
-.compare.empty {opacity:.7; padding:12px 0}
 .job .track {height:14px; background:var(--neutral-200); border-radius:7px; overflow:hidden; margin:6px 0}
 .job .track .fill {height:100%; background:var(--color-accent); transition:width .4s}
 .job .status {text-transform:uppercase; font-size:12px; padding:1px 6px; border-radius:4px;
@@ -347,7 +357,6 @@ CSS = """
 .answer-line.empty {opacity:.7; font-size:15px}
 @media (max-width: 600px) {
   .answer .digit {font-size:72px}
-  .compare td.alt, .compare th:nth-child(4) {display:none}
   #answer-line {display:block}
   #sketch [data-testid="block-label"] {display:none}  /* it runs under the editor's toolbar */
 }
@@ -406,7 +415,7 @@ class DrawTab:
     answer_line: gr.HTML
     probs: gr.Label
     seen: gr.Image
-    compare: gr.HTML
+    compare: gr.Dataframe
     predict_btn: gr.Button
     clear_btn: gr.Button
     samples: gr.Examples
@@ -453,7 +462,8 @@ def draw_tab(choices: list[tuple[str, str]], default: str | None) -> DrawTab:
             probs = gr.Label(num_top_classes=3, label="Probabilities", elem_id="probs")
             seen = gr.Image(label="What the model sees (28×28)", format="png", height=PREVIEW_PX + 40,
                             interactive=False, elem_id="seen")
-    compare = gr.HTML(compare_html({}), elem_id="compare")
+    # Not wrapped: on a phone the table scrolls sideways instead of breaking its headers.
+    compare = gr.Dataframe(headers=COMPARE_COLUMNS, label=COMPARE_EMPTY, interactive=False, elem_id="compare")
     samples = gr.Examples(examples=[[p] for p in example_paths()], inputs=[sketch], label="Sample drawings")
     return DrawTab(sketch, model, answer, answer_line, probs, seen, compare, predict_btn, clear_btn, samples)
 
@@ -512,9 +522,15 @@ def wire_draw(app: AppState, d: DrawTab) -> None:
                       show_progress="hidden", api_visibility="private")
     # Loading a sample does not count as a change of the sketchpad: predict explicitly.
     d.samples.load_input_event.then(on_draw, inputs, outputs, api_visibility="private", **served)
-    # API-only twin that runs just the selected model (bench/app_latency.py measures both).
-    gr.Button(visible=False).click(lambda s, m: classify_one(app, s, m), inputs, [d.answer, d.probs, d.seen],
-                                   api_name="predict", **served)
+
+
+def wire_api(app: AppState) -> None:
+    """An API-only endpoint that runs just one model on a base64 image (bench/app_latency.py)."""
+    def predict(image: str, model: str = DEFAULT_MODEL) -> dict:
+        """A base64 PNG/JPEG (or data: URL) and a model name -> {model, digit, probabilities, reason}."""
+        return api_predict(app, image, model)
+
+    gr.api(predict, api_name="predict", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict")
 
 
 def wire_models(app: AppState, m: ModelsTab) -> None:
@@ -571,6 +587,7 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Models", id="models"):
                 models = models_tab(app.store, default)
         wire_draw(app, draw)
+        wire_api(app)
         wire_models(app, models)
         if app.training_enabled:
             wire_train(app, demo, train, draw, models, default)

@@ -1,9 +1,10 @@
 """Round trip of one prediction through the running app's HTTP API (no gradio_client).
 
 Starts `python demo.py` on a free port (against a copy of weights/), measures start-up
-time, then for each path ("predict": the selected model only; "classify": every model
-and the compare table) times N requests of: upload a sketchpad-sized PNG, call the
-endpoint, read the result from the event stream. Then again while a training job runs.
+time, then for each path times N requests, each ending when the result is read from the
+event stream: "predict" (the API-only endpoint: one model, the PNG sent as base64 in the
+call) and "classify" (what a stroke runs: the PNG uploaded, every model and the compare
+table). Then again while a training job runs.
 
     python bench/app_latency.py [--requests 200] [--no-training]
 """
@@ -11,6 +12,7 @@ endpoint, read the result from the event stream. Then again while a training job
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import statistics
 import time
@@ -25,7 +27,6 @@ from digits.sketches import APP_CANVAS_PX, app_canvas
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
 def png_bytes(digit: int) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(app_canvas(digit, variant=0)).save(buf, format="PNG")
@@ -33,10 +34,14 @@ def png_bytes(digit: int) -> bytes:
 
 
 def one_request(client: httpx.Client, api: str, png: bytes, model: str) -> float:
-    """One upload used as layer and composite, the call, the result from the event stream."""
+    """predict: base64 in the call; classify: one upload used as layer and composite."""
     start = time.perf_counter()
-    path = file_data(upload(client, png))
-    kind, payload = call(client, api, [{"background": None, "layers": [path], "composite": path}, model])
+    if api == "predict":
+        data = [base64.b64encode(png).decode(), model]
+    else:
+        path = file_data(upload(client, png))
+        data = [{"background": None, "layers": [path], "composite": path}, model]
+    kind, payload = call(client, api, data)
     if kind != "complete":
         raise RuntimeError(f"{api} failed: {payload}")
     return (time.perf_counter() - start) * 1000

@@ -153,8 +153,7 @@ def cmd_predict(args) -> int:
                 row.update(digit=None, probabilities=None, error=result)
                 failed = True
             else:
-                p = result[name]
-                row.update(digit=p.digit, probabilities=[round(v, 6) for v in p.probabilities])
+                row.update(result[name].as_dict(), file=file)
             _print_row(row, args.json)
     return 1 if failed else 0
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from .config import weights_dir
 from .data import normalize
-from .models import DEFAULT_MODEL, list_models
+from .models import DEFAULT_MODEL, get_spec, list_models
 from .preprocess import Preprocessed, preprocess
 from .weights import WeightsError, load_model_and_card, weights_path
 
@@ -73,6 +73,12 @@ class Prediction:
     @property
     def confidence(self) -> float:
         return max(self.probabilities) if self.digit is not None else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape the CLI and the app's API share."""
+        return {"model": self.model, "digit": self.digit,
+                "probabilities": [round(v, 6) for v in self.probabilities],
+                "reason": None if self.digit is not None else "empty"}
 
 
 @dataclass
@@ -138,6 +144,7 @@ class ModelStore:
         return self.predict_prepared(preprocess(image), model)
 
     def predict_prepared(self, prepared: Preprocessed, model: str) -> Prediction:
+        model = get_spec(model).name  # an unknown name fails here, drawn or not
         if prepared.empty:  # answered without loading a model
             return _empty_prediction(prepared, model)
         return _classify(self.get(model), prepared, model)

@@ -23,7 +23,7 @@ def _editor(layer, composite=None, background=None):
 def test_empty_value_shows_the_hint(app):
     answer, _, label, seen, compare = demo.classify(app, _editor(None), "lenet5")
     assert "Draw a digit" in answer and label is None and seen is None
-    assert "appears here" in compare
+    assert compare["label"] == demo.COMPARE_EMPTY and compare["value"].data.empty
 
 
 def test_none_value_and_none_layer(app):
@@ -38,8 +38,9 @@ def test_drawing_gives_digit_probabilities_preview_and_compare(app):
     assert "<div class='digit'>7</div>" in answer
     assert set(label) == {str(d) for d in range(10)} and abs(sum(label.values()) - 1) < 1e-4
     assert seen.shape == (demo.PREVIEW_PX, demo.PREVIEW_PX) and seen.dtype == np.uint8
-    for name in ("MLP", "Simple CNN", "LeNet-5", "Modern CNN"):
-        assert name in compare
+    table = compare["value"].data
+    assert list(table["model"]) == ["MLP", "Simple CNN", "LeNet-5", "Modern CNN"]
+    assert list(table["digit"]) == [7, 7, 7, 7] and compare["label"] == "All models agree."
 
 
 def test_huge_canvas(app):
@@ -72,8 +73,12 @@ def test_compare_marks_disagreement():
     probs = lambda d: [0.9 if i == d else 0.1 / 9 for i in range(10)]  # noqa: E731
     preds = {"mlp": Prediction("mlp", 1, probs(1), None), "cnn": Prediction("cnn", 7, probs(7), None),
              "lenet5": Prediction("lenet5", 7, probs(7), None)}
-    html = demo.compare_html(preds)
-    assert "disagree" in html and html.count("class='differs'") == 1
+    update = demo.compare_table(preds, {"modern": "file not found"})
+    assert update["label"] == "The models disagree: 1 of 3 say otherwise."
+    styles = update["value"]._compute().ctx  # (row, column) -> the CSS the browser gets
+    assert [demo.DIFFERS_CSS in "; ".join(f"{k}: {v}" for k, v in styles[(r, 0)]) for r in range(3)] == [
+        True, False, False]
+    assert update["value"].data.iloc[3]["runner-up"] == "unavailable: file not found"
 
 
 def test_training_views_render_every_state():

@@ -3,6 +3,7 @@ or a readable error, memory comes back, and a normal drawing is still read after
 
 from __future__ import annotations
 
+import base64
 import io
 import random
 
@@ -118,3 +119,28 @@ def test_fuzz_keeps_serving_with_flat_memory(app):
     assert _rss_mb(running.process.pid) - baseline < MEMORY_SLACK_MB
     kind, outputs = _seven(client)
     assert kind == "complete" and "<div class='digit'>7</div>" in outputs[0]
+
+
+def test_api_predict_endpoint_answers_json_for_one_model(app):
+    _, client = app
+    seven = base64.b64encode(_png(app_canvas(7, variant=0))).decode()
+    kind, outputs = call(client, "predict", ["data:image/png;base64," + seven, "lenet5"])
+    assert kind == "complete", outputs
+    answer = outputs[0]
+    assert answer["model"] == "lenet5" and answer["digit"] == 7 and answer["reason"] is None
+    assert abs(sum(answer["probabilities"]) - 1) < 1e-3
+    blank = base64.b64encode(_png(np.zeros((336, 336, 4), np.uint8))).decode()
+    assert call(client, "predict", [blank, "cnn"])[1][0] == {"model": "cnn", "digit": None,
+                                                            "probabilities": [0.0] * 10, "reason": "empty"}
+
+
+@pytest.mark.parametrize("data, message", [
+    (["not base64!", "modern"], "must be base64"),
+    ([12, "modern"], "must be base64"),
+    ([base64.b64encode(b"hello").decode(), "modern"], "not an image"),
+    ([base64.b64encode(_png(app_canvas(1))).decode(), "resnet"], "unknown model"),
+])
+def test_api_predict_bad_input_gets_a_readable_error(app, data, message):
+    _, client = app
+    kind, payload = call(client, "predict", data)
+    assert kind == "error" and message in payload["error"], payload
