@@ -5,7 +5,9 @@ the modules are named after the data flow: data -> models -> engine -> weights, 
 canvas -> preprocess -> inference.
 """
 
+from .explain import explain, explain_all
 from .inference import ModelStore, Prediction, predict, predict_all
 from .models import create_model, get_spec, list_models
 
-__all__ = ["ModelStore", "Prediction", "create_model", "get_spec", "list_models", "predict", "predict_all"]
+__all__ = ["ModelStore", "Prediction", "create_model", "explain", "explain_all", "get_spec", "list_models",
+           "predict", "predict_all"]

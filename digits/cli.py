@@ -1,4 +1,4 @@
-"""`python -m digits {train,evaluate,predict,list}`: argparse wiring over the library."""
+"""`python -m digits {train,evaluate,predict,explain,list}`: argparse wiring over the library."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from . import config
 from .data import DataNotFoundError, MNISTData, load_mnist
 from .engine import Progress, TrainConfig
+from .explain import DEFAULT_METHOD, METHODS
 from .models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
 
 
@@ -88,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", default=DEFAULT_MODEL, help=f"a model name or 'all' (default: {DEFAULT_MODEL})")
     pr.add_argument("--json", action="store_true", help="one JSON object per line")
     _add_common(pr)
+
+    x = sub.add_parser("explain", help="write PNGs of what a model looked at (attribution and feature maps)")
+    x.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), directories or globs")
+    x.add_argument("--model", default=DEFAULT_MODEL, help=f"a model name or 'all' (default: {DEFAULT_MODEL})")
+    x.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS), help=f"default: {DEFAULT_METHOD}")
+    x.add_argument("--out", required=True, help="folder for the PNGs (created if missing)")
+    _add_common(x)
 
     ls = sub.add_parser("list", help="registered models and their weight files")
     _add_common(ls)
@@ -169,6 +181,40 @@ def _print_row(row: dict, as_json: bool) -> None:
         print(f"{row['file']}\t{row['model']}\t{digit}\t{100 * conf:.1f}%")
 
 
+def cmd_explain(args) -> int:
+    """Per file and model: FILE.MODEL.drawing.png (the evidence on the input), .28x28.png (for
+    the answer | for the runner-up) and, for CNNs, .features.png (kernel | feature map)."""
+    from .batch import expand
+    from .explain import explain
+    from .inference import ModelStore
+    from .overlay import answer_maps, drawing_overlay, feature_sheet
+
+    store = ModelStore(args.weights_dir)
+    names = store.available() if args.model == "all" else [get_spec(args.model).name]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = False
+    for file in expand(args.files):
+        for name in names:
+            try:
+                e = explain(file, name, args.method, store=store)
+            except (ValueError, OSError) as exc:
+                print(f"{file}\t{name}\terror: {exc}", file=sys.stderr)
+                failed = True
+                continue
+            if e is None:
+                print(f"{file}\t{name}\tempty: nothing to explain")
+                continue
+            stem = out / f"{Path(file).stem}.{name}"
+            pictures = {"drawing": drawing_overlay(e), "28x28": np.hstack(answer_maps(e))}
+            if e.features:
+                pictures["features"] = feature_sheet(e.features)
+            for kind, rgb in pictures.items():
+                Image.fromarray(rgb).save(f"{stem}.{kind}.png")
+            print(f"{file}\t{name}\t{e.digit} (runner-up {e.runner_up})\t{stem}.{{{','.join(pictures)}}}.png")
+    return 1 if failed else 0
+
+
 def cmd_list(args) -> int:
     from .weights import WeightsError, read_card
 
@@ -183,7 +229,8 @@ def cmd_list(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "list": cmd_list}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "explain": cmd_explain,
+            "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

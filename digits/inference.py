@@ -58,7 +58,7 @@ class _ThreadPin:
                 torch.set_num_threads(self._saved)
 
 
-_pinned = _ThreadPin(INFERENCE_THREADS)
+pinned_threads = _ThreadPin(INFERENCE_THREADS)
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,9 @@ class ModelStore:
     def warm_up(self) -> None:
         """Load every model and run it once, so the first visitor does not pay for lazy setup."""
         blank = torch.zeros(1, 1, 28, 28)
+        loaded = self._loaded(None)  # outside inference mode: parameters loaded in it could not get gradients
         with torch.inference_mode():
-            for _, net in self._loaded(None):
+            for _, net in loaded:
                 net(normalize(blank))
 
     def predict(self, image: Any, model: str = DEFAULT_MODEL) -> Prediction:
@@ -160,7 +161,7 @@ class ModelStore:
         prepared = preprocess(image)
         if prepared.empty:  # answered without loading the given models
             return {name: _empty_prediction(prepared, name) for name in (models or self.available())}
-        with _pinned:  # one pin around every model
+        with pinned_threads:  # one pin around every model
             return {name: _classify(net, prepared, name) for name, net in self._loaded(models)}
 
     def _loaded(self, names: list[str] | None) -> list[tuple[str, nn.Module]]:
@@ -188,7 +189,7 @@ def _classify(net: nn.Module, prepared: Preprocessed, model: str) -> Prediction:
 def _classify_batch(net: nn.Module, prepared: list[Preprocessed], model: str) -> list[Prediction]:
     x = normalize(torch.from_numpy(np.stack([p.image28 for p in prepared]))[:, None])
     start = time.perf_counter()
-    with _pinned, torch.inference_mode():
+    with pinned_threads, torch.inference_mode():
         probs = torch.softmax(net(x).float(), dim=1)
     latency = (time.perf_counter() - start) * 1000 / len(prepared)
     return [Prediction(model, int(row.argmax()), row.tolist(), p.image28, latency)

@@ -54,6 +54,7 @@ class ModelSpec:
     build: Callable[[], nn.Module]
     recipe: Recipe
     architecture: str  # one-line summary shown on model cards
+    feature_convs: int = 1  # convolutions whose feature maps the explanations show
 
 
 REGISTRY: dict[str, ModelSpec] = {}
@@ -202,6 +203,7 @@ register(ModelSpec(
                   augment=LIGHT_AUGMENT),
     architecture=("Conv 6@5x5 -> Tanh -> AvgPool -> Conv 16@5x5 -> Tanh -> AvgPool -> Conv 120@5x5 -> Tanh"
                   " -> Linear 84 -> Tanh -> Linear 10"),
+    feature_convs=2,  # the textbook figure: C1's six maps and C3's sixteen
 ))
 register(ModelSpec(
     name="modern",

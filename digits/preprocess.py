@@ -59,6 +59,17 @@ EMPTY_SMALL = "ink too small to be a digit"
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where the 28x28 came from: the digit's box on the input, and where that box, scaled
+    to `size`, sits in the 28x28 field. `to_input` maps a 28x28 map back onto the input."""
+
+    input_shape: tuple[int, int]  # (height, width) of the input image
+    bbox: tuple[int, int, int, int]  # (top, bottom, left, right) on the input, exclusive
+    size: tuple[int, int]  # (h, w) of the box in the 28x28 field
+    offset: tuple[int, int]  # (top, left) of the box in the field; may be slightly outside it
+
+
+@dataclass(frozen=True)
 class Preprocessed:
     """The 28x28 image in [0, 1] (ink = 1), or `empty` with the reason."""
 
@@ -66,6 +77,7 @@ class Preprocessed:
     empty_reason: str | None = None
     stroke_width: float | None = None  # measured, in 28x28 pixels, before any redraw
     redrawn: bool = False
+    placement: Placement | None = None
 
     @property
     def empty(self) -> bool:
@@ -350,16 +362,24 @@ def redraw_strokes(skeleton: np.ndarray, width: float) -> np.ndarray:
     return np.clip(width / 2 + 0.5 - distance, 0, 1).astype(np.float32)
 
 
-def centre_by_mass(box: np.ndarray, field: int = FIELD) -> np.ndarray:
-    """Paste `box` into a field x field image with its centre of mass at the centre."""
+def mass_offset(box: np.ndarray) -> tuple[int, int]:
+    """(top, left) that puts `box`'s centre of mass at the field's centre."""
     total = float(box.sum())
     ys, xs = np.indices(box.shape)
     cy, cx = (float((ys * box).sum()) / total, float((xs * box).sum()) / total) if total > 0 else (
         (box.shape[0] - 1) / 2, (box.shape[1] - 1) / 2)
     # Quantise before rounding so float noise (e.g. from inverting an image) cannot flip a
     # half-pixel tie into a one-pixel shift.
-    top = int(round(round(FIELD_CENTRE - cy, COM_DECIMALS)))
-    left = int(round(round(FIELD_CENTRE - cx, COM_DECIMALS)))
+    return int(round(round(FIELD_CENTRE - cy, COM_DECIMALS))), int(round(round(FIELD_CENTRE - cx, COM_DECIMALS)))
+
+
+def centre_by_mass(box: np.ndarray, field: int = FIELD) -> np.ndarray:
+    """Paste `box` into a field x field image with its centre of mass at the centre."""
+    return paste(box, *mass_offset(box), field)
+
+
+def paste(box: np.ndarray, top: int, left: int, field: int = FIELD) -> np.ndarray:
+    """`box` at (top, left) in a field x field image of zeros, clipped at the edges."""
     out = np.zeros((field, field), dtype=np.float32)
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + box.shape[0], field), min(left + box.shape[1], field)
@@ -398,7 +418,26 @@ def normalize_ink(ink: np.ndarray) -> Preprocessed:
         return Preprocessed(None, EMPTY_SMALL)
     if box.shape != box_ink.shape:
         box = box / peak  # resampling dims thin strokes; restore full-strength ink
-    return Preprocessed(centre_by_mass(box), None, width, redrawn)
+    offset = mass_offset(box)
+    placement = Placement((int(ink.shape[0]), int(ink.shape[1])), bbox, box.shape, offset)
+    return Preprocessed(paste(box, *offset), None, width, redrawn, placement)
+
+
+def to_input(map28: np.ndarray, placement: Placement) -> np.ndarray:
+    """A 28x28 map (e.g. an attribution) on the input image's pixels: the inverse of the
+    crop, scale and shift that made the 28x28 (zero outside the digit's box)."""
+    (top, left), (h, w) = placement.offset, placement.size
+    field = np.pad(map28.astype(np.float32), FIELD)  # room for a box slightly outside the field
+    box = field[FIELD + top:FIELD + top + h, FIELD + left:FIELD + left + w]
+    y0, y1, x0, x1 = placement.bbox
+    scaled = Image.fromarray(np.ascontiguousarray(box), mode="F").resize((x1 - x0, y1 - y0),
+                                                                         Image.Resampling.BILINEAR)
+    scaled = np.asarray(scaled)
+    out = np.zeros(placement.input_shape, np.float32)
+    height, width = placement.input_shape
+    out[max(y0, 0):min(y1, height), max(x0, 0):min(x1, width)] = scaled[
+        max(0, -y0):scaled.shape[0] - max(0, y1 - height), max(0, -x0):scaled.shape[1] - max(0, x1 - width)]
+    return out
 
 
 def preprocess(image: Any) -> Preprocessed:

@@ -312,3 +312,26 @@ def test_an_idle_page_sends_nothing(page):
     time.sleep(3.0)
     page.wait_for_timeout(100)  # let Playwright deliver the request events
     assert sent == []
+
+
+def test_explanation_panel_shows_one_heat_map_per_model(page, tmp_path):
+    _wait_brush(page)
+    _draw_digit(page, 4)
+    _answer_digit(page, "4")
+    page.locator("#why").get_by_text("Why this answer").click()  # opening it explains the drawing
+    page.wait_for_function("() => document.querySelector('#why-summary').innerText.includes('says 4')",
+                           timeout=ANSWER_TIMEOUT_MS)
+    gallery = page.locator("#why-models")
+    gallery.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelectorAll('#why-models img').length >= 4",
+                           timeout=ANSWER_TIMEOUT_MS)
+    captions = gallery.inner_text()
+    for name in ("MLP", "Simple CNN", "LeNet-5", "Modern CNN"):
+        assert f"{name}: 4" in captions
+    assert page.locator("#why-drawing img").count() == 1 and page.locator("#why-features img").count() >= 4
+    page.screenshot(path=tmp_path / "why.png", full_page=True)
+    # Clear empties the panel too: no explanation of a drawing that is gone.
+    page.locator("#clear-btn").click()
+    page.wait_for_function("() => document.querySelector('#why-summary').innerText.includes('Draw a digit')",
+                           timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator("#why-models img").count() == 0
