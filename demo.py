@@ -10,8 +10,9 @@ import base64
 import binascii
 import html
 import os
+import secrets
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -23,12 +24,13 @@ from PIL import Image
 
 from digits import config
 from digits.engine import TrainConfig
-from digits.evaluate import Mistake, MistakeGallery
+from digits.evaluate import Mistake, MistakeGallery, score_visitors
 from digits.explain import DEFAULT_METHOD, METHODS, Method, explain_all
+from digits.feedback import FeedbackError, FeedbackStore, FeedbackUnavailable, anonymous_session, record
 from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
 from digits.jobs import JobState, TrainingJob
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
-from digits.overlay import HEAT_PX, answer_maps, drawing_overlay, feature_pairs, fit_width
+from digits.overlay import HEAT_PX, answer_maps, confusion_picture, drawing_overlay, feature_pairs, fit_width
 from digits.preprocess import MAX_PIXELS, ImageInputError
 from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, example_paths
 from digits.weights import WeightsError
@@ -44,6 +46,9 @@ MAX_BATCHES_ENV = "DIGITS_TRAIN_MAX_BATCHES"  # caps every job (tests, tiny demo
 DEFAULT_MAX_EPOCHS = 20
 MAX_UPLOAD = "10mb"  # an upload larger than this is refused before it is read (a canvas PNG is ~5 kB)
 QUEUE_SIZE = 64  # events waiting beyond this are refused at once ("busy, try again") instead of piling up
+FEEDBACK_OFF = "collection is switched off on this server"
+RIGHT_LABEL = "✓ Right"
+CONSENT_LABEL = "Keep this drawing to evaluate and improve the models (no names, no IP addresses)"
 WHY_CONCURRENCY = 1  # explanations at once: they may queue behind each other, never behind answers
 WHY_DRAWING_PX = 336  # the overlay on the drawing, at most this wide
 WHY_EMPTY = "Draw a digit, and each model's evidence appears here."
@@ -66,6 +71,9 @@ class AppState:
     training_enabled: bool
     max_epochs: int
     mistakes: MistakeGallery
+    feedback: FeedbackStore | None = None  # visitors' drawings; None when off or unusable
+    feedback_problem: str | None = None  # "off", or why the store cannot be used
+    salt: str = field(default_factory=lambda: secrets.token_hex(8))  # anonymises session ids
 
     @classmethod
     def from_env(cls) -> "AppState":
@@ -75,7 +83,19 @@ class AppState:
         store.warm_up()
         job = TrainingJob(data_dir=os.environ.get(config.DATA_ENV), weights_dir=str(store.directory),
                           max_epochs=max_epochs, max_batches=_env_int(MAX_BATCHES_ENV)) if enabled else None
-        return cls(store, job, enabled, max_epochs, MistakeGallery(store))
+        return cls(store, job, enabled, max_epochs, MistakeGallery(store), *open_feedback())
+
+
+def open_feedback() -> tuple[FeedbackStore | None, str | None]:
+    """The visitors' drawings store from $DIGITS_FEEDBACK, or why there is none: the app
+    keeps predicting either way."""
+    folder = config.feedback_dir()
+    if folder is None:
+        return None, FEEDBACK_OFF
+    try:
+        return FeedbackStore(folder), None
+    except FeedbackUnavailable as exc:
+        return None, str(exc)
 
 
 # --- pure view helpers (tested without a browser) ---------------------------------------
@@ -179,6 +199,54 @@ def compare_table(preds: dict[str, Prediction], unavailable: dict[str, str] | No
     styler = (frame.style.apply(lambda f: compare_styles(f, rows), axis=None)
               .format({"confidence": "{:.1f}%", "digit": "{:.0f}"}, na_rep=""))
     return gr.update(value=styler, label=verdict)
+
+
+def visitor_table(app: AppState) -> pd.DataFrame:
+    """Each model on the visitors' drawings it never trained on, next to its MNIST figure."""
+    columns = ["model", "visitors' drawings", "95% interval", "drawings scored", "MNIST test"]
+    if app.feedback is None:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for name, s in score_visitors(app.store, app.feedback).items():
+        test = app.store.card(name).get("test_accuracy")
+        rows.append([get_spec(name).display_name, "-" if s.accuracy is None else f"{100 * s.accuracy:.1f}%",
+                     "-" if not s.n else f"{100 * s.low:.1f}–{100 * s.high:.1f}%", s.n,
+                     "-" if test is None else f"{100 * test:.2f}%"])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def visitor_views(app: AppState, name: str):
+    """(confusion matrix picture, gallery of visitors' drawings the model gets wrong)."""
+    if app.feedback is None:
+        return None, []
+    score = score_visitors(app.store, app.feedback).get(name)
+    if score is None or not score.n:
+        return None, []
+    return (confusion_picture(score.confusion),
+            [(_enlarge(d.image28, MISTAKE_PX), f"#{d.id}: visitor said {d.label}, model said {said}")
+             for d, said in score.mistakes])
+
+
+def give_feedback(app: AppState, sketch: Any, model: str | None, consent: bool, label: str,
+                  request: gr.Request | None = None) -> tuple[str, Any]:
+    """A visitor's "right" or correction: stored only with consent; every failure is a message."""
+    if not consent:
+        return ("Tick **Keep this drawing** first: nothing is stored without it.", gr.skip())
+    if app.feedback is None:
+        return (f"Could not save: {app.feedback_problem}. The models still answer.", gr.skip())
+    if label == RIGHT_LABEL:
+        p = app.store.predict(sketch, model or DEFAULT_MODEL) if sketch is not None else None
+        if p is None or p.digit is None:
+            return "Draw a digit first.", gr.skip()
+        label = str(p.digit)
+    session = anonymous_session(getattr(request, "session_hash", None), app.salt)
+    try:
+        row = record(app.feedback, app.store, sketch, label, session)
+    except FeedbackUnavailable as exc:
+        return f"Could not save: {exc}. The models still answer.", gr.skip()
+    except (FeedbackError, ValueError, OSError) as exc:
+        return f"Not kept: {exc}.", gr.skip()
+    return f"Thank you: kept as **{label}** (drawing #{row}).", visitor_table(app)
 
 
 def models_table(store: ModelStore) -> pd.DataFrame:
@@ -425,6 +493,24 @@ class DrawTab:
     predict_btn: gr.Button
     clear_btn: gr.Button
     samples: gr.Examples
+    feedback: FeedbackRow | None  # None when collection is switched off
+
+
+@dataclass
+class FeedbackRow:
+    consent: gr.Checkbox
+    buttons: list[gr.Button]  # "✓ Right", then 0-9: each button's value is its label
+    message: gr.Markdown
+
+
+def feedback_row() -> FeedbackRow:
+    """Under the canvas: confirm the answer or give the right digit, in one click."""
+    consent = gr.Checkbox(label=CONSENT_LABEL, value=False, elem_id="fb-consent")
+    with gr.Row(elem_id="fb-buttons"):
+        buttons = [gr.Button(RIGHT_LABEL, size="sm", variant="secondary", elem_id="fb-right", min_width=60)]
+        buttons += [gr.Button(str(d), size="sm", elem_id=f"fb-{d}", min_width=32) for d in range(10)]
+    message = gr.Markdown("Is it right? Confirm, or click the digit you drew.", elem_id="fb-msg")
+    return FeedbackRow(consent, buttons, message)
 
 
 @dataclass
@@ -447,9 +533,12 @@ class ModelsTab:
     pick: gr.Dropdown
     show_btn: gr.Button
     gallery: gr.Gallery
+    visitors: gr.Dataframe
+    confusion: gr.Image
+    visitor_gallery: gr.Gallery
 
 
-def draw_tab(choices: list[tuple[str, str]], default: str | None) -> DrawTab:
+def draw_tab(choices: list[tuple[str, str]], default: str | None, collecting: bool) -> DrawTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             sketch = DrawingPad(
@@ -462,6 +551,7 @@ def draw_tab(choices: list[tuple[str, str]], default: str | None) -> DrawTab:
             with gr.Row():
                 predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
                 clear_btn = gr.Button("Clear", elem_id="clear-btn")
+            feedback = feedback_row() if collecting else None
         with gr.Column(scale=2, min_width=260):
             model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
             answer = gr.HTML(answer_html(None), elem_id="answer")
@@ -471,7 +561,8 @@ def draw_tab(choices: list[tuple[str, str]], default: str | None) -> DrawTab:
     # Not wrapped: on a phone the table scrolls sideways instead of breaking its headers.
     compare = gr.Dataframe(headers=COMPARE_COLUMNS, label=COMPARE_EMPTY, interactive=False, elem_id="compare")
     samples = gr.Examples(examples=[[p] for p in example_paths()], inputs=[sketch], label="Sample drawings")
-    return DrawTab(sketch, model, answer, answer_line, probs, seen, compare, predict_btn, clear_btn, samples)
+    return DrawTab(sketch, model, answer, answer_line, probs, seen, compare, predict_btn, clear_btn, samples,
+                   feedback)
 
 
 def train_tab(max_epochs: int) -> TrainTab:
@@ -499,14 +590,22 @@ def train_tab(max_epochs: int) -> TrainTab:
     return TrainTab(model, epochs, batch, lr, start_btn, cancel_btn, msg, progress, plot, card)
 
 
-def models_tab(store: ModelStore, default: str | None) -> ModelsTab:
-    table = gr.Dataframe(models_table(store), interactive=False, wrap=True, elem_id="models-table")
+def models_tab(app: AppState, default: str | None) -> ModelsTab:
+    table = gr.Dataframe(models_table(app.store), interactive=False, wrap=True, elem_id="models-table")
+    gr.Markdown("**On visitors' own handwriting**: each model scored on the drawings visitors labelled, "
+                "only those stored after the last one its weights trained on (95% Wilson interval).")
+    visitors = gr.Dataframe(visitor_table(app), interactive=False, elem_id="visitor-table")
     with gr.Row():
         pick = gr.Dropdown(choices=[(get_spec(n).display_name, n) for n in list_models()], value=default,
                            label="Where does this model fail?")
-        show_btn = gr.Button("Show test digits it gets wrong")
+        show_btn = gr.Button("Show the digits it gets wrong")
     gallery = gr.Gallery(label="Misclassified MNIST test digits", columns=6, height="auto")
-    return ModelsTab(table, pick, show_btn, gallery)
+    with gr.Row():
+        confusion = gr.Image(label="On visitors' drawings: rows = the digit drawn, columns = what it said",
+                             format="png", interactive=False, elem_id="visitor-confusion")
+        visitor_gallery = gr.Gallery(label="Visitors' drawings it gets wrong", columns=4, height="auto",
+                                     elem_id="visitor-mistakes")
+    return ModelsTab(table, pick, show_btn, gallery, visitors, confusion, visitor_gallery)
 
 
 @dataclass
@@ -614,6 +713,20 @@ def wire_why(app: AppState, d: DrawTab, w: WhyPanel, predictions: list) -> None:
         clear(why_cleared, None, outputs, cancels=events, show_progress="hidden", api_visibility="private")
 
 
+def wire_feedback(app: AppState, d: DrawTab, m: ModelsTab) -> None:
+    """Each button sends its own value as the label; the first is also the public `feedback`
+    endpoint (sketch, model, consent, label)."""
+    f = d.feedback
+
+    def on_feedback(sketch: Any, model: str | None, consent: bool, label: str, request: gr.Request):
+        return give_feedback(app, sketch, model, consent, label, request)
+
+    served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="feedback")
+    for i, button in enumerate(f.buttons):
+        button.click(on_feedback, [d.sketch, d.model, f.consent, button], [f.message, m.visitors],
+                     **(dict(api_name="feedback") if i == 0 else dict(api_visibility="private")), **served)
+
+
 def wire_api(app: AppState) -> None:
     """An API-only endpoint that runs just one model on a base64 image (bench/app_latency.py)."""
     def predict(image: str, model: str = DEFAULT_MODEL) -> dict:
@@ -632,6 +745,8 @@ def wire_models(app: AppState, m: ModelsTab) -> None:
             return []
 
     m.show_btn.click(show_mistakes, [m.pick], [m.gallery], api_visibility="private")
+    m.show_btn.click(lambda name: visitor_views(app, name), [m.pick], [m.confusion, m.visitor_gallery],
+                     api_visibility="private")
 
 
 def wire_train(app: AppState, demo: gr.Blocks, t: TrainTab, draw: DrawTab, models: ModelsTab,
@@ -670,14 +785,16 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Draw & compare", id="draw"):
-                draw = draw_tab(choices, default)
+                draw = draw_tab(choices, default, collecting=app.feedback_problem != FEEDBACK_OFF)
                 why = why_panel()
             if app.training_enabled:
                 with gr.Tab("Train", id="train"):
                     train = train_tab(app.max_epochs)
             with gr.Tab("Models", id="models"):
-                models = models_tab(app.store, default)
+                models = models_tab(app, default)
         wire_why(app, draw, why, wire_draw(app, draw))
+        if draw.feedback is not None:
+            wire_feedback(app, draw, models)
         wire_api(app)
         wire_models(app, models)
         if app.training_enabled:

@@ -1,4 +1,4 @@
-"""`python -m digits {train,evaluate,predict,explain,list}`: argparse wiring over the library."""
+"""`python -m digits {train,evaluate,predict,explain,feedback,list}`: argparse wiring over the library."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from . import config
 from .data import DataNotFoundError, MNISTData, load_mnist
 from .engine import Progress, TrainConfig
 from .explain import DEFAULT_METHOD, METHODS
+from .feedback import FeedbackUnavailable
 from .models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
+from .visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, NoVisitorDrawings
+from .weights import WeightsError
 
 
 def _bar(fraction: float, width: int = 24) -> str:
@@ -59,6 +62,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help=f"MNIST root (default: ${config.DATA_ENV} or '{config.DEFAULT_DATA_DIR}')")
     p.add_argument("--weights-dir", default=None,
                    help=f"where weights are read and written (default: ${config.WEIGHTS_ENV} or weights/)")
+    p.add_argument("--feedback-dir", default=None,
+                   help=f"the visitors' drawings (default: ${config.FEEDBACK_ENV} or {config.DEFAULT_FEEDBACK_DIR})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,10 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plain PyTorch: no CPU speed-ups from digits/accel (default: on; also DIGITS_ACCEL=0)")
     t.add_argument("--force", action="store_true",
                    help="replace the weights even if validation accuracy is lower (default: keep the better)")
+    t.add_argument("--feedback", action="store_true",
+                   help="also train on the visitors' drawings; validate on the newest of them too")
+    t.add_argument("--finetune", action="store_true",
+                   help=f"start from the current weights (default {FINETUNE_EPOCHS} epochs at "
+                        f"{FINETUNE_LR_SCALE}x the recipe's learning rate, MNIST replayed)")
     _add_common(t)
 
     e = sub.add_parser("evaluate", help="table of every model: accuracy on the test split, speed")
     e.add_argument("--no-timing", action="store_true", help="skip the latency and throughput columns")
+    e.add_argument("--feedback", action="store_true",
+                   help="score every model on the visitors' drawings it was not trained on (Wilson 95%% interval)")
     _add_common(e)
 
     pr = sub.add_parser("predict", help="classify image files")
@@ -100,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS), help=f"default: {DEFAULT_METHOD}")
     x.add_argument("--out", required=True, help="folder for the PNGs (created if missing)")
     _add_common(x)
+
+    fb = sub.add_parser("feedback", help="the visitors' labelled drawings: add, stats, export")
+    fb_sub = fb.add_subparsers(dest="action", required=True)
+    add = fb_sub.add_parser("add", help="add labelled image files, exactly as the app's correction does")
+    add.add_argument("files", nargs="+", help="image files, directories or globs")
+    add.add_argument("--label", required=True, help="a digit 0-9, a whole number, or 'not a digit'")
+    add.add_argument("--session", default="cli", help="the session id stored with the rows (default: cli)")
+    _add_common(add)
+    _add_common(fb_sub.add_parser("stats", help="how many drawings, sessions and labels"))
+    exp = fb_sub.add_parser("export", help="PNGs in one folder per label plus labels.jsonl")
+    exp.add_argument("out", help="folder to write")
+    _add_common(exp)
 
     ls = sub.add_parser("list", help="registered models and their weight files")
     _add_common(ls)
@@ -128,21 +152,38 @@ def cmd_train(args) -> int:
         get_spec(name)  # unknown names fail before the data loads
     data = _load_data(args.data_dir)
     for name in names:
-        cfg = TrainConfig.from_recipe(name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                      seed=args.seed, device=args.device, max_batches=args.max_batches,
-                                      bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
-                                      accel=not args.no_accel)
+        cfg = train_config(name, args)
         r = cfg.recipe
         print(f"training {name}: {r.epochs} epochs, batch {r.batch_size}, lr {r.lr}, seed {cfg.seed} "
               f"({describe_backend(cfg)})", file=sys.stderr)
-        outcome = fit_and_save(cfg, data, args.weights_dir, on_progress=ProgressPrinter(), force=args.force)
+        try:
+            outcome = fit_and_save(cfg, data, args.weights_dir, on_progress=ProgressPrinter(), force=args.force,
+                                   feedback_folder=args.feedback_dir)
+        except (NoVisitorDrawings, WeightsError, FeedbackUnavailable) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print(outcome.message)
     return 0
+
+
+def train_config(name: str, args) -> TrainConfig:
+    """The CLI's flags over the model's recipe; fine-tuning has its own epochs and a lower lr."""
+    recipe = get_spec(name).recipe
+    epochs, lr = args.epochs, args.lr
+    if args.finetune:
+        epochs = epochs or FINETUNE_EPOCHS
+        lr = lr or recipe.lr * FINETUNE_LR_SCALE
+    return TrainConfig.from_recipe(name, epochs=epochs, batch_size=args.batch_size, lr=lr, seed=args.seed,
+                                   device=args.device, max_batches=args.max_batches,
+                                   bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
+                                   accel=not args.no_accel, feedback=args.feedback, finetune=args.finetune)
 
 
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_all, format_table
 
+    if args.feedback:
+        return visitor_table(args)
     data = _load_data(args.data_dir)
     reports = evaluate_all(data, args.weights_dir, timing=not args.no_timing)
     if not reports:
@@ -215,8 +256,57 @@ def cmd_explain(args) -> int:
     return 1 if failed else 0
 
 
+def _feedback_store(args):
+    from .feedback import FeedbackStore
+
+    folder = config.feedback_dir(args.feedback_dir)
+    if folder is None:
+        print(f"error: visitor drawings are switched off (${config.FEEDBACK_ENV}=off)", file=sys.stderr)
+        raise _Exit(1)
+    try:
+        return FeedbackStore(folder)
+    except FeedbackUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise _Exit(1) from None
+
+
+def visitor_table(args) -> int:
+    from .evaluate import format_visitor_table, score_visitors
+    from .inference import ModelStore
+
+    models = ModelStore(args.weights_dir)
+    scores = score_visitors(models, _feedback_store(args))
+    print(format_visitor_table(scores, {n: models.card(n).get("test_accuracy") for n in scores}))
+    print("(each model is scored only on drawings stored after the last one its weights trained on)")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from .batch import expand
+    from .feedback import FeedbackError, export, record
+    from .inference import ModelStore
+
+    store = _feedback_store(args)
+    if args.action == "stats":
+        print(json.dumps(store.stats(), indent=2))
+    elif args.action == "export":
+        print(f"exported {export(store, args.out)} drawings to {args.out}")
+    else:
+        models, failed, added = ModelStore(args.weights_dir), False, 0
+        for file in expand(args.files):
+            try:
+                record(store, models, file, args.label, args.session, source="cli")
+                added += 1
+            except (FeedbackError, ValueError, OSError) as exc:
+                print(f"{file}\terror: {exc}", file=sys.stderr)
+                failed = True
+        print(f"added {added} drawings labelled '{args.label}' to {store.path}")
+        return 1 if failed else 0
+    return 0
+
+
 def cmd_list(args) -> int:
-    from .weights import WeightsError, read_card
+    from .weights import read_card
 
     for name in list_models():
         spec = get_spec(name)
@@ -230,7 +320,7 @@ def cmd_list(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "explain": cmd_explain,
-            "list": cmd_list}
+            "feedback": cmd_feedback, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

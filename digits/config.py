@@ -17,7 +17,9 @@ NUM_CLASSES = 10
 DATA_ENV = "DIGITS_DATA"
 ACCEL_ENV = "DIGITS_ACCEL"  # "0" turns every CPU training speed-up off (digits/accel)
 WEIGHTS_ENV = "DIGITS_WEIGHTS"
+FEEDBACK_ENV = "DIGITS_FEEDBACK"  # the visitors' drawings folder, or "off"
 DEFAULT_DATA_DIR = "data"
+DEFAULT_FEEDBACK_DIR = Path(DEFAULT_DATA_DIR) / "feedback"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEIGHTS_DIR = PROJECT_ROOT / "weights"
 
@@ -30,6 +32,13 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
 def weights_dir(override: str | os.PathLike | None = None) -> Path:
     """Where weights are read and written: argument, then $DIGITS_WEIGHTS, then weights/."""
     return Path(override or os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS_DIR)
+
+
+def feedback_dir(override: str | os.PathLike | None = None) -> Path | None:
+    """Where visitors' drawings are kept: argument, then $DIGITS_FEEDBACK, then data/feedback;
+    None when collection is switched off (DIGITS_FEEDBACK=off)."""
+    value = str(override or os.environ.get(FEEDBACK_ENV) or DEFAULT_FEEDBACK_DIR)
+    return None if value.strip().lower() in ("off", "0", "false", "no") else Path(value)
 
 
 def accel_enabled() -> bool:

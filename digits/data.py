@@ -48,6 +48,7 @@ class MNISTData:
     train: Split
     val: Split
     test: Split
+    visitors_val: Split | None = None  # the newest visitors' drawings, when training on them
 
 
 def _has_raw_files(root: Path) -> bool:

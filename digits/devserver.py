@@ -43,13 +43,15 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_app(env: dict[str, str] | None = None, log_path: Path | None = None,
                 timeout_s: float = START_TIMEOUT_S) -> Iterator[RunningApp]:
-    """Run demo.py against a temporary copy of the shipped weights until the block ends."""
+    """Run demo.py against a temporary copy of the shipped weights (and an empty visitors'
+    drawings folder, unless `env` names one) until the block ends."""
     weights = Path(tempfile.mkdtemp(prefix="digits-weights-"))
     for f in (ROOT / "weights").glob("*.*"):
         shutil.copy(f, weights / f.name)
     port = free_port()
-    full_env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-                    DIGITS_WEIGHTS=str(weights), GRADIO_ANALYTICS_ENABLED="False", **(env or {}))
+    full_env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
+                "DIGITS_WEIGHTS": str(weights), "DIGITS_FEEDBACK": str(weights / "feedback"),
+                "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "demo.py"], cwd=ROOT, env=full_env, stdout=log,

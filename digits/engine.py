@@ -41,6 +41,8 @@ class TrainConfig:
     max_batches: int | None = None  # stop after this many batches in all (smoke tests, demos)
     bf16: bool | None = None  # autocast to bfloat16; None = on where the hardware has it
     accel: bool = True  # CPU only: the optional speed-ups of digits.accel (also off with DIGITS_ACCEL=0)
+    feedback: bool = False  # also train on the visitors' drawings (digits/visitors.py builds the data)
+    finetune: bool = False  # start from the current weights instead of a fresh initialisation
 
     @classmethod
     def from_recipe(cls, model: str, **overrides: Any) -> TrainConfig:
@@ -102,11 +104,23 @@ ProgressCallback = Callable[[Progress], None]
 
 @dataclass
 class BestEpoch:
-    """The epoch with the highest validation accuracy so far, and its weights."""
+    """The best epoch so far by `selection_score`, and its weights."""
 
+    score: float = -math.inf
     val_acc: float = -1.0
     epoch: int = 0
     state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def selection_score(entry: dict[str, float], mnist_floor: float | None) -> float:
+    """Which epoch to keep: the highest MNIST validation accuracy; with visitors' drawings, the
+    highest accuracy on the newest of them among epochs that keep MNIST validation at or above
+    `mnist_floor` (epochs below it rank after all others, by MNIST validation)."""
+    if "visitor_val_acc" not in entry:
+        return entry["val_acc"]
+    if mnist_floor is not None and entry["val_acc"] < mnist_floor:
+        return entry["val_acc"] - 2.0
+    return entry["visitor_val_acc"]
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -233,9 +247,13 @@ def _train_epoch(loop: _Loop, epoch: int) -> tuple[float, float, int, bool]:
 
 
 def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | None = None,
-          cancel: CancelToken | None = None) -> TrainResult:
-    """Train `cfg.model` on data.train, keep the epoch with the best data.val accuracy."""
+          cancel: CancelToken | None = None, init_state: dict[str, torch.Tensor] | None = None,
+          mnist_floor: float | None = None) -> TrainResult:
+    """Train `cfg.model` on data.train (from `init_state` when fine-tuning) and keep the best
+    epoch on validation (see `selection_score`)."""
     loop = _setup(cfg, data, on_progress, cancel)
+    if init_state is not None:
+        loop.model.load_state_dict(init_state)
     history: list[dict[str, float]] = []
     best = BestEpoch(state=copy.deepcopy(loop.model.state_dict()))
     cancelled = False
@@ -249,10 +267,14 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
             if cancelled or done == 0:
                 break  # a cancelled run keeps its best finished epoch; no extra validation pass
             loop.val_acc = accuracy(loop.model, data.val, loop.device, bf16=loop.bf16)
-            history.append({"epoch": epoch, "loss": loss, "train_acc": train_acc, "val_acc": loop.val_acc,
-                            "seconds": time.perf_counter() - loop.start})
-            if loop.val_acc > best.val_acc:
-                best = BestEpoch(loop.val_acc, epoch, copy.deepcopy(loop.model.state_dict()))
+            entry = {"epoch": epoch, "loss": loss, "train_acc": train_acc, "val_acc": loop.val_acc,
+                     "seconds": time.perf_counter() - loop.start}
+            if data.visitors_val is not None:
+                entry["visitor_val_acc"] = accuracy(loop.model, data.visitors_val, loop.device, bf16=loop.bf16)
+            history.append(entry)
+            if selection_score(entry, mnist_floor) > best.score:
+                best = BestEpoch(selection_score(entry, mnist_floor), loop.val_acc, epoch,
+                                 copy.deepcopy(loop.model.state_dict()))
             loop.report("epoch_end", epoch, done, loss, train_acc)
             if loop.step >= loop.total:
                 break

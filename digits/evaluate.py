@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
@@ -13,8 +14,10 @@ from torch import nn
 
 from .config import IMAGE_SIZE
 from .data import MNISTData, Split, load_split, normalize
+from .feedback import Drawing, FeedbackStore
 from .inference import ModelStore
 from .models import count_parameters, get_spec
+from .preprocess import Preprocessed
 from .weights import WeightsError, available_weights, load_model_and_card
 
 LATENCY_REPEATS = 50
@@ -156,3 +159,74 @@ class MistakeGallery:
                 rows = misclassified(model, self._test.images, self._test.labels, self.limit)
                 self._cache[key] = [Mistake(i, t, p, self._test.images[i, 0].numpy()) for i, t, p in rows]
             return self._cache[key]
+
+
+# --- visitors' drawings (digits/feedback.py) ---------------------------------------------------
+
+WILSON_Z = 1.96  # 95% interval
+VISITOR_MISTAKES_SHOWN = 12
+
+
+def wilson_interval(correct: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
+    """Wilson score interval for a proportion: honest at small n and near 0% or 100%."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def confusion_matrix(true: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
+    """counts[t, p]: how often true digit t was read as p."""
+    counts = np.zeros((classes, classes), np.int64)
+    np.add.at(counts, (np.asarray(true, np.int64), np.asarray(predicted, np.int64)), 1)
+    return counts
+
+
+@dataclass
+class VisitorScore:
+    model: str
+    correct: int
+    n: int  # visitors' drawings it is scored on (labelled digits it was not trained on)
+    low: float
+    high: float
+    confusion: np.ndarray
+    mistakes: list[tuple[Drawing, int]]  # (drawing, what the model said), newest first
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.n if self.n else None
+
+
+def fair_drawings(feedback: FeedbackStore, card: dict) -> list[Drawing]:
+    """Labelled single-digit drawings the model's weights never trained on: those stored
+    after the last visitor drawing its training used (the card's `feedback.through_id`)."""
+    through = int((card.get("feedback") or {}).get("through_id") or 0)
+    return [d for d in feedback.drawings(after_id=through) if d.digit is not None and d.image28 is not None]
+
+
+def score_visitors(models: ModelStore, feedback: FeedbackStore) -> dict[str, VisitorScore]:
+    """Every available model on the visitors' drawings it has not seen."""
+    scores = {}
+    for name in models.available():
+        drawings = fair_drawings(feedback, models.card(name))
+        said = [p.digit for p in models.predict_many([Preprocessed(d.image28) for d in drawings], name)]
+        true = [d.digit for d in drawings]
+        correct = sum(t == s for t, s in zip(true, said))
+        wrong = [(d, s) for d, s in zip(drawings, said) if s != d.digit][::-1][:VISITOR_MISTAKES_SHOWN]
+        scores[name] = VisitorScore(name, correct, len(drawings), *wilson_interval(correct, len(drawings)),
+                                    confusion_matrix(np.array(true, np.int64), np.array(said, np.int64)), wrong)
+    return scores
+
+
+def format_visitor_table(scores: dict[str, VisitorScore], mnist: dict[str, float | None]) -> str:
+    head = f"{'model':<10} {'visitors':>9} {'95% interval':>17} {'drawings':>9} {'MNIST test':>11}"
+    lines = [head, "-" * len(head)]
+    for name, s in scores.items():
+        acc = "-" if s.accuracy is None else f"{100 * s.accuracy:.2f}%"
+        interval = "-" if not s.n else f"{100 * s.low:.1f}-{100 * s.high:.1f}%"
+        test = mnist.get(name)
+        lines.append(f"{name:<10} {acc:>9} {interval:>17} {s.n:>9} "
+                     f"{'-' if test is None else f'{100 * test:.2f}%':>11}")
+    return "\n".join(lines)

@@ -1,5 +1,5 @@
-"""Pictures of explanations: attribution maps over the drawing, feature maps beside their
-kernels. Plain numpy and PIL, shared by the app and `python -m digits explain`."""
+"""Pictures: attribution maps over the drawing, feature maps beside their kernels, and a
+confusion matrix. Plain numpy and PIL, shared by the app and the CLI."""
 
 from __future__ import annotations
 
@@ -91,3 +91,33 @@ def feature_sheet(features: list[FeatureMaps], per_row: int = 8, size: int = FEA
     rows = [np.hstack(sum(([p, np.full((p.shape[0], 2 * GAP_PX, 3), 255, np.uint8)]
                            for p in pairs[i:i + per_row]), [])) for i in range(0, len(pairs), per_row)]
     return np.vstack(sum(([r, np.full((2 * GAP_PX, r.shape[1], 3), 255, np.uint8)] for r in rows), []))
+
+
+CONFUSION_CELL_PX = 34
+CONFUSION_FONT_PX = 13
+
+
+def confusion_picture(counts: np.ndarray, cell: int = CONFUSION_CELL_PX) -> np.ndarray:
+    """A confusion matrix as a picture: rows are the true digit, columns what the model said;
+    mistakes in red (darker = a larger share of that row), hits in grey, counts written in."""
+    from PIL import ImageDraw, ImageFont
+
+    n = counts.shape[0]
+    margin = cell
+    img = Image.new("RGB", (margin + n * cell, margin + n * cell), "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=CONFUSION_FONT_PX)
+    rows = counts.sum(1, keepdims=True).clip(min=1)
+    for i in range(n):
+        centre = margin + i * cell + cell // 2
+        draw.text((centre, margin // 2), str(i), fill="black", font=font, anchor="mm")  # said
+        draw.text((margin // 2, centre), str(i), fill="black", font=font, anchor="mm")  # true
+        for j in range(n):
+            share = counts[i, j] / rows[i, 0]
+            colour = np.array([235, 235, 235]) if i == j else PAPER - min(1.0, 4 * share) * (PAPER - TOWARDS)
+            x, y = margin + j * cell, margin + i * cell
+            draw.rectangle((x, y, x + cell - 1, y + cell - 1), fill=tuple(int(c) for c in colour), outline="white")
+            if counts[i, j]:
+                draw.text((x + cell // 2, y + cell // 2), str(int(counts[i, j])), fill="black", font=font,
+                          anchor="mm")
+    return np.asarray(img)

@@ -11,12 +11,14 @@ from typing import Any
 
 import torch
 
-from .config import resolve_device
+from .config import feedback_dir, resolve_device
 from .data import MNISTData
 from .engine import CancelToken, ProgressCallback, TrainConfig, TrainResult, train
 from .evaluate import accuracy
+from .feedback import FeedbackStore
 from .models import count_parameters, get_spec
-from .weights import WeightsError, read_card, save_weights, weights_dir
+from .visitors import MNIST_TOLERANCE, NoVisitorDrawings, VisitorSplit, visitor_split, with_visitors
+from .weights import WeightsError, load_model_and_card, read_card, save_weights, weights_dir
 
 CANDIDATES_DIR = "candidates"  # runs that did not beat the current weights are kept here
 
@@ -48,6 +50,7 @@ def reproduce_command(cfg: TrainConfig, precision: str | None = None) -> str:
         args += ["--precision", PRECISION_FLAGS[precision]]
     if not cfg.accel:
         args.append("--no-accel")
+    args += ["--feedback"] * cfg.feedback + ["--finetune"] * cfg.finetune
     return shlex.join(args)
 
 
@@ -86,30 +89,99 @@ def current_card(name: str, directory: os.PathLike | str | None) -> dict[str, An
         return None
 
 
+@dataclass
+class VisitorRun:
+    """What a run on visitors' drawings needs beyond the config: its data, the weights it
+    starts from, and the current weights' figures on the same validation drawings."""
+
+    data: MNISTData
+    visitors: VisitorSplit | None
+    init_state: dict[str, torch.Tensor] | None
+    old_val: float | None  # the current weights on MNIST validation, measured now
+    old_visitor_val: float | None
+
+    @property
+    def mnist_floor(self) -> float | None:
+        return None if self.old_val is None else self.old_val - MNIST_TOLERANCE
+
+
+def visitor_run(cfg: TrainConfig, data: MNISTData, directory: Path, feedback_folder=None) -> VisitorRun:
+    """Plain MNIST for an ordinary run; with cfg.feedback, MNIST plus the visitors' drawings."""
+    current = None
+    if cfg.finetune or cfg.feedback:
+        try:
+            current, _ = load_model_and_card(cfg.model, directory)
+        except WeightsError:
+            if cfg.finetune:
+                raise
+    if not cfg.feedback:
+        return VisitorRun(data, None, current.state_dict() if cfg.finetune else None, None, None)
+    folder = feedback_dir(feedback_folder)
+    if folder is None:
+        raise NoVisitorDrawings("visitor drawings are switched off (DIGITS_FEEDBACK=off)")
+    visitors = visitor_split(FeedbackStore(folder))
+    mixed = with_visitors(data, visitors, cfg.finetune, cfg.seed)
+    olds = (None, None) if current is None else (accuracy(current, data.val), accuracy(current, visitors.val))
+    return VisitorRun(mixed, visitors, current.state_dict() if cfg.finetune else None, *olds)
+
+
 def fit_and_save(cfg: TrainConfig, data: MNISTData, directory: os.PathLike | str | None = None,
                  on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-                 force: bool = False) -> Outcome:
-    """Train; then replace the weights only if validation accuracy did not get worse.
+                 force: bool = False, feedback_folder: os.PathLike | str | None = None) -> Outcome:
+    """Train; then replace the weights only if validation did not get worse.
 
-    The decision uses the validation split (the test split is only reported). A worse
-    run is saved under weights/candidates/ so nothing is lost and nothing is silently
-    replaced. A cancelled run writes nothing.
+    The decision uses the validation split (the test split is only reported); with visitors'
+    drawings it weighs both (see `is_better`). A worse run is saved under weights/candidates/
+    so nothing is lost and nothing is silently replaced. A cancelled run writes nothing.
     """
     directory = weights_dir(directory)
     previous = current_card(cfg.model, directory)
-    result = train(cfg, data, on_progress=on_progress, cancel=cancel)
+    run = visitor_run(cfg, data, directory, feedback_folder)
+    result = train(cfg, run.data, on_progress=on_progress, cancel=cancel, init_state=run.init_state,
+                   mnist_floor=run.mnist_floor)
     if result.cancelled:
         return Outcome(cfg.model, {}, previous, False, None, "cancelled: the previous weights are untouched")
     test_acc = accuracy(result.model, data.test)
     card = build_card(result, test_acc, previous)
-    better = previous is None or result.val_acc >= previous.get("val_accuracy", 0.0)
-    if better or force:
+    if run.visitors is not None:
+        card["feedback"] = visitor_card(result, run)
+    if is_better(result, run, previous) or force:
         path = save_weights(result.model, cfg.model, card, directory)
         message = (f"saved {path}: test {100 * test_acc:.2f}%"
                    + (f" (was {100 * previous['test_accuracy']:.2f}%)" if previous else ""))
         return Outcome(cfg.model, card, previous, True, path, message)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = save_weights(result.model, f"{cfg.model}-{stamp}", card, directory / CANDIDATES_DIR)
-    message = (f"kept the previous weights (validation {100 * previous['val_accuracy']:.2f}% beats "
-               f"this run's {100 * result.val_acc:.2f}%); this run is saved as {path}")
+    message = (f"kept the previous weights (validation {100 * previous['val_accuracy']:.2f}% vs this run's "
+               f"{100 * result.val_acc:.2f}%{visitor_note(result, run)}); this run is saved as {path}")
     return Outcome(cfg.model, card, previous, False, path, message)
+
+
+def best_visitor_val(result: TrainResult) -> float | None:
+    entry = next((h for h in result.history if h["epoch"] == result.best_epoch), {})
+    return entry.get("visitor_val_acc")
+
+
+def is_better(result: TrainResult, run: VisitorRun, previous: dict[str, Any] | None) -> bool:
+    """Replace the current weights? Plain runs: MNIST validation at least as good. Runs on
+    visitors' drawings: at least as good on the newest visitors' drawings and at most
+    MNIST_TOLERANCE worse on MNIST validation, both against the current weights measured now."""
+    if previous is None:
+        return True
+    if run.visitors is None or run.old_val is None:
+        return result.val_acc >= previous.get("val_accuracy", 0.0)
+    return result.val_acc >= run.mnist_floor and (best_visitor_val(result) or 0.0) >= run.old_visitor_val
+
+
+def visitor_card(result: TrainResult, run: VisitorRun) -> dict[str, Any]:
+    return {"through_id": run.visitors.through_id, "train_drawings": len(run.visitors.train),
+            "val_drawings": len(run.visitors.val), "visitor_val_accuracy": best_visitor_val(result),
+            "previous_visitor_val_accuracy": run.old_visitor_val, "previous_val_accuracy_now": run.old_val,
+            "finetuned": result.config.finetune}
+
+
+def visitor_note(result: TrainResult, run: VisitorRun) -> str:
+    if run.visitors is None or run.old_visitor_val is None:
+        return ""
+    return (f"; visitors {100 * run.old_visitor_val:.2f}% vs {100 * (best_visitor_val(result) or 0):.2f}%, "
+            f"MNIST validation now {100 * run.old_val:.2f}%")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from digits.data import MNISTData, Split, load_mnist, mnist_available
 ROOT = Path(__file__).resolve().parent.parent
 
 torch.set_num_threads(max(1, os.cpu_count() or 1))
+# Visitors' drawings from in-process app builds go to a throwaway folder, never into the repo.
+os.environ.setdefault("DIGITS_FEEDBACK", tempfile.mkdtemp(prefix="digits-feedback-"))
 
 
 @pytest.fixture(scope="session")

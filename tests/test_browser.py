@@ -335,3 +335,29 @@ def test_explanation_panel_shows_one_heat_map_per_model(page, tmp_path):
     page.wait_for_function("() => document.querySelector('#why-summary').innerText.includes('Draw a digit')",
                            timeout=ANSWER_TIMEOUT_MS)
     assert page.locator("#why-models img").count() == 0
+
+
+def test_a_correction_changes_the_visitor_table(page, tmp_path):
+    _wait_brush(page)
+    page.get_by_role("tab", name="Models").click()
+    before = page.locator("#visitor-table").inner_text()
+    page.get_by_role("tab", name="Draw & compare").click()
+    _wait_brush(page)
+    _draw_digit(page, 7)
+    _answer_digit(page, "7")
+    page.locator("#fb-7").click()  # without consent: nothing is kept
+    page.wait_for_function("() => document.querySelector('#fb-msg').innerText.includes('nothing is stored')",
+                           timeout=ANSWER_TIMEOUT_MS)
+    page.locator("#fb-consent input").check()
+    page.locator("#fb-7").click()
+    page.wait_for_function("() => document.querySelector('#fb-msg').innerText.includes('kept as 7')",
+                           timeout=ANSWER_TIMEOUT_MS)
+    page.screenshot(path=tmp_path / "corrected.png", full_page=True)
+    page.get_by_role("tab", name="Models").click()
+    table = page.locator("#visitor-table")
+    table.scroll_into_view_if_needed()
+    page.wait_for_function("b => document.querySelector('#visitor-table').innerText !== b", arg=before,
+                           timeout=ANSWER_TIMEOUT_MS)
+    after = table.inner_text()
+    assert "Modern CNN" in after and "100.0%" in after
+    page.screenshot(path=tmp_path / "models.png", full_page=True)
