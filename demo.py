@@ -33,6 +33,8 @@ from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec, list_model
 from digits.overlay import HEAT_PX, answer_maps, confusion_picture, drawing_overlay, feature_pairs, fit_width
 from digits.preprocess import MAX_PIXELS, ImageInputError
 from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, example_paths
+from digits.sync import start_sync
+from digits.visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE
 from digits.weights import WeightsError
 
 EDITOR_CHROME_PX = 110  # the editor's toolbars around the canvas
@@ -93,9 +95,11 @@ def open_feedback() -> tuple[FeedbackStore | None, str | None]:
     if folder is None:
         return None, FEEDBACK_OFF
     try:
-        return FeedbackStore(folder), None
+        store = FeedbackStore(folder)
     except FeedbackUnavailable as exc:
         return None, str(exc)
+    start_sync(store)  # only with $DIGITS_FEEDBACK_REPO and $HF_TOKEN: otherwise no network at all
+    return store, None
 
 
 # --- pure view helpers (tested without a browser) ---------------------------------------
@@ -353,15 +357,21 @@ def api_predict(app: AppState, image: str, model: str) -> dict[str, Any]:
         raise unreadable(exc) from None
 
 
-def train_defaults(name: str):
+def train_defaults(name: str, finetune: bool = False):
+    """The recipe's epochs, batch size and learning rate; fine-tuning's own epochs and lr."""
     r = get_spec(name).recipe
-    return gr.update(value=r.epochs), gr.update(value=r.batch_size), gr.update(value=r.lr)
+    epochs, lr = (FINETUNE_EPOCHS, r.lr * FINETUNE_LR_SCALE) if finetune else (r.epochs, r.lr)
+    return gr.update(value=epochs), gr.update(value=r.batch_size), gr.update(value=lr)
 
 
-def start_training(app: AppState, name: str, epochs: float, batch: float, lr: float) -> str:
+def start_training(app: AppState, name: str, epochs: float, batch: float, lr: float, feedback: bool = False,
+                   finetune: bool = False) -> str:
     if app.job is None:
         return "Training is switched off on this server."
-    cfg = TrainConfig.from_recipe(name, epochs=int(epochs), batch_size=int(batch), lr=float(lr))
+    if feedback and app.feedback is None:
+        return f"⚠️ There are no visitors' drawings to train on: {app.feedback_problem}."
+    cfg = TrainConfig.from_recipe(name, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
+                                  feedback=bool(feedback), finetune=bool(finetune))
     ok, message = app.job.start(cfg)
     return message if ok else f"⚠️ {message}"
 
@@ -519,6 +529,8 @@ class TrainTab:
     epochs: gr.Slider
     batch: gr.Number
     lr: gr.Number
+    feedback: gr.Checkbox
+    finetune: gr.Checkbox
     start_btn: gr.Button
     cancel_btn: gr.Button
     msg: gr.Markdown
@@ -565,7 +577,7 @@ def draw_tab(choices: list[tuple[str, str]], default: str | None, collecting: bo
                    feedback)
 
 
-def train_tab(max_epochs: int) -> TrainTab:
+def train_tab(max_epochs: int, collecting: bool) -> TrainTab:
     names = list_models()
     first = get_spec(names[0]).recipe
     with gr.Row():
@@ -577,6 +589,11 @@ def train_tab(max_epochs: int) -> TrainTab:
                           elem_id="train-batch")
         lr = gr.Number(value=first.lr, minimum=1e-5, maximum=1.0, label="Peak learning rate", elem_id="train-lr")
     with gr.Row():
+        feedback = gr.Checkbox(label="Also train on visitors' drawings (the newest fifth validates)",
+                               value=False, visible=collecting, elem_id="train-feedback")
+        finetune = gr.Checkbox(label="Fine-tune the current weights (MNIST replayed beside them)", value=False,
+                               elem_id="train-finetune")
+    with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="start-btn")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
     msg = gr.Markdown(elem_id="train-msg")
@@ -587,7 +604,7 @@ def train_tab(max_epochs: int) -> TrainTab:
     gr.Markdown("Training runs on the server in its own process: it carries on if you close this tab, and one "
                 "job runs at a time. New weights replace the current ones only if their validation accuracy is "
                 "at least as good.")
-    return TrainTab(model, epochs, batch, lr, start_btn, cancel_btn, msg, progress, plot, card)
+    return TrainTab(model, epochs, batch, lr, feedback, finetune, start_btn, cancel_btn, msg, progress, plot, card)
 
 
 def models_tab(app: AppState, default: str | None) -> ModelsTab:
@@ -753,11 +770,13 @@ def wire_train(app: AppState, demo: gr.Blocks, t: TrainTab, draw: DrawTab, model
                default: str | None) -> None:
     """Start, Cancel, and a progress timer that runs only while a job does: Start arms it, the
     poll that sees the job end disarms it, and a page (re)load arms it if a job is running."""
-    t.model.change(train_defaults, [t.model], [t.epochs, t.batch, t.lr], api_visibility="private")
+    gr.on([t.model.change, t.finetune.change], train_defaults, [t.model, t.finetune], [t.epochs, t.batch, t.lr],
+          api_visibility="private")
     timer = gr.Timer(POLL_S, active=False)
     seen_finish = gr.State(None)
     polled = [t.progress, t.plot, t.card, seen_finish, draw.model, models.table, t.msg, timer]
-    t.start_btn.click(lambda *a: start_training(app, *a), [t.model, t.epochs, t.batch, t.lr], [t.msg],
+    t.start_btn.click(lambda *a: start_training(app, *a), [t.model, t.epochs, t.batch, t.lr, t.feedback,
+                                                           t.finetune], [t.msg],
                       api_name="train").then(lambda: gr.Timer(active=True), None, [timer], api_visibility="private")
     t.cancel_btn.click(lambda: cancel_training(app), None, [t.msg], api_visibility="private")
 
@@ -789,7 +808,7 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                 why = why_panel()
             if app.training_enabled:
                 with gr.Tab("Train", id="train"):
-                    train = train_tab(app.max_epochs)
+                    train = train_tab(app.max_epochs, collecting=app.feedback is not None)
             with gr.Tab("Models", id="models"):
                 models = models_tab(app, default)
         wire_why(app, draw, why, wire_draw(app, draw))

@@ -57,7 +57,8 @@ def measure(client, api, n, model="lenet5") -> tuple[float, float]:
 
 def start_training(client) -> None:
     """Start a job through the Train tab's Start button (its API name is "train")."""
-    event = client.post("/gradio_api/call/train", json={"data": ["modern", 20, 128, 0.004]}).json()["event_id"]
+    start = {"data": ["modern", 20, 128, 0.004, False, False]}  # model, epochs, batch, lr, visitors, fine-tune
+    event = client.post("/gradio_api/call/train", json=start).json()["event_id"]
     client.get(f"/gradio_api/call/train/{event}")
 
 

@@ -108,7 +108,7 @@ def main() -> None:
         for n in args.visitors:
             print(run(app.url, app.process.pid, n, args.seconds, pngs, config), flush=True)
         if not args.no_training:
-            call(client, "train", ["modern", 20, 128, 0.004])
+            call(client, "train", ["modern", 20, 128, 0.004, False, False])
             time.sleep(8)  # let the job load MNIST and start its batches
             print("while a modern-CNN training job runs\n" + header)
             for n in args.visitors:

@@ -1,0 +1,94 @@
+"""Training on visitors' drawings: the time split, the data a run sees, the replacement rule,
+and a short fine-tune end to end."""
+
+from __future__ import annotations
+
+import shutil
+from types import SimpleNamespace
+
+import pytest
+from conftest import ROOT
+
+from digits import feedback as fb
+from digits.engine import TrainConfig, selection_score
+from digits.inference import ModelStore
+from digits.sketches import app_canvas
+from digits.training import VisitorRun, fit_and_save, is_better
+from digits.visitors import (
+    MNIST_TOLERANCE,
+    REPLAY_PER_VISITOR,
+    VISITOR_REPEATS,
+    NoVisitorDrawings,
+    visitor_split,
+    with_visitors,
+)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s, models = fb.FeedbackStore(tmp_path / "feedback"), ModelStore()
+    for v in range(2):
+        for d in range(10):
+            fb.record(s, models, app_canvas(d, variant=v), str(d), f"writer{v}")
+    s.add(b"png", None, "2026", {}, "writer0")  # a number: not a training example for one digit
+    return s
+
+
+def test_newest_drawings_validate_and_the_cutoff_is_recorded(store):
+    split = visitor_split(store)
+    assert len(split.train) == 16 and len(split.val) == 4  # 20 single digits, the newest fifth held out
+    assert split.through_id == 16 and split.val.labels.tolist() == [6, 7, 8, 9]
+
+
+def test_too_few_drawings_is_a_clear_error(tmp_path):
+    with pytest.raises(NoVisitorDrawings, match="at least 2"):
+        visitor_split(fb.FeedbackStore(tmp_path))
+
+
+def test_data_mixes_visitors_with_all_of_mnist_or_a_replay_sample(store, tiny_data):
+    split = visitor_split(store)
+    full = with_visitors(tiny_data, split, finetune=False)
+    assert len(full.train) == len(tiny_data.train) + VISITOR_REPEATS * 16
+    tuned = with_visitors(tiny_data, split, finetune=True)
+    replay = min(REPLAY_PER_VISITOR * 16, len(tiny_data.train))
+    assert len(tuned.train) == replay + VISITOR_REPEATS * 16
+    assert tuned.visitors_val is split.val and tuned.val is tiny_data.val
+
+
+def test_selection_keeps_mnist_within_the_floor():
+    assert selection_score({"val_acc": 0.99}, None) == 0.99
+    ok = selection_score({"val_acc": 0.990, "visitor_val_acc": 0.90}, mnist_floor=0.989)
+    below = selection_score({"val_acc": 0.985, "visitor_val_acc": 0.99}, mnist_floor=0.989)
+    assert ok == 0.90 and below < ok  # better on visitors never buys a drop on MNIST
+
+
+def _result(val, visitor):
+    entry = {"epoch": 1, "val_acc": val, "visitor_val_acc": visitor}
+    return SimpleNamespace(val_acc=val, best_epoch=1, history=[entry])
+
+
+def test_replacement_weighs_mnist_and_visitors():
+    run = VisitorRun(None, object(), None, old_val=0.990, old_visitor_val=0.80)
+    previous = {"val_accuracy": 0.990}
+    assert is_better(_result(0.990 - MNIST_TOLERANCE, 0.85), run, previous)
+    assert not is_better(_result(0.990 - 2 * MNIST_TOLERANCE, 0.95), run, previous)  # MNIST fell too far
+    assert not is_better(_result(0.995, 0.75), run, previous)  # worse on visitors
+    plain = VisitorRun(None, None, None, None, None)
+    assert is_better(_result(0.991, None), plain, previous) and not is_better(_result(0.98, None), plain, previous)
+
+
+def test_finetune_on_visitors_end_to_end(store, mnist, tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for f in (ROOT / "weights").glob("lenet5.*"):
+        shutil.copy(f, weights / f.name)
+    cfg = TrainConfig.from_recipe("lenet5", epochs=2, max_batches=12, lr=8e-4, feedback=True, finetune=True)
+    outcome = fit_and_save(cfg, mnist, weights, feedback_folder=store.folder)
+    card = outcome.card
+    assert card["feedback"]["through_id"] == 16 and card["feedback"]["train_drawings"] == 16
+    assert card["feedback"]["val_drawings"] == 4 and card["feedback"]["finetuned"] is True
+    assert card["feedback"]["previous_val_accuracy_now"] > 0.98  # it started from the shipped weights
+    assert "--feedback --finetune" in card["command"]
+    assert outcome.replaced == (card["val_accuracy"] >= card["feedback"]["previous_val_accuracy_now"]
+                                - MNIST_TOLERANCE and card["feedback"]["visitor_val_accuracy"]
+                                >= card["feedback"]["previous_visitor_val_accuracy"])
