@@ -25,7 +25,7 @@ from PIL import Image
 from digits import config
 from digits.engine import TrainConfig
 from digits.evaluate import Mistake, MistakeGallery, score_visitors
-from digits.explain import DEFAULT_METHOD, METHODS, Method, explain_all
+from digits.explanations import DEFAULT_METHOD, METHODS, Method, explain_all
 from digits.feedback import FeedbackError, FeedbackStore, FeedbackUnavailable, anonymous_session, record
 from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
 from digits.jobs import JobState, TrainingJob

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from digits import explain as ex
-from digits.data import load_split
+from digits.data import load_split, normalize
+from digits.explanations import METHODS, averaged_gradient_x_input, conv_activations, explain, forward_keeping
 from digits.faithfulness import deletion_drops, deletion_win_rate, mass_near_ink, predicted, randomised_correlations
 from digits.inference import ModelStore
 from digits.models import create_model
@@ -34,20 +34,20 @@ NEAR_STROKE_PX = 6
 def ink_share(store: ModelStore, model: str, method: str) -> float:
     shares = [mass_near_ink(e.heat_input, ink_map(c) > 0, NEAR_STROKE_PX)
               for d in range(10) for v in range(3)
-              for c in [app_canvas(d, variant=v)] for e in [ex.explain(c, model, method, store=store)]]
+              for c in [app_canvas(d, variant=v)] for e in [explain(c, model, method, store=store)]]
     return float(np.min(shares))
 
 
 def gradient_x_input(net, image, target):
     img = torch.from_numpy(image)[None, None]
-    return ex.averaged_gradient_x_input(net, img, img, [target])[0].numpy()
+    return averaged_gradient_x_input(net, img, img, [target])[0].numpy()
 
 
 def grad_cam(net, image, target):
     """Grad-CAM on the last activation with maps of at least 2x2, upsampled to 28x28."""
-    index = max(a for _, a in ex.conv_activations(net)
-                if ex.forward_keeping(net, torch.zeros(1, 1, 28, 28), {a})[1][a].shape[-1] >= 2)
-    logits, kept = ex.forward_keeping(net, ex.normalize(torch.from_numpy(image)[None, None]), {index})
+    index = max(a for _, a in conv_activations(net)
+                if forward_keeping(net, torch.zeros(1, 1, 28, 28), {a})[1][a].shape[-1] >= 2)
+    logits, kept = forward_keeping(net, normalize(torch.from_numpy(image)[None, None]), {index})
     (grad,) = torch.autograd.grad(logits[0, target], kept[index])
     cam = F.relu((grad.mean((2, 3), keepdim=True) * kept[index]).sum(1, keepdim=True))
     return F.interpolate(cam, size=(28, 28), mode="bilinear")[0, 0].detach().numpy()
@@ -75,7 +75,7 @@ def main() -> None:
     for model in store.available():
         torch.manual_seed(0)
         untrained = create_model(model).eval()
-        for method in ex.METHODS:
+        for method in METHODS:
             net = store.get(model)
             rate = deletion_win_rate(net, images, method)
             corr = randomised_correlations(net, untrained, images[:200], method)
@@ -85,7 +85,7 @@ def main() -> None:
     for model in store.available():
         net = store.get(model)
         gxi = tried(net, images, gradient_x_input)
-        cam = tried(net, images, grad_cam) if ex.conv_activations(net) else None
+        cam = tried(net, images, grad_cam) if conv_activations(net) else None
         print(f"{model:<8} gradient x input {gxi[0]:.1%}" + (f"   Grad-CAM {cam[0]:.1%}, {cam[1]:.0%} on the ink"
                                                                  if cam else ""), flush=True)
 

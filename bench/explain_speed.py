@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from digits.explain import METHODS, explain, explain_all
+from digits.explanations import METHODS, explain, explain_all
 from digits.inference import ModelStore
 from digits.sketches import app_canvas
 

@@ -5,7 +5,7 @@ the modules are named after the data flow: data -> models -> engine -> weights, 
 canvas -> preprocess -> inference.
 """
 
-from .explain import explain, explain_all
+from .explanations import explain, explain_all
 from .inference import ModelStore, Prediction, predict, predict_all
 from .models import create_model, get_spec, list_models
 

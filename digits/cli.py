@@ -14,7 +14,7 @@ from PIL import Image
 from . import config
 from .data import DataNotFoundError, MNISTData, load_mnist
 from .engine import Progress, TrainConfig
-from .explain import DEFAULT_METHOD, METHODS
+from .explanations import DEFAULT_METHOD, METHODS
 from .feedback import FeedbackUnavailable
 from .models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
 from .visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, NoVisitorDrawings
@@ -66,6 +66,20 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help=f"the visitors' drawings (default: ${config.FEEDBACK_ENV} or {config.DEFAULT_FEEDBACK_DIR})")
 
 
+def _add_feedback_parser(sub) -> None:
+    fb = sub.add_parser("feedback", help="the visitors' labelled drawings: add, stats, export")
+    fb_sub = fb.add_subparsers(dest="action", required=True)
+    add = fb_sub.add_parser("add", help="add labelled image files, exactly as the app's correction does")
+    add.add_argument("files", nargs="+", help="image files, directories or globs")
+    add.add_argument("--label", required=True, help="a digit 0-9, a whole number, or 'not a digit'")
+    add.add_argument("--session", default="cli", help="the session id stored with the rows (default: cli)")
+    _add_common(add)
+    _add_common(fb_sub.add_parser("stats", help="how many drawings, sessions and labels"))
+    exp = fb_sub.add_parser("export", help="PNGs in one folder per label plus labels.jsonl")
+    exp.add_argument("out", help="folder to write")
+    _add_common(exp)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m digits", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,17 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="folder for the PNGs (created if missing)")
     _add_common(x)
 
-    fb = sub.add_parser("feedback", help="the visitors' labelled drawings: add, stats, export")
-    fb_sub = fb.add_subparsers(dest="action", required=True)
-    add = fb_sub.add_parser("add", help="add labelled image files, exactly as the app's correction does")
-    add.add_argument("files", nargs="+", help="image files, directories or globs")
-    add.add_argument("--label", required=True, help="a digit 0-9, a whole number, or 'not a digit'")
-    add.add_argument("--session", default="cli", help="the session id stored with the rows (default: cli)")
-    _add_common(add)
-    _add_common(fb_sub.add_parser("stats", help="how many drawings, sessions and labels"))
-    exp = fb_sub.add_parser("export", help="PNGs in one folder per label plus labels.jsonl")
-    exp.add_argument("out", help="folder to write")
-    _add_common(exp)
+    _add_feedback_parser(sub)
 
     ls = sub.add_parser("list", help="registered models and their weight files")
     _add_common(ls)
@@ -226,7 +230,7 @@ def cmd_explain(args) -> int:
     """Per file and model: FILE.MODEL.drawing.png (the evidence on the input), .28x28.png (for
     the answer | for the runner-up) and, for CNNs, .features.png (kernel | feature map)."""
     from .batch import expand
-    from .explain import explain
+    from .explanations import explain
     from .inference import ModelStore
     from .overlay import answer_maps, drawing_overlay, feature_sheet
 

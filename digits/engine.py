@@ -112,6 +112,14 @@ class BestEpoch:
     state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+def freeze_batchnorm(model: nn.Module) -> None:
+    """Fine-tuning keeps BatchNorm's running statistics (MNIST's) and only moves the weights:
+    a few epochs of mixed batches would otherwise shift them and cost MNIST accuracy."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
 def selection_score(entry: dict[str, float], mnist_floor: float | None) -> float:
     """Which epoch to keep: the highest MNIST validation accuracy; with visitors' drawings, the
     highest accuracy on the newest of them among epochs that keep MNIST validation at or above
@@ -261,8 +269,10 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
     # (the originals come back afterwards); with cfg.accel off this is plain PyTorch.
     with accel.training(loop.model, loop.device, cfg.accel):
         backend = _backend(loop.model, loop.device, loop.bf16)
-        loop.model.train()
         for epoch in range(1, cfg.recipe.epochs + 1):
+            loop.model.train()  # validation below switches to eval mode and back
+            if cfg.finetune:
+                freeze_batchnorm(loop.model)
             loss, train_acc, done, cancelled = _train_epoch(loop, epoch)
             if cancelled or done == 0:
                 break  # a cancelled run keeps its best finished epoch; no extra validation pass

@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from .data import normalize
-from .explain import Method, attributions
+from .explanations import Method, attributions
 
 DELETE_FRACTION = 0.10  # share of the ink pixels removed by the deletion check
 RANDOM_DRAWS = 8  # random deletions averaged into the baseline drop (one draw is noisy)

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .explain import Explanation, FeatureMaps
+from .explanations import Explanation, FeatureMaps
 
 TOWARDS = np.array([220, 38, 38], np.float32)  # red: pushed the model towards the class
 AWAY = np.array([37, 99, 235], np.float32)  # blue: pushed it away

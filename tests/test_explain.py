@@ -14,7 +14,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digits.data import normalize
-from digits.explain import IG_STEPS, METHODS, explain, explain_all
+from digits.explanations import IG_STEPS, METHODS, explain, explain_all
 from digits.faithfulness import deletion_win_rate, mass_near_ink, randomised_correlations
 from digits.inference import ModelStore
 from digits.models import create_model, list_models

@@ -70,6 +70,7 @@ def test_a_session_is_capped_per_hour(tmp_path):
         store.add(b"png", None, "1", {}, "busy", now=t0 + 100)
     store.add(b"png", None, "1", {}, "other", now=t0 + 100)  # another session is not affected
     store.add(b"png", None, "1", {}, "busy", now=t0 + fb.HOUR_S + 1)  # nor the same one an hour later
+    store.add(b"png", None, "1", {}, "busy", source="cli", now=t0 + 100)  # the operator's CLI is not capped
     with pytest.raises(fb.FeedbackError, match="too large"):
         store.add(b"x" * (fb.MAX_PNG_BYTES + 1), None, "1", {}, "s")
 
