@@ -157,7 +157,7 @@ def describe_backend(cfg: TrainConfig) -> str:
     device = resolve_device(cfg.device)
     bf16 = bf16_supported(device) if cfg.bf16 is None else cfg.bf16
     parts = [str(device), "bfloat16 autocast" if bf16 else "float32"]
-    speedups = accel.describe(create_model(cfg.model), device, cfg.accel)
+    speedups = accel.describe(create_model(cfg.model), device, cfg.accel, bf16)
     return ", ".join(parts + ([speedups] if speedups else []))
 
 
@@ -267,7 +267,7 @@ def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | Non
     cancelled = False
     # On CPU, digits.accel swaps a few modules for equivalent faster ones while training
     # (the originals come back afterwards); with cfg.accel off this is plain PyTorch.
-    with accel.training(loop.model, loop.device, cfg.accel):
+    with accel.training(loop.model, loop.device, cfg.accel, loop.bf16):
         backend = _backend(loop.model, loop.device, loop.bf16)
         for epoch in range(1, cfg.recipe.epochs + 1):
             loop.model.train()  # validation below switches to eval mode and back

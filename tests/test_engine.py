@@ -69,9 +69,11 @@ def test_describe_backend_names_device_precision_and_speedups_without_building(m
     calls = []
     monkeypatch.setattr(native, "_load", lambda: calls.append(1) or (None, "unused"))
     cfg = TrainConfig.from_recipe("lenet5", device="cpu", bf16=False)
-    assert describe_backend(cfg) == "cpu, float32, native kernels: 2 fused stages"
-    assert describe_backend(TrainConfig.from_recipe("cnn", device="cpu", bf16=False)) == \
-        "cpu, float32, native kernels: 1 fused stage"
+    assert describe_backend(TrainConfig.from_recipe("lenet5", device="cpu", bf16=True)) == \
+        "cpu, bfloat16 autocast, native kernels: 2 fused stages"
+    assert describe_backend(TrainConfig.from_recipe("cnn", device="cpu", bf16=True)) == \
+        "cpu, bfloat16 autocast, native kernels: 1 fused stage"
+    assert describe_backend(cfg) == "cpu, float32, drop-in modules (the fused stages run in bfloat16 only)"
     assert describe_backend(TrainConfig.from_recipe("mlp", device="cpu", bf16=False)) == "cpu, float32, drop-in modules"
     assert describe_backend(TrainConfig.from_recipe("lenet5", device="cpu", bf16=False, accel=False)) == \
         "cpu, float32, speed-ups off"

@@ -203,3 +203,11 @@ def test_fast_dilation_and_erosion_equal_the_pooling_definitions():
     x = torch.rand(8, 1, 28, 28)
     assert torch.equal(dilate(x), F.max_pool2d(x, 3, stride=1, padding=1))
     assert torch.equal(erode(x), -F.max_pool2d(-x, 3, stride=1, padding=1))
+
+
+def test_float32_runs_use_the_drop_ins_not_the_fused_stages():
+    model = create_model("lenet5")
+    with accelerated(model, fused=False):  # what a float32 run gets (accel.training with bf16=False)
+        assert not any(isinstance(m, ConvTanhPool) for m in model.modules())
+        assert any(isinstance(m, AvgPool2x2) for m in model.modules())
+        assert any(isinstance(m, FullConvAsLinear) for m in model.modules())

@@ -314,9 +314,9 @@ def _fused_stages(model: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Module]
 
 
 @contextlib.contextmanager
-def accelerated(model: nn.Module) -> Iterator[nn.Module]:
-    """Swap in the fused stages and the fast modules for the duration of the block, then
-    restore the originals."""
+def accelerated(model: nn.Module, fused: bool = True) -> Iterator[nn.Module]:
+    """Swap in the fused stages (if `fused`) and the fast modules for the duration of the
+    block, then restore the originals."""
     swapped: list[tuple[nn.Module, str, nn.Module]] = []
 
     def swap(parent: nn.Module, name: str, fast: nn.Module) -> None:
@@ -325,7 +325,7 @@ def accelerated(model: nn.Module) -> Iterator[nn.Module]:
         setattr(parent, name, fast)
         swapped.append((parent, name, child))
 
-    for parent, name, fast in list(_fused_stages(model)):
+    for parent, name, fast in list(_fused_stages(model)) if fused else []:
         swap(parent, name, fast)
     for parent in list(model.modules()):  # listed first: the loop edits the tree
         for name, child in list(parent.named_children()):
