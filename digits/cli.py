@@ -1,4 +1,4 @@
-"""`python -m digits {train,evaluate,predict,explain,feedback,list}`: argparse wiring over the library."""
+"""`python -m digits {train,evaluate,predict,read,explain,feedback,list}`: argparse wiring over the library."""
 
 from __future__ import annotations
 
@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true", help="one JSON object per line")
     _add_common(pr)
 
+    rd = sub.add_parser("read", help="read whole numbers: split each image into digits, left to right")
+    rd.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), directories or globs")
+    rd.add_argument("--model", default=DEFAULT_MODEL, help=f"a model name or 'all' (default: {DEFAULT_MODEL})")
+    rd.add_argument("--json", action="store_true", help="one JSON object per line and model")
+    _add_common(rd)
+
     x = sub.add_parser("explain", help="write PNGs of what a model looked at (attribution and feature maps)")
     x.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), directories or globs")
     x.add_argument("--model", default=DEFAULT_MODEL, help=f"a model name or 'all' (default: {DEFAULT_MODEL})")
@@ -226,6 +232,28 @@ def _print_row(row: dict, as_json: bool) -> None:
         print(f"{row['file']}\t{row['model']}\t{digit}\t{100 * conf:.1f}%")
 
 
+def cmd_read(args) -> int:
+    """One line per file and model: the number, or the reason there is none."""
+    from .batch import expand
+    from .inference import ModelStore
+    from .reading import read, read_all
+
+    store = ModelStore(args.weights_dir)
+    names = store.available() if args.model == "all" else [get_spec(args.model).name]
+    failed = False
+    for file in expand(args.files):
+        try:
+            readings = read_all(file, store) if args.model == "all" else {names[0]: read(file, names[0], store)}
+        except (ValueError, OSError) as exc:
+            readings, failed = {n: exc for n in names}, True
+        for name, r in readings.items():
+            row = ({"file": file, "model": name, "text": None, "digits": [], "reason": None, "error": str(r)}
+                   if isinstance(r, Exception) else {"file": file, **r.as_dict()})
+            print(json.dumps(row) if args.json else
+                  f"{file}\t{name}\t" + (f"error: {row['error']}" if "error" in row else row["text"] or row["reason"]))
+    return 1 if failed else 0
+
+
 def cmd_explain(args) -> int:
     """Per file and model: FILE.MODEL.drawing.png (the evidence on the input), .28x28.png (for
     the answer | for the runner-up) and, for CNNs, .features.png (kernel | feature map)."""
@@ -323,8 +351,8 @@ def cmd_list(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "explain": cmd_explain,
-            "feedback": cmd_feedback, "list": cmd_list}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "read": cmd_read,
+            "explain": cmd_explain, "feedback": cmd_feedback, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,6 +118,26 @@ def app_canvas(digit: int, **kwargs) -> np.ndarray:
     return render(digit, canvas=APP_CANVAS_PX, brush=APP_BRUSH_WIDTH_PX, **kwargs)
 
 
+def number_canvas(text: str, canvas: tuple[int, int] = (800, 400), brush: float = 24, height_frac: float = 0.6,
+                  gap: float = 0.2, rng: np.random.Generator | None = None, shift: tuple[float, float] = (0, 0),
+                  variants: dict[int, int] | None = None) -> np.ndarray:
+    """A whole number drawn left to right on one RGBA canvas: `gap` is the space between
+    digits as a share of a digit's width (negative: they overlap); `shift` moves it all (px)."""
+    width, height = canvas
+    h = height * height_frac
+    w = h * 0.62
+    x = (width - len(text) * w - (len(text) - 1) * gap * w) / 2 + shift[0]
+    img = Image.new("RGBA", canvas, (0, 0, 0, 0))
+    for ch in text:
+        d = int(ch)
+        variant = (variants or {}).get(d, 0) if rng is None else None
+        layer = draw_strokes(writer_strokes(d, rng, variant), max(canvas), brush,
+                             (x, (height - h) / 2 + shift[1], w, h))
+        img = Image.alpha_composite(img, layer.crop((0, 0, width, height)))
+        x += w * (1 + gap)
+    return np.asarray(img)
+
+
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLE_DIGITS = (3, 7, 4, 9, 2, 5)
 

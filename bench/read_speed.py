@@ -1,0 +1,56 @@
+"""How long reading a whole number takes: `read_all` (every model, segmenting once) on an
+800x400 canvas holding four digits, against `predict_all` on one digit of the same canvas
+size, on one torch thread (the app's setting). Also how many numbers are read right, for
+digits well apart, touching, and overlapping a little.
+
+    python bench/read_speed.py [--repeats 100] [--numbers 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from digits.inference import ModelStore
+from digits.reading import read, read_all
+from digits.sketches import number_canvas
+
+CANVAS = (800, 400)
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--numbers", type=int, default=200)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    store = ModelStore()
+    store.warm_up()
+    four, one = number_canvas("2026", CANVAS), number_canvas("7", CANVAS)
+    print(f"median ms, {args.repeats} runs, one thread, {CANVAS[0]}x{CANVAS[1]} canvas")
+    print(f"read_all, four digits    {median_ms(lambda: read_all(four, store), args.repeats):7.1f}")
+    print(f"read_all, one digit      {median_ms(lambda: read_all(one, store), args.repeats):7.1f}")
+    print(f"predict_all, one digit   {median_ms(lambda: store.predict_all(one), args.repeats):7.1f}")
+    rng = np.random.default_rng(0)
+    for name, gap in (("apart", 0.25), ("touching", 0.0), ("overlapping 10%", -0.1)):
+        texts = ["".join(map(str, rng.integers(0, 10, int(rng.integers(2, 5))))) for _ in range(args.numbers)]
+        right = sum(read(number_canvas(t, CANVAS, gap=gap, rng=rng), "modern", store).text == t for t in texts)
+        print(f"modern reads {name:<16} {right / len(texts):.1%} of {len(texts)} numbers (2-4 digits)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Whole numbers: split a drawing into digits, left to right, and read each one.
+
+Segmentation works on the ink map (`preprocess.ink_map`) in three steps, each a pure
+function a test can call:
+
+1. `strokes`: connected pieces of ink (8-connectivity); specks are dropped.
+2. `group_pieces`: pieces that belong to one digit are joined: a 4, 5 or 7 drawn in two or
+   three strokes has pieces that overlap in x, while neighbouring digits do not (a 7's long
+   bar may reach over the next digit without swallowing it: the narrower piece must sit
+   mostly inside the wider one's columns).
+3. `split_touching`: a group much wider than a digit is tall may be two digits that touch;
+   candidate cuts are the columns with the least ink, and the classifier picks between
+   "no cut" and each cut by how sure it is of the pieces.
+
+Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
+drawing of one digit reads exactly as `predict` reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from .inference import ModelStore, Prediction, default_store, pinned_threads
+from .models import DEFAULT_MODEL, get_spec
+from .preprocess import BBOX_LEVEL, Preprocessed, ink_map, normalize_ink
+
+SPECK_SHARE = 0.02  # a piece with less than 2% of the largest piece's ink is a speck
+INSIDE_SHARE = 0.6  # the narrower piece lies this much inside the wider's columns: one digit
+TOUCHING_ASPECT = 0.9  # a group wider than 0.9x its height may be two touching digits (one is 0.4-0.8)
+CUT_SEARCH = (0.25, 0.75)  # cuts are looked for in the middle half of such a group
+CUT_CANDIDATES = 3  # the columns with the least ink tried as cuts ...
+EVEN_CUTS = 5  # ... and as many evenly spaced ones (two rings touch where the ink is thickest)
+WIDE_PENALTY = 4.0  # log-odds against "one digit" per unit of width/height above TOUCHING_ASPECT
+
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) on the input image, exclusive ends
+
+
+@dataclass
+class Reading:
+    model: str
+    text: str | None  # "2026"; None when nothing (or not every digit) could be read
+    digits: list[Prediction] = field(default_factory=list)  # left to right
+    boxes: list[Box] = field(default_factory=list)  # each digit's box on the input image
+    reason: str | None = None  # None when read; "empty" when there is no ink
+
+    def as_dict(self) -> dict[str, Any]:
+        """The CLI's JSON shape (`python -m digits read --json`)."""
+        return {"model": self.model, "text": self.text, "reason": self.reason,
+                "digits": [{"digit": p.digit, "box": list(b), "probabilities": [round(v, 6) for v in p.probabilities]}
+                           for p, b in zip(self.digits, self.boxes)]}
+
+
+@dataclass
+class Piece:
+    mask: np.ndarray  # bool, the whole image's size
+    box: Box
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+
+def _box(mask: np.ndarray) -> Box:
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def strokes(ink: np.ndarray) -> list[Piece]:
+    """Connected pieces of clear ink, specks dropped, left to right."""
+    peak = float(ink.max(initial=0.0))
+    if peak <= 0:
+        return []
+    labels, n = ndimage.label(ink >= BBOX_LEVEL * peak, structure=np.ones((3, 3)))
+    if n == 0:
+        return []
+    mass = ndimage.sum(ink, labels, index=np.arange(1, n + 1))
+    keep = [i + 1 for i, m in enumerate(mass) if m >= SPECK_SHARE * mass.max()]
+    pieces = [Piece(labels == i, _box(labels == i)) for i in keep]
+    return sorted(pieces, key=lambda p: (p.box[0] + p.box[2]) / 2)
+
+
+def belong_together(a: Piece, b: Piece) -> bool:
+    """One digit: the narrower piece's columns lie mostly inside the wider piece's."""
+    narrow, wide = (a, b) if a.width <= b.width else (b, a)
+    overlap = min(narrow.box[2], wide.box[2]) - max(narrow.box[0], wide.box[0])
+    return overlap >= INSIDE_SHARE * narrow.width
+
+
+def group_pieces(pieces: list[Piece]) -> list[Piece]:
+    """Join the pieces of each digit (repeatedly, so three strokes become one digit)."""
+    groups = list(pieces)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if belong_together(groups[i], groups[j]):
+                    mask = groups[i].mask | groups[j].mask
+                    groups[i] = Piece(mask, _box(mask))
+                    del groups[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted(groups, key=lambda p: (p.box[0] + p.box[2]) / 2)
+
+
+def cut_candidates(ink: np.ndarray, piece: Piece) -> list[int]:
+    """Columns (on the input) with the least ink in the middle of a wide group."""
+    x0, _, x1, _ = piece.box
+    column_ink = (ink * piece.mask)[:, x0:x1].sum(0)
+    lo, hi = int(CUT_SEARCH[0] * piece.width), int(CUT_SEARCH[1] * piece.width)
+    if hi - lo < 1:
+        return []
+    order = np.argsort(column_ink[lo:hi], kind="stable")[:CUT_CANDIDATES]
+    even = np.linspace(lo, hi, EVEN_CUTS).round().astype(int)
+    return sorted({x0 + lo + int(i) for i in order} | {x0 + int(i) for i in even})
+
+
+def _halves(piece: Piece, cut: int) -> list[Piece]:
+    left, right = piece.mask.copy(), piece.mask.copy()
+    left[:, cut:] = False
+    right[:, :cut] = False
+    return [Piece(m, _box(m)) for m in (left, right) if m.any()]
+
+
+EDGE_PX = 2  # a piece's mask grows this much to keep the soft, anti-aliased edge of its strokes
+
+
+def prepare(ink: np.ndarray, pieces: list[Piece]) -> list[Preprocessed]:
+    """Each piece through the single-digit pipeline; one piece is the whole drawing, exactly
+    as `predict` sees it."""
+    if len(pieces) == 1:
+        return [normalize_ink(ink)]
+    return [normalize_ink(ink * ndimage.binary_dilation(p.mask, iterations=EDGE_PX)) for p in pieces]
+
+
+def _classify(store: ModelStore, ink: np.ndarray, pieces: list[Piece], model: str) -> list[Prediction]:
+    return store.predict_many(prepare(ink, pieces), model)
+
+
+def _sureness(predictions: list[Prediction]) -> float:
+    """Mean log confidence: how sure the model is of a way of cutting."""
+    return float(np.mean([np.log(max(p.confidence, 1e-9)) for p in predictions]))
+
+
+def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str) -> list[Piece]:
+    """One digit, or two that touch: whichever the classifier is surer of."""
+    aspect = piece.width / max(piece.height, 1)
+    if aspect < TOUCHING_ASPECT:
+        return [piece]
+    # "One digit" starts with a handicap that grows with the width: digits are taller than wide.
+    best, best_score = [piece], _sureness(_classify(store, ink, [piece], model)) - WIDE_PENALTY * (
+        aspect - TOUCHING_ASPECT)
+    for cut in cut_candidates(ink, piece):
+        halves = _halves(piece, cut)
+        if len(halves) == 2:
+            score = _sureness(_classify(store, ink, halves, model))
+            if score > best_score:
+                best, best_score = halves, score
+    return best
+
+
+def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
+    """The digits of a drawing, left to right."""
+    out = []
+    for group in group_pieces(strokes(ink)):
+        out.extend(split_touching(store, ink, group, model))
+    return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
+
+
+def _read_segments(store: ModelStore, prepared: list[Preprocessed], pieces: list[Piece], model: str) -> Reading:
+    predictions = store.predict_many(prepared, model)  # one batch: every digit at once
+    kept = [(p, piece.box) for p, piece in zip(predictions, pieces) if p.digit is not None]
+    if not kept:
+        return Reading(model, None, reason="empty")
+    return Reading(model, "".join(str(p.digit) for p, _ in kept), [p for p, _ in kept], [b for _, b in kept])
+
+
+def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None) -> Reading:
+    """The number in a drawing, as one model reads it."""
+    store = store or default_store()
+    model = get_spec(model).name
+    ink = ink_map(image)
+    if isinstance(ink, str):
+        return Reading(model, None, reason="empty")
+    with pinned_threads:
+        pieces = segment(ink, store, model)
+        return _read_segments(store, prepare(ink, pieces), pieces, model)
+
+
+def read_all(image: Any, store: ModelStore | None = None) -> dict[str, Reading]:
+    """Every available model's reading, segmenting once (touching digits are cut where the
+    default model is surest, so every model reads the same pieces)."""
+    store = store or default_store()
+    names = store.available()
+    ink = ink_map(image)
+    if isinstance(ink, str) or not names:
+        return {name: Reading(name, None, reason="empty") for name in names}
+    with pinned_threads:
+        pieces = segment(ink, store, DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
+        prepared = prepare(ink, pieces)
+        return {name: _read_segments(store, prepared, pieces, name) for name in names}

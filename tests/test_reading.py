@@ -1,0 +1,100 @@
+"""Whole numbers: segmentation (pure functions and properties), reading, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from digits.inference import ModelStore
+from digits.preprocess import ink_map
+from digits.reading import group_pieces, read, read_all, segment, strokes
+from digits.sketches import app_canvas, draw_strokes, number_canvas
+
+
+@pytest.fixture(scope="module")
+def store():
+    return ModelStore()
+
+
+def _count(store, image) -> int:
+    return len(segment(ink_map(image), store, "modern"))
+
+
+@pytest.mark.parametrize("digit", range(10))
+def test_one_digit_reads_exactly_as_predict(store, digit):
+    canvas = app_canvas(digit, variant=1)
+    r, p = read(canvas, "lenet5", store), store.predict(canvas, "lenet5")
+    assert r.text == str(p.digit) and r.digits[0].probabilities == p.probabilities and r.reason is None
+
+
+@pytest.mark.parametrize("text", ["2026", "147", "77", "4590", "31", "808", "1969"])
+def test_numbers_read_left_to_right(store, text):
+    r = read(number_canvas(text), "modern", store)
+    assert r.text == text
+    assert [b[0] for b in r.boxes] == sorted(b[0] for b in r.boxes)  # boxes left to right
+    assert all(0 <= b[0] < b[2] <= 800 and 0 <= b[1] < b[3] <= 400 for b in r.boxes)
+
+
+DETACHED = {  # digits written in strokes that do not touch
+    5: [[(0.3, 0.0), (0.9, 0.0)],
+        [(0.2, 0.12), (0.16, 0.44), (0.55, 0.38), (0.88, 0.62), (0.75, 0.92), (0.4, 1.0), (0.08, 0.88)]],
+    7: [[(0.05, 0.0), (0.85, 0.0)], [(0.97, 0.06), (0.38, 1.0)]],
+    4: [[(0.62, 0.0), (0.05, 0.68), (0.95, 0.68)], [(0.72, 0.84), (0.72, 1.1)]],
+}
+
+
+@pytest.mark.parametrize("digit", sorted(DETACHED))
+def test_a_digit_of_several_strokes_stays_one_digit(store, digit):
+    image = np.asarray(draw_strokes(DETACHED[digit], 336, 20, (90, 50, 150, 240)))
+    assert len(strokes(ink_map(image))) == 2  # two pieces of ink ...
+    assert _count(store, image) == 1  # ... one digit
+    assert read(image, "modern", store).text == str(digit)
+
+
+def test_a_sevens_bar_over_the_next_digit_does_not_swallow_it(store):
+    image = number_canvas("71", gap=-0.25)  # the 7's bar reaches over the 1
+    assert _count(store, image) == 2 and read(image, "modern", store).text == "71"
+
+
+def test_touching_digits_are_cut_where_the_classifier_is_surest(store):
+    image = number_canvas("00", gap=-0.05)  # the two rings touch: one piece of ink
+    assert len(group_pieces(strokes(ink_map(image)))) == 1
+    assert read(image, "modern", store).text == "00"
+
+
+@settings(max_examples=25, deadline=None)
+@given(text=st.text("0123456789", min_size=2, max_size=4), gap=st.floats(0.35, 0.8),
+       scale=st.floats(0.35, 0.7), dx=st.integers(-40, 40), dy=st.integers(-30, 30))
+def test_count_never_changes_for_well_separated_digits(store, text, gap, scale, dx, dy):
+    image = number_canvas(text, canvas=(1000, 400), height_frac=scale, gap=gap, shift=(dx, dy))
+    assert _count(store, image) == len(text)
+
+
+def test_reasons_and_json_shape(store):
+    blank = np.zeros((400, 800, 4), np.uint8)
+    assert read(blank, "cnn", store).reason == "empty" and read(blank, "cnn", store).text is None
+    readings = read_all(number_canvas("42"), store)
+    assert sorted(readings) == sorted(store.available())
+    row = readings["modern"].as_dict()
+    assert row["text"] == "42" and row["reason"] is None and len(row["digits"]) == 2
+    assert all(len(d["probabilities"]) == 10 and len(d["box"]) == 4 for d in row["digits"])
+
+
+def test_cli_read_json(tmp_path):
+    Image.fromarray(number_canvas("305")).save(tmp_path / "n.png")
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    proc = subprocess.run([sys.executable, "-m", "digits", "read", "--model", "modern", "--json",
+                           str(tmp_path / "n.png"), str(tmp_path / "bad.png")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 1 and rows[0]["text"] == "305" and rows[0]["file"].endswith("n.png")
+    assert [d["digit"] for d in rows[0]["digits"]] == [3, 0, 5]
+    assert rows[1]["text"] is None and "not an image" in rows[1]["error"]
