@@ -83,7 +83,9 @@ def strokes(ink: np.ndarray) -> list[Piece]:
         return []
     mass = ndimage.sum(ink, labels, index=np.arange(1, n + 1))
     keep = [i + 1 for i, m in enumerate(mass) if m >= SPECK_SHARE * mass.max()]
-    pieces = [Piece(labels == i, _box(labels == i)) for i in keep]
+    boxes = ndimage.find_objects(labels)
+    pieces = [Piece(labels == i, (boxes[i - 1][1].start, boxes[i - 1][0].start, boxes[i - 1][1].stop,
+                                  boxes[i - 1][0].stop)) for i in keep]
     return sorted(pieces, key=lambda p: (p.box[0] + p.box[2]) / 2)
 
 
@@ -140,7 +142,16 @@ def prepare(ink: np.ndarray, pieces: list[Piece]) -> list[Preprocessed]:
     as `predict` sees it."""
     if len(pieces) == 1:
         return [normalize_ink(ink)]
-    return [normalize_ink(ink * ndimage.binary_dilation(p.mask, iterations=EDGE_PX)) for p in pieces]
+    return [normalize_ink(_own_ink(ink, p)) for p in pieces]
+
+
+def _own_ink(ink: np.ndarray, piece: Piece) -> np.ndarray:
+    """The piece's ink with its soft edge, cut out around its box (no other digit's ink)."""
+    x0, y0, x1, y1 = piece.box
+    h, w = ink.shape
+    ys = slice(max(0, y0 - EDGE_PX), min(h, y1 + EDGE_PX))
+    xs = slice(max(0, x0 - EDGE_PX), min(w, x1 + EDGE_PX))
+    return ink[ys, xs] * ndimage.binary_dilation(piece.mask[ys, xs], iterations=EDGE_PX)
 
 
 def _classify(store: ModelStore, ink: np.ndarray, pieces: list[Piece], model: str) -> list[Prediction]:
