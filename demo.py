@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 from gradio.components.image_editor import EditorData
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from digits import config
 from digits.engine import TrainConfig
@@ -31,7 +31,8 @@ from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
 from digits.jobs import JobState, TrainingJob
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
 from digits.overlay import HEAT_PX, answer_maps, confusion_picture, drawing_overlay, feature_pairs, fit_width
-from digits.preprocess import MAX_PIXELS, ImageInputError
+from digits.preprocess import MAX_PIXELS, ImageInputError, ink_map
+from digits.reading import Reading, read, read_all
 from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, example_paths
 from digits.sync import start_sync
 from digits.visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE
@@ -40,6 +41,9 @@ from digits.weights import WeightsError
 EDITOR_CHROME_PX = 110  # the editor's toolbars around the canvas
 MISTAKE_PX = 84  # each misclassified test digit in the gallery: 28 x 3
 PREVIEW_PX = 168  # "what the model sees": 28 x 6, nearest neighbour
+ONE_DIGIT, A_NUMBER = "One digit", "A number"  # the Draw tab's "Write" choice
+READING_PX = 300  # number mode: the copy of the drawing with each digit's box
+READING_DIGIT_PX = 56  # ... and each digit's 28x28, twice as large
 UNSURE_BELOW = 0.5  # below this confidence the answer says it is unsure
 POLL_S = 1.0  # training tab refresh
 TRAINING_ENV = "DIGITS_TRAINING"  # "off" hides the Train tab (public Spaces)
@@ -54,6 +58,7 @@ CONSENT_LABEL = "Keep this drawing to evaluate and improve the models (no names,
 WHY_CONCURRENCY = 1  # explanations at once: they may queue behind each other, never behind answers
 WHY_DRAWING_PX = 336  # the overlay on the drawing, at most this wide
 WHY_EMPTY = "Draw a digit, and each model's evidence appears here."
+WHY_NUMBER = "Explanations are for one digit: choose *Write: One digit* to see them."
 FEATURES_LABEL = "Feature maps: each kernel (left) and what it made of your drawing (right)"
 PREDICT_CONCURRENCY = 4  # prediction events served at once (each runs on one torch thread)
 CURVE_COLOURS = {"loss": "#6366f1", "val accuracy": "#10b981"}
@@ -205,6 +210,46 @@ def compare_table(preds: dict[str, Prediction], unavailable: dict[str, str] | No
     return gr.update(value=styler, label=verdict)
 
 
+def reading_table(readings: dict[str, Reading]) -> dict[str, Any]:
+    """The compare table in number mode: each model's reading; confidence is the product of
+    its digits' (how sure it is of the whole number)."""
+    texts = [r.text for r in readings.values() if r.text]
+    majority = max(set(texts), key=texts.count) if texts else None
+    rows, css = [], []
+    for name, r in readings.items():
+        rows.append([get_spec(name).display_name, r.text or "–", 100 * number_confidence(r),
+                     f"{len(r.digits)} digit{'s' * (len(r.digits) != 1)}",
+                     f"{sum(p.latency_ms for p in r.digits):.2f} ms"])
+        css.append(DIFFERS_CSS if r.text != majority else "")
+    frame = pd.DataFrame(rows, columns=["model", "reading", "confidence", "digits", "latency"])
+    others = sum(t != majority for t in texts)
+    verdict = (COMPARE_EMPTY if not texts else "All models read the same number." if others == 0 else
+               f"The models disagree: {others} of {len(texts)} read it otherwise.")
+    styler = frame.style.apply(lambda f: compare_styles(f, css), axis=None).format({"confidence": "{:.1f}%"})
+    return gr.update(value=styler, label=verdict)
+
+
+def number_confidence(r: Reading) -> float:
+    return float(np.prod([p.confidence for p in r.digits])) if r.digits else 0.0
+
+
+def reading_picture(ink: np.ndarray, r: Reading) -> np.ndarray:
+    """A small copy of the drawing with each digit's box, above the 28x28 each model saw."""
+    scale = READING_PX / ink.shape[1]
+    small = Image.fromarray((255 * (1 - np.clip(ink, 0, 1))).astype(np.uint8)).resize(
+        (READING_PX, max(1, round(ink.shape[0] * scale))), Image.Resampling.BOX).convert("RGB")
+    draw = ImageDraw.Draw(small)
+    for x0, y0, x1, y1 in r.boxes:
+        draw.rectangle((x0 * scale, y0 * scale, x1 * scale, y1 * scale), outline=(99, 102, 241), width=2)
+    views = [_enlarge(p.image28, READING_DIGIT_PX) for p in r.digits]
+    strip = np.hstack(sum(([v, np.full((READING_DIGIT_PX, 6), 255, np.uint8)] for v in views), []))
+    strip_rgb = np.stack([strip] * 3, axis=-1)
+    canvas = np.full((small.height + READING_DIGIT_PX + 8, max(READING_PX, strip_rgb.shape[1]), 3), 255, np.uint8)
+    canvas[:small.height, :READING_PX] = np.asarray(small)
+    canvas[small.height + 8:, :strip_rgb.shape[1]] = strip_rgb
+    return canvas
+
+
 def visitor_table(app: AppState) -> pd.DataFrame:
     """Each model on the visitors' drawings it never trained on, next to its MNIST figure."""
     columns = ["model", "visitors' drawings", "95% interval", "drawings scored", "MNIST test"]
@@ -232,17 +277,16 @@ def visitor_views(app: AppState, name: str):
 
 
 def give_feedback(app: AppState, sketch: Any, model: str | None, consent: bool, label: str,
-                  request: gr.Request | None = None) -> tuple[str, Any]:
+                  request: gr.Request | None = None, mode: str = ONE_DIGIT) -> tuple[str, Any]:
     """A visitor's "right" or correction: stored only with consent; every failure is a message."""
     if not consent:
         return ("Tick **Keep this drawing** first: nothing is stored without it.", gr.skip())
     if app.feedback is None:
         return (f"Could not save: {app.feedback_problem}. The models still answer.", gr.skip())
     if label == RIGHT_LABEL:
-        p = app.store.predict(sketch, model or DEFAULT_MODEL) if sketch is not None else None
-        if p is None or p.digit is None:
+        label = current_answer(app, sketch, model, mode)
+        if label is None:
             return "Draw a digit first.", gr.skip()
-        label = str(p.digit)
     session = anonymous_session(getattr(request, "session_hash", None), app.salt)
     try:
         row = record(app.feedback, app.store, sketch, label, session)
@@ -251,6 +295,15 @@ def give_feedback(app: AppState, sketch: Any, model: str | None, consent: bool, 
     except (FeedbackError, ValueError, OSError) as exc:
         return f"Not kept: {exc}.", gr.skip()
     return f"Thank you: kept as **{label}** (drawing #{row}).", visitor_table(app)
+
+
+def current_answer(app: AppState, sketch: Any, model: str | None, mode: str) -> str | None:
+    """What the selected model says now: its digit, or in number mode its reading."""
+    if sketch is None:
+        return None
+    if mode == A_NUMBER:
+        return read(sketch, model or DEFAULT_MODEL, app.store).text
+    return None if (p := app.store.predict(sketch, model or DEFAULT_MODEL)).digit is None else str(p.digit)
 
 
 def models_table(store: ModelStore) -> pd.DataFrame:
@@ -316,8 +369,10 @@ class DrawingPad(gr.Sketchpad):
                 "composite": path(payload.composite)}
 
 
-def classify(app: AppState, sketch: Any, model: str | None):
+def classify(app: AppState, sketch: Any, model: str | None, mode: str = ONE_DIGIT):
     """Sketchpad value -> (answer, compact answer, probabilities, what the model sees, compare table)."""
+    if mode == A_NUMBER:
+        return classify_number(app, sketch, model)
     try:
         preds = app.store.predict_all(sketch)
     except (ValueError, TypeError, OSError, AttributeError) as exc:  # a bad upload must not break the page
@@ -331,6 +386,26 @@ def classify(app: AppState, sketch: Any, model: str | None):
                    f"showing {get_spec(chosen.model).display_name}.")
     return (answer_html(chosen), answer_line_html(chosen), label_value(chosen), _enlarge(chosen.image28),
             compare_table(preds, unavailable))
+
+
+def classify_number(app: AppState, sketch: Any, model: str | None):
+    """Number mode: every model's reading; the selected one's digits, boxes and 28x28 views."""
+    try:
+        ink = ink_map(sketch)
+        readings = read_all(sketch, app.store)
+    except (ValueError, TypeError, OSError, AttributeError) as exc:
+        raise unreadable(exc) from None
+    r = readings.get(model or "") or next(iter(readings.values()), None)
+    if r is None or r.text is None or isinstance(ink, str):
+        return (answer_html(None).replace("Draw a digit", "Write a number"), answer_line_html(None), None, None,
+                compare_table({}))
+    name, conf = get_spec(r.model).display_name, number_confidence(r)
+    note = f"{len(r.digits)} digit{'s' * (len(r.digits) != 1)}, {100 * conf:.0f}% sure of them all"
+    return (f"<div class='answer'><div class='digit'>{html.escape(r.text)}</div>"
+            f"<div class='note'>{html.escape(name)}: {note}</div></div>",
+            f"<div class='answer-line'><b class='digit'>{html.escape(r.text)}</b> "
+            f"<span>{html.escape(name)}</span></div>",
+            {r.text: conf}, reading_picture(ink, r), reading_table(readings))
 
 
 def cleared_outputs():
@@ -476,10 +551,10 @@ SELECT_BRUSH_JS = """() => {""" + EDITOR_BUTTON_JS + """
 # The editor exports a stroke's pixels asynchronously: a stroke finished just before Clear
 # can reach the server after it. Such a late drawing is sent as empty when the editor has
 # nothing to undo (its canvas is blank), so no stale answer lands on an empty canvas.
-DROP_STALE_JS = """(sketch, model) => {""" + EDITOR_BUTTON_JS + """
+DROP_STALE_JS = """(sketch, ...rest) => {""" + EDITOR_BUTTON_JS + """
   const undo = editorButton("Undo", "button.icon-button", 3);
   const blank = undo && undo.disabled;
-  return [blank ? null : sketch, model];
+  return [blank ? null : sketch, ...rest];
 }"""
 
 CLEAR_JS = """() => {""" + EDITOR_BUTTON_JS + """
@@ -494,6 +569,7 @@ INTRO = ("# ✍️ digits\nDraw a digit. Four PyTorch models, from a one-layer M
 @dataclass
 class DrawTab:
     sketch: DrawingPad
+    mode: gr.Radio  # one digit, or a whole number
     model: gr.Dropdown
     answer: gr.HTML
     answer_line: gr.HTML
@@ -566,6 +642,8 @@ def draw_tab(choices: list[tuple[str, str]], default: str | None, collecting: bo
             feedback = feedback_row() if collecting else None
         with gr.Column(scale=2, min_width=260):
             model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
+            mode = gr.Radio([ONE_DIGIT, A_NUMBER], value=ONE_DIGIT, label="Write", elem_id="write-mode",
+                            info="A number: write its digits side by side, a little apart")
             answer = gr.HTML(answer_html(None), elem_id="answer")
             probs = gr.Label(num_top_classes=3, label="Probabilities", elem_id="probs")
             seen = gr.Image(label="What the model sees (28×28)", format="png", height=PREVIEW_PX + 40,
@@ -573,7 +651,7 @@ def draw_tab(choices: list[tuple[str, str]], default: str | None, collecting: bo
     # Not wrapped: on a phone the table scrolls sideways instead of breaking its headers.
     compare = gr.Dataframe(headers=COMPARE_COLUMNS, label=COMPARE_EMPTY, interactive=False, elem_id="compare")
     samples = gr.Examples(examples=[[p] for p in example_paths()], inputs=[sketch], label="Sample drawings")
-    return DrawTab(sketch, model, answer, answer_line, probs, seen, compare, predict_btn, clear_btn, samples,
+    return DrawTab(sketch, mode, model, answer, answer_line, probs, seen, compare, predict_btn, clear_btn, samples,
                    feedback)
 
 
@@ -694,13 +772,14 @@ def why_views(app: AppState, sketch: Any, model: str | None, method: Method, ope
 def wire_draw(app: AppState, d: DrawTab) -> list:
     """Every stroke (change) re-predicts, the last one wins; Clear drops what is in flight.
     Returns the prediction events (the explanations follow them)."""
-    inputs = [d.sketch, d.model]
+    inputs = [d.sketch, d.model, d.mode]
     outputs = [d.answer, d.answer_line, d.probs, d.seen, d.compare]
-    on_draw = lambda s, m: classify(app, s, m)  # noqa: E731
+    on_draw = lambda s, m, mode: classify(app, s, m, mode)  # noqa: E731
     served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict")
     drawn = d.sketch.change(on_draw, inputs, outputs, trigger_mode="always_last", js=DROP_STALE_JS,
                             api_name="classify", **served)
-    redrawn = gr.on([d.model.change, d.predict_btn.click], on_draw, inputs, outputs, api_visibility="private",
+    redrawn = gr.on([d.model.change, d.mode.change, d.predict_btn.click], on_draw, inputs, outputs,
+                    api_visibility="private",
                     **served)
     # Clear: the editor's bin empties the canvas; its `clear` event drops every answer still
     # in flight (so none lands on the empty canvas), shows the hint and selects the brush.
@@ -717,8 +796,13 @@ def wire_draw(app: AppState, d: DrawTab) -> list:
 def wire_why(app: AppState, d: DrawTab, w: WhyPanel, predictions: list) -> None:
     """The explanation follows each answer as a second event in its own concurrency group, so
     it can lag on a busy server but never delays an answer; a closed panel computes nothing."""
-    inputs, outputs = [d.sketch, d.model, w.method, w.opened], why_outputs_of(w)
-    on_why = lambda s, m, method, opened: why_views(app, s, m, method, opened)  # noqa: E731
+    inputs, outputs = [d.sketch, d.model, w.method, w.opened, d.mode], why_outputs_of(w)
+
+    def on_why(sketch: Any, model: str | None, method: Method, opened: bool, mode: str):
+        if opened and mode == A_NUMBER:
+            return (WHY_NUMBER, *why_cleared()[1:])
+        return why_views(app, sketch, model, method, opened)
+
     served = dict(show_progress="hidden", concurrency_limit=WHY_CONCURRENCY, concurrency_id="explain",
                   api_visibility="private")
     events = [p.then(on_why, inputs, outputs, **served) for p in predictions]
@@ -735,12 +819,12 @@ def wire_feedback(app: AppState, d: DrawTab, m: ModelsTab) -> None:
     endpoint (sketch, model, consent, label)."""
     f = d.feedback
 
-    def on_feedback(sketch: Any, model: str | None, consent: bool, label: str, request: gr.Request):
-        return give_feedback(app, sketch, model, consent, label, request)
+    def on_feedback(sketch: Any, model: str | None, consent: bool, label: str, mode: str, request: gr.Request):
+        return give_feedback(app, sketch, model, consent, label, request, mode)
 
     served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="feedback")
     for i, button in enumerate(f.buttons):
-        button.click(on_feedback, [d.sketch, d.model, f.consent, button], [f.message, m.visitors],
+        button.click(on_feedback, [d.sketch, d.model, f.consent, button, d.mode], [f.message, m.visitors],
                      **(dict(api_name="feedback") if i == 0 else dict(api_visibility="private")), **served)
 
 

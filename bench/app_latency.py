@@ -40,7 +40,7 @@ def one_request(client: httpx.Client, api: str, png: bytes, model: str) -> float
         data = [base64.b64encode(png).decode(), model]
     else:
         path = file_data(upload(client, png))
-        data = [{"background": None, "layers": [path], "composite": path}, model]
+        data = [{"background": None, "layers": [path], "composite": path}, model, "One digit"]
     kind, payload = call(client, api, data)
     if kind != "complete":
         raise RuntimeError(f"{api} failed: {payload}")

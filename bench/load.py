@@ -100,7 +100,7 @@ def main() -> None:
     header = (f"{'visitors':>8} {'answers':>8} {'per s':>7} {'median ms':>9} {'p95 ms':>7} {'errors':>7} "
               f"{'busy':>5} {'CPU':>7} {'peak MB':>7} {'client':>7}")
     with running_app() as app, httpx.Client(base_url=app.url, timeout=30) as client:
-        call(client, "classify", [sketch_value(client, pngs[0]), "modern"])  # warm up
+        call(client, "classify", [sketch_value(client, pngs[0]), "modern", "One digit"])  # warm up
         config = BrowserSession.config(client)
         print(f"one stroke per visitor per {STROKE_EVERY_S:.0f} s (+/- {JITTER_S} s), {args.seconds:.0f} s per row; "
               "CPU = the server process, 100% = one core")

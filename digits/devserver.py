@@ -149,8 +149,8 @@ class BrowserSession:
             self.post_blob(blob_id, png, kind, index)
         for part in ("background", "layer_0", "composite"):
             upload(self.client, png, f"{part}.png")
-        body = {"data": [{"id": blob_id}, model], "fn_index": self.classify_fn, "trigger_id": self.trigger_id,
-                "session_hash": self.session, "event_data": None}
+        body = {"data": [{"id": blob_id}, model, "One digit"], "fn_index": self.classify_fn,
+                "trigger_id": self.trigger_id, "session_hash": self.session, "event_data": None}
         joined = self.client.post("/gradio_api/queue/join", json=body)
         if joined.status_code != 200:
             return "error", f"HTTP {joined.status_code}: {joined.text[:200]}"

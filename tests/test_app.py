@@ -124,3 +124,17 @@ def test_training_on_shows_the_train_tab(monkeypatch):
     assert state.training_enabled and state.job is not None and state.job.max_epochs == 3
     labels = [getattr(b, "label", None) for b in demo.build_app(state).blocks.values()]
     assert "Train" in labels
+
+
+def test_number_mode_reads_every_models_number(app):
+    from digits.sketches import number_canvas
+
+    canvas = number_canvas("305", canvas=(336, 336), height_frac=0.3, gap=0.3)
+    answer, line, label, seen, compare = demo.classify(app, _editor(canvas, canvas), "modern", demo.A_NUMBER)
+    assert "<div class='digit'>305</div>" in answer and "3 digits" in answer and "305" in line
+    assert list(label) == ["305"] and 0 < label["305"] <= 1
+    assert seen.ndim == 3 and seen.shape[1] >= demo.READING_PX  # the boxes above the three 28x28 views
+    table = compare["value"].data
+    assert list(table["reading"]) == ["305"] * 4 and compare["label"] == "All models read the same number."
+    empty = demo.classify(app, _editor(None), "modern", demo.A_NUMBER)
+    assert "Write a number" in empty[0] and empty[2] is None

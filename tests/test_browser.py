@@ -361,3 +361,22 @@ def test_a_correction_changes_the_visitor_table(page, tmp_path):
     after = table.inner_text()
     assert "Modern CNN" in after and "100.0%" in after
     page.screenshot(path=tmp_path / "models.png", full_page=True)
+
+
+def test_number_mode_reads_a_three_digit_number(page, tmp_path):
+    _wait_brush(page)
+    page.locator("#write-mode").get_by_label("A number").check()
+    _stroke(page, [(0.1, 0.25), (0.1, 0.75)])  # 1
+    _stroke(page, [(0.48, 0.25), (0.3, 0.58), (0.56, 0.58)])  # 4: the open top and the bar ...
+    _stroke(page, [(0.49, 0.42), (0.49, 0.75)])  # ... and its stem, a second stroke
+    _stroke(page, [(0.7, 0.25), (0.92, 0.25), (0.78, 0.75)])  # 7
+    page.screenshot(path=tmp_path / "number-drawn.png", full_page=True)
+    page.wait_for_function(
+        "() => { const el = document.querySelector('#answer .digit'); return el && el.textContent.trim() === '147'; }",
+        timeout=ANSWER_TIMEOUT_MS)
+    assert "3 digits" in page.locator("#answer").inner_text()
+    assert "147" in page.locator("#compare").inner_text()
+    page.screenshot(path=tmp_path / "number.png", full_page=True)
+    page.locator("#clear-btn").click()
+    page.wait_for_function("() => document.querySelector('#answer .hint') !== null", timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator("#answer .digit").count() == 0

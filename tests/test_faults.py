@@ -42,18 +42,18 @@ def _png(digit: int) -> bytes:
 def test_garbage_weights_while_serving(tmp_path):
     with running_app(None, tmp_path / "app.log") as app, httpx.Client(base_url=app.url, timeout=60) as client:
         drawing = sketch_value(client, _png(7))
-        kind, outputs = call(client, "classify", [drawing, "lenet5"])
+        kind, outputs = call(client, "classify", [drawing, "lenet5", "One digit"])
         assert kind == "complete" and "unavailable" not in json.dumps(outputs[4])
         good = (app.weights / "lenet5.safetensors").read_bytes()
         (app.weights / "lenet5.safetensors").write_bytes(b"garbage, not tensors")
-        kind, outputs = call(client, "classify", [drawing, "lenet5"])
+        kind, outputs = call(client, "classify", [drawing, "lenet5", "One digit"])
         assert kind == "complete"
         rows = {row[0]: row for row in outputs[4]["value"]["data"]}
         assert rows["LeNet-5"][3].startswith("unavailable: not a readable safetensors file")
         for name in ("MLP", "Simple CNN", "Modern CNN"):
             assert rows[name][1] == 7  # the others keep answering
         (app.weights / "lenet5.safetensors").write_bytes(good)
-        kind, outputs = call(client, "classify", [drawing, "lenet5"])
+        kind, outputs = call(client, "classify", [drawing, "lenet5", "One digit"])
         assert "unavailable" not in json.dumps(outputs[4]) and "LeNet-5: " in outputs[0]
 
 

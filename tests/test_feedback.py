@@ -127,7 +127,7 @@ def test_scores_use_only_drawings_the_weights_never_saw(tmp_path, models):
 
 
 def _correct(client, png: bytes, label: str, consent: bool = True):
-    return call(client, "feedback", [sketch_value(client, png), "modern", consent, label])
+    return call(client, "feedback", [sketch_value(client, png), "modern", consent, label, "One digit"])
 
 
 def _count(folder) -> int:
@@ -202,7 +202,7 @@ def test_unwritable_folder_keeps_the_app_predicting(tmp_path):
     with running_app({"DIGITS_FEEDBACK": str(blocker / "feedback")}) as app, \
             httpx.Client(base_url=app.url, timeout=60) as client:
         png = _png(app_canvas(2, variant=0))
-        kind, out = call(client, "classify", [sketch_value(client, png), "modern"])
+        kind, out = call(client, "classify", [sketch_value(client, png), "modern", "One digit"])
         assert kind == "complete" and "<div class='digit'>2</div>" in out[0]
         kind, out = _correct(client, png, "2")
         assert kind == "complete" and out[0].startswith("Could not save: cannot open") and "still answer" in out[0]

@@ -42,7 +42,7 @@ def app(tmp_path_factory):
 
 def _seven(client) -> tuple[str, object]:
     return call(client, "classify", [sketch_value(client, _png(app_canvas(7, variant=0))),
-                                     "modern"])
+                                     "modern", "One digit"])
 
 
 def _bomb() -> bytes:
@@ -63,7 +63,7 @@ def _bomb() -> bytes:
 ])
 def test_bad_input_gets_a_readable_error(app, name, make, message):
     _, client = app
-    kind, payload = call(client, "classify", [make(client), "modern"])
+    kind, payload = call(client, "classify", [make(client), "modern", "One digit"])
     assert kind == "error" and message in payload["error"], (name, payload)
 
 
@@ -73,7 +73,7 @@ def test_bad_input_gets_a_readable_error(app, name, make, message):
 ], ids=["opaque-white", "grey16"])
 def test_uniform_images_are_empty_not_a_digit(app, image):
     _, client = app
-    kind, outputs = call(client, "classify", [sketch_value(client, _png(image)), "modern"])
+    kind, outputs = call(client, "classify", [sketch_value(client, _png(image)), "modern", "One digit"])
     assert kind == "complete" and "Draw a digit" in outputs[0] and outputs[2] in ({}, None)
 
 
@@ -109,7 +109,7 @@ def test_fuzz_keeps_serving_with_flat_memory(app):
     outcomes = {"complete": 0, "error": 0}
     for i in range(FUZZ_CASES):
         value = _fuzz_value(rng, client)
-        kind, payload = call(client, "classify", [value, rng.choice(["modern", "mlp", "nope", None])])
+        kind, payload = call(client, "classify", [value, rng.choice(["modern", "mlp", "nope", None]), "One digit"])
         assert kind in outcomes, (i, value, kind, payload)
         if kind == "error":
             assert payload and payload.get("error"), (i, value, payload)  # never an error without a message
