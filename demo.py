@@ -32,7 +32,7 @@ from digits.jobs import JobState, TrainingJob
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
 from digits.overlay import HEAT_PX, answer_maps, confusion_picture, drawing_overlay, feature_pairs, fit_width
 from digits.preprocess import MAX_PIXELS, ImageInputError, ink_map
-from digits.reading import Reading, read, read_all
+from digits.reading import Reading, read, read_ink_all
 from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, example_paths
 from digits.sync import start_sync
 from digits.visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE
@@ -217,7 +217,7 @@ def reading_table(readings: dict[str, Reading]) -> dict[str, Any]:
     majority = max(set(texts), key=texts.count) if texts else None
     rows, css = [], []
     for name, r in readings.items():
-        rows.append([get_spec(name).display_name, r.text or "–", 100 * number_confidence(r),
+        rows.append([get_spec(name).display_name, r.text or "–", 100 * r.confidence,
                      f"{len(r.digits)} digit{'s' * (len(r.digits) != 1)}",
                      f"{sum(p.latency_ms for p in r.digits):.2f} ms"])
         css.append(DIFFERS_CSS if r.text != majority else "")
@@ -227,10 +227,6 @@ def reading_table(readings: dict[str, Reading]) -> dict[str, Any]:
                f"The models disagree: {others} of {len(texts)} read it otherwise.")
     styler = frame.style.apply(lambda f: compare_styles(f, css), axis=None).format({"confidence": "{:.1f}%"})
     return gr.update(value=styler, label=verdict)
-
-
-def number_confidence(r: Reading) -> float:
-    return float(np.prod([p.confidence for p in r.digits])) if r.digits else 0.0
 
 
 def reading_picture(ink: np.ndarray, r: Reading) -> np.ndarray:
@@ -268,7 +264,7 @@ def visitor_views(app: AppState, name: str):
     """(confusion matrix picture, gallery of visitors' drawings the model gets wrong)."""
     if app.feedback is None:
         return None, []
-    score = score_visitors(app.store, app.feedback).get(name)
+    score = score_visitors(app.store, app.feedback, [name]).get(name)
     if score is None or not score.n:
         return None, []
     return (confusion_picture(score.confusion),
@@ -392,14 +388,14 @@ def classify_number(app: AppState, sketch: Any, model: str | None):
     """Number mode: every model's reading; the selected one's digits, boxes and 28x28 views."""
     try:
         ink = ink_map(sketch)
-        readings = read_all(sketch, app.store)
+        readings = read_ink_all(ink, app.store)
     except (ValueError, TypeError, OSError, AttributeError) as exc:
         raise unreadable(exc) from None
     r = readings.get(model or "") or next(iter(readings.values()), None)
     if r is None or r.text is None or isinstance(ink, str):
         return (answer_html(None).replace("Draw a digit", "Write a number"), answer_line_html(None), None, None,
                 compare_table({}))
-    name, conf = get_spec(r.model).display_name, number_confidence(r)
+    name, conf = get_spec(r.model).display_name, r.confidence
     note = f"{len(r.digits)} digit{'s' * (len(r.digits) != 1)}, {100 * conf:.0f}% sure of them all"
     return (f"<div class='answer'><div class='digit'>{html.escape(r.text)}</div>"
             f"<div class='note'>{html.escape(name)}: {note}</div></div>",

@@ -10,29 +10,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 import torch
+from timing import median_ms
 
 from digits.explanations import METHODS, explain, explain_all
 from digits.inference import ModelStore
 from digits.sketches import app_canvas
 
 TRAINING_WARMUP_S = 10  # the job loads MNIST and starts its batches
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 def cycling(fn, canvases):

@@ -9,27 +9,16 @@ digits well apart, touching, and overlapping a little.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
+from timing import median_ms
 
 from digits.inference import ModelStore
 from digits.reading import read, read_all
 from digits.sketches import number_canvas
 
 CANVAS = (800, 400)
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:

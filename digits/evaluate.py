@@ -206,10 +206,11 @@ def fair_drawings(feedback: FeedbackStore, card: dict) -> list[Drawing]:
     return [d for d in feedback.drawings(after_id=through) if d.digit is not None and d.image28 is not None]
 
 
-def score_visitors(models: ModelStore, feedback: FeedbackStore) -> dict[str, VisitorScore]:
-    """Every available model on the visitors' drawings it has not seen."""
+def score_visitors(models: ModelStore, feedback: FeedbackStore,
+                   names: list[str] | None = None) -> dict[str, VisitorScore]:
+    """Every available model (or the named ones) on the visitors' drawings it has not seen."""
     scores = {}
-    for name in models.available():
+    for name in names or models.available():
         drawings = fair_drawings(feedback, models.card(name))
         said = [p.digit for p in models.predict_many([Preprocessed(d.image28) for d in drawings], name)]
         true = [d.digit for d in drawings]

@@ -47,6 +47,11 @@ class Reading:
     boxes: list[Box] = field(default_factory=list)  # each digit's box on the input image
     reason: str | None = None  # None when read; "empty" when there is no ink
 
+    @property
+    def confidence(self) -> float:
+        """How sure the model is of the whole number: the product of its digits' confidences."""
+        return float(np.prod([p.confidence for p in self.digits])) if self.digits else 0.0
+
     def as_dict(self) -> dict[str, Any]:
         """The CLI's JSON shape (`python -m digits read --json`)."""
         return {"model": self.model, "text": self.text, "reason": self.reason,
@@ -211,9 +216,13 @@ def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None
 def read_all(image: Any, store: ModelStore | None = None) -> dict[str, Reading]:
     """Every available model's reading, segmenting once (touching digits are cut where the
     default model is surest, so every model reads the same pieces)."""
+    return read_ink_all(ink_map(image), store)
+
+
+def read_ink_all(ink: np.ndarray | str, store: ModelStore | None = None) -> dict[str, Reading]:
+    """`read_all` of an ink map already made (the app decodes each drawing once)."""
     store = store or default_store()
     names = store.available()
-    ink = ink_map(image)
     if isinstance(ink, str) or not names:
         return {name: Reading(name, None, reason="empty") for name in names}
     with pinned_threads:
