@@ -27,9 +27,10 @@ from digits.engine import TrainConfig
 from digits.evaluate import Mistake, MistakeGallery, score_visitors
 from digits.explanations import DEFAULT_METHOD, METHODS, Method, explain_all
 from digits.feedback import FeedbackError, FeedbackStore, FeedbackUnavailable, anonymous_session, record
-from digits.inference import INFERENCE_THREADS, ModelStore, Prediction
+from digits.inference import EMPTY, INFERENCE_THREADS, NOT_A_DIGIT, ModelStore, Prediction
 from digits.jobs import JobState, TrainingJob
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
+from digits.negatives import SHIPPED_NEGATIVES
 from digits.overlay import HEAT_PX, answer_maps, confusion_picture, drawing_overlay, feature_pairs, fit_width
 from digits.preprocess import MAX_PIXELS, ImageInputError, ink_map
 from digits.reading import Reading, read, read_ink_all
@@ -44,7 +45,8 @@ PREVIEW_PX = 168  # "what the model sees": 28 x 6, nearest neighbour
 ONE_DIGIT, A_NUMBER = "One digit", "A number"  # the Draw tab's "Write" choice
 READING_PX = 300  # number mode: the copy of the drawing with each digit's box
 READING_DIGIT_PX = 56  # ... and each digit's 28x28, twice as large
-UNSURE_BELOW = 0.5  # below this confidence the answer says it is unsure
+UNSURE_BELOW = 0.8  # a calibrated probability below this: the answer says it is unsure (digits/trust.py)
+REFUSAL = "That doesn't look like a digit"
 POLL_S = 1.0  # training tab refresh
 TRAINING_ENV = "DIGITS_TRAINING"  # "off" hides the Train tab (public Spaces)
 MAX_EPOCHS_ENV = "DIGITS_MAX_EPOCHS"
@@ -54,6 +56,7 @@ MAX_UPLOAD = "10mb"  # an upload larger than this is refused before it is read (
 QUEUE_SIZE = 64  # events waiting beyond this are refused at once ("busy, try again") instead of piling up
 FEEDBACK_OFF = "collection is switched off on this server"
 RIGHT_LABEL = "✓ Right"
+NOT_DIGIT_LABEL = "✗ Not a digit"  # the visitor says the drawing is no digit at all
 CONSENT_LABEL = "Keep this drawing to evaluate and improve the models (no names, no IP addresses)"
 WHY_CONCURRENCY = 1  # explanations at once: they may queue behind each other, never behind answers
 WHY_DRAWING_PX = 336  # the overlay on the drawing, at most this wide
@@ -134,7 +137,16 @@ def model_choices(store: ModelStore) -> list[tuple[str, str]]:
     return [(model_label(store, n), n) for n in store.available()]
 
 
+def _guess_note(p: Prediction) -> str:
+    """The best guess behind a refusal, in small print."""
+    return f"best guess {p.best_guess} ({100 * p.top_probability:.0f}%)"
+
+
 def answer_html(p: Prediction | None) -> str:
+    name = "" if p is None else html.escape(get_spec(p.model).display_name)
+    if p is not None and p.reason == NOT_A_DIGIT:
+        return (f"<div class='answer refused'><div class='refusal'>{REFUSAL}</div>"
+                f"<div class='note'>{name}: {_guess_note(p)}</div></div>")
     if p is None or p.digit is None:
         why = "" if p is None or not p.empty_reason or p.empty_reason == "no ink" else f" ({p.empty_reason})"
         return f"<div class='answer empty'><div class='hint'>✍️ Draw a digit{html.escape(why)}</div></div>"
@@ -142,12 +154,13 @@ def answer_html(p: Prediction | None) -> str:
     unsure = conf < UNSURE_BELOW
     note = f"not sure: maybe {p.digit}" if unsure else f"{100 * conf:.0f}% sure"
     cls = "answer unsure" if unsure else "answer"
-    return (f"<div class='{cls}'><div class='digit'>{p.digit}</div>"
-            f"<div class='note'>{html.escape(get_spec(p.model).display_name)}: {note}</div></div>")
+    return f"<div class='{cls}'><div class='digit'>{p.digit}</div><div class='note'>{name}: {note}</div></div>"
 
 
 def answer_line_html(p: Prediction | None) -> str:
     """The compact answer shown next to the canvas on narrow screens (the full panel is below)."""
+    if p is not None and p.reason == NOT_A_DIGIT:
+        return f"<div class='answer-line refused'><b>{REFUSAL}</b> <span>{_guess_note(p)}</span></div>"
     if p is None or p.digit is None:
         return "<div class='answer-line empty'>Draw a digit: the answer appears here.</div>"
     conf = p.confidence
@@ -157,36 +170,45 @@ def answer_line_html(p: Prediction | None) -> str:
 
 
 def label_value(p: Prediction | None) -> dict[str, float] | None:
+    """The ten bars; none for a refusal (a bar chart would crown the guess the model refused)."""
     if p is None or p.digit is None:
         return None
     return {str(d): float(v) for d, v in enumerate(p.probabilities)}
 
 
-COMPARE_COLUMNS = ["model", "digit", "confidence", "runner-up", "latency"]
+COMPARE_COLUMNS = ["model", "answer", "confidence", "runner-up", "latency"]
 COMPARE_EMPTY = "Every model's answer appears here as you draw."
 DIFFERS_CSS = "background-color: rgba(239, 68, 68, 0.15); color: #b91c1c; font-weight: 600"
 UNAVAILABLE_CSS = "color: #6b7280; font-style: italic"
 CONFIDENCE_BAR = "rgba(99, 102, 241, 0.25)"  # the confidence cell fills to its percentage
 
 
+def _answer(p: Prediction) -> str:
+    return str(p.digit) if p.digit is not None else NOT_A_DIGIT
+
+
 def compare_rows(preds: dict[str, Prediction], unavailable: dict[str, str]) -> tuple[pd.DataFrame, str, list[str]]:
-    """(one row per model, the verdict, each row's CSS): the data behind the compare table."""
-    digits = [p.digit for p in preds.values() if p.digit is not None]
-    majority = max(set(digits), key=digits.count) if digits else None
+    """(one row per model, the verdict, each row's CSS): the data behind the compare table.
+    A model that refuses says "not a digit", with its best guess where the runner-up goes."""
+    answers = [_answer(p) for p in preds.values() if p.reason != EMPTY]
+    majority = max(set(answers), key=answers.count) if answers else None
     rows, styles = [], []
     for name, p in preds.items():
-        if p.digit is None:
+        if p.reason == EMPTY:
             continue
-        second = sorted(range(10), key=lambda d: -p.probabilities[d])[1]
-        rows.append([get_spec(name).display_name, p.digit, 100 * p.confidence,
-                     f"{second} ({100 * p.probabilities[second]:.0f}%)", f"{p.latency_ms:.2f} ms"])
-        styles.append(DIFFERS_CSS if p.digit != majority else "")
+        ranked = sorted(range(10), key=lambda d: -p.probabilities[d])
+        other = ranked[0] if p.digit is None else ranked[1]
+        rows.append([get_spec(name).display_name, _answer(p), 100 * p.top_probability,
+                     f"{'guess ' * (p.digit is None)}{other} ({100 * p.probabilities[other]:.0f}%)",
+                     f"{p.latency_ms:.2f} ms"])
+        styles.append(DIFFERS_CSS if _answer(p) != majority else "")
     for name, reason in unavailable.items():
         rows.append([get_spec(name).display_name, None, None, f"unavailable: {reason}", ""])
         styles.append(UNAVAILABLE_CSS)
-    others = sum(d != majority for d in digits)
-    verdict = (COMPARE_EMPTY if not digits else "All models agree." if others == 0 else
-               f"The models disagree: {others} of {len(digits)} say otherwise.")
+    others = sum(a != majority for a in answers)
+    verdict = (COMPARE_EMPTY if not answers else
+               ("No model thinks this is a digit." if majority == NOT_A_DIGIT else "All models agree.")
+               if others == 0 else f"The models disagree: {others} of {len(answers)} say otherwise.")
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS), verdict, styles
 
 
@@ -206,21 +228,22 @@ def compare_table(preds: dict[str, Prediction], unavailable: dict[str, str] | No
     confidence as a bar) and the verdict as its label."""
     frame, verdict, rows = compare_rows(preds, unavailable or {})
     styler = (frame.style.apply(lambda f: compare_styles(f, rows), axis=None)
-              .format({"confidence": "{:.1f}%", "digit": "{:.0f}"}, na_rep=""))
+              .format({"confidence": "{:.1f}%"}, na_rep=""))
     return gr.update(value=styler, label=verdict)
 
 
 def reading_table(readings: dict[str, Reading]) -> dict[str, Any]:
     """The compare table in number mode: each model's reading; confidence is the product of
     its digits' (how sure it is of the whole number)."""
-    texts = [r.text for r in readings.values() if r.text]
+    said = {name: r.text or (NOT_A_DIGIT if r.reason == NOT_A_DIGIT else None) for name, r in readings.items()}
+    texts = [t for t in said.values() if t]
     majority = max(set(texts), key=texts.count) if texts else None
     rows, css = [], []
     for name, r in readings.items():
-        rows.append([get_spec(name).display_name, r.text or "–", 100 * r.confidence,
+        rows.append([get_spec(name).display_name, said[name] or "–", 100 * r.confidence,
                      f"{len(r.digits)} digit{'s' * (len(r.digits) != 1)}",
                      f"{sum(p.latency_ms for p in r.digits):.2f} ms"])
-        css.append(DIFFERS_CSS if r.text != majority else "")
+        css.append(DIFFERS_CSS if said[name] != majority else "")
     frame = pd.DataFrame(rows, columns=["model", "reading", "confidence", "digits", "latency"])
     others = sum(t != majority for t in texts)
     verdict = (COMPARE_EMPTY if not texts else "All models read the same number." if others == 0 else
@@ -279,7 +302,9 @@ def give_feedback(app: AppState, sketch: Any, model: str | None, consent: bool, 
         return ("Tick **Keep this drawing** first: nothing is stored without it.", gr.skip())
     if app.feedback is None:
         return (f"Could not save: {app.feedback_problem}. The models still answer.", gr.skip())
-    if label == RIGHT_LABEL:
+    if label == NOT_DIGIT_LABEL:
+        label = NOT_A_DIGIT
+    elif label == RIGHT_LABEL:
         label = current_answer(app, sketch, model, mode)
         if label is None:
             return "Draw a digit first.", gr.skip()
@@ -294,12 +319,23 @@ def give_feedback(app: AppState, sketch: Any, model: str | None, consent: bool, 
 
 
 def current_answer(app: AppState, sketch: Any, model: str | None, mode: str) -> str | None:
-    """What the selected model says now: its digit, or in number mode its reading."""
+    """What the selected model says now: its digit, in number mode its reading, or "not a
+    digit" (so ✓ Right on a refusal keeps the drawing as a non-digit)."""
     if sketch is None:
         return None
-    if mode == A_NUMBER:
-        return read(sketch, model or DEFAULT_MODEL, app.store).text
-    return None if (p := app.store.predict(sketch, model or DEFAULT_MODEL)).digit is None else str(p.digit)
+    said = (read(sketch, model or DEFAULT_MODEL, app.store) if mode == A_NUMBER
+            else app.store.predict(sketch, model or DEFAULT_MODEL))
+    if said.reason == NOT_A_DIGIT:
+        return NOT_A_DIGIT
+    return said.text if mode == A_NUMBER else None if said.digit is None else str(said.digit)
+
+
+def refusal_rule(card: dict[str, Any]) -> str:
+    """The card's calibration and refusal rule in a few words."""
+    t = card.get("trust")
+    if not t:
+        return "never refuses (no calibration in this card)"
+    return f"below {100 * t['threshold']:.0f}% sure (temperature {t['temperature']:.2f})"
 
 
 def models_table(store: ModelStore) -> pd.DataFrame:
@@ -310,7 +346,8 @@ def models_table(store: ModelStore) -> pd.DataFrame:
             card = store.card(name)
         except WeightsError as exc:
             rows.append({"model": spec.display_name, "test accuracy": f"unavailable: {exc.reason}",
-                         "parameters": "", "train time": "", "date": "", "architecture": spec.architecture,
+                         "parameters": "", "train time": "", "date": "", "not a digit": "",
+                         "architecture": spec.architecture,
                          "reproduce": ""})
             continue
         rows.append({
@@ -319,6 +356,7 @@ def models_table(store: ModelStore) -> pd.DataFrame:
             "parameters": f"{card['parameters']:,}",
             "train time": f"{card['train_seconds']:.0f} s",
             "date": card["date"][:10],
+            "not a digit": refusal_rule(card),
             "architecture": spec.architecture,
             "reproduce": card["command"],
         })
@@ -374,7 +412,7 @@ def classify(app: AppState, sketch: Any, model: str | None, mode: str = ONE_DIGI
     except (ValueError, TypeError, OSError, AttributeError) as exc:  # a bad upload must not break the page
         raise unreadable(exc) from None
     chosen = preds.get(model or "") or next(iter(preds.values()), None)
-    if chosen is None or chosen.digit is None:
+    if chosen is None or chosen.reason == EMPTY:
         return answer_html(chosen), answer_line_html(chosen), None, None, compare_table({})
     unavailable = {n: reason for n, reason in app.store.errors.items() if n not in preds}
     if model in unavailable:
@@ -392,16 +430,29 @@ def classify_number(app: AppState, sketch: Any, model: str | None):
     except (ValueError, TypeError, OSError, AttributeError) as exc:
         raise unreadable(exc) from None
     r = readings.get(model or "") or next(iter(readings.values()), None)
-    if r is None or r.text is None or isinstance(ink, str):
+    if r is None or r.reason == EMPTY or isinstance(ink, str):
         return (answer_html(None).replace("Draw a digit", "Write a number"), answer_line_html(None), None, None,
                 compare_table({}))
     name, conf = get_spec(r.model).display_name, r.confidence
+    if r.reason == NOT_A_DIGIT:
+        return (*number_refusal(r), None, reading_picture(ink, r), reading_table(readings))
     note = f"{len(r.digits)} digit{'s' * (len(r.digits) != 1)}, {100 * conf:.0f}% sure of them all"
     return (f"<div class='answer'><div class='digit'>{html.escape(r.text)}</div>"
             f"<div class='note'>{html.escape(name)}: {note}</div></div>",
             f"<div class='answer-line'><b class='digit'>{html.escape(r.text)}</b> "
             f"<span>{html.escape(name)}</span></div>",
             {r.text: conf}, reading_picture(ink, r), reading_table(readings))
+
+
+def number_refusal(r: Reading) -> tuple[str, str]:
+    """(answer, compact answer) when a piece of the drawing is not a digit: which one, and the
+    model's best guess for the whole."""
+    refused = [str(i + 1) for i, p in enumerate(r.digits) if p.digit is None]
+    guess = "".join(str(p.best_guess) for p in r.digits)
+    where = f"piece {', '.join(refused)} of {len(r.digits)}" if len(r.digits) > 1 else "it"
+    note = f"{html.escape(get_spec(r.model).display_name)}: {where} is not a digit; best guess {guess}"
+    return (f"<div class='answer refused'><div class='refusal'>{REFUSAL}</div><div class='note'>{note}</div></div>",
+            f"<div class='answer-line refused'><b>{REFUSAL}</b> <span>best guess {guess}</span></div>")
 
 
 def cleared_outputs():
@@ -436,13 +487,14 @@ def train_defaults(name: str, finetune: bool = False):
 
 
 def start_training(app: AppState, name: str, epochs: float, batch: float, lr: float, feedback: bool = False,
-                   finetune: bool = False) -> str:
+                   finetune: bool = False, negatives: bool = False) -> str:
     if app.job is None:
         return "Training is switched off on this server."
     if feedback and app.feedback is None:
         return f"⚠️ There are no visitors' drawings to train on: {app.feedback_problem}."
     cfg = TrainConfig.from_recipe(name, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
-                                  feedback=bool(feedback), finetune=bool(finetune))
+                                  feedback=bool(feedback), finetune=bool(finetune),
+                                  negatives=SHIPPED_NEGATIVES if negatives else 0)
     ok, message = app.job.start(cfg)
     return message if ok else f"⚠️ {message}"
 
@@ -501,6 +553,8 @@ CSS = """
 .answer .digit {font-size:96px; font-weight:700; line-height:1.0}
 .answer.unsure .digit {color:#b45309}
 .answer .note {font-size:15px; opacity:.8}
+.answer.refused .refusal {font-size:30px; font-weight:700; padding:24px 0 8px; color:#b45309}
+.answer-line.refused b {color:#b45309}
 .answer.empty .hint {font-size:22px; padding:36px 0; opacity:.75}
 .job .track {height:14px; background:var(--neutral-200); border-radius:7px; overflow:hidden; margin:6px 0}
 .job .track .fill {height:100%; background:var(--color-accent); transition:width .4s}
@@ -581,7 +635,7 @@ class DrawTab:
 @dataclass
 class FeedbackRow:
     consent: gr.Checkbox
-    buttons: list[gr.Button]  # "✓ Right", then 0-9: each button's value is its label
+    buttons: list[gr.Button]  # "✓ Right", 0-9, "✗ Not a digit": each button's value is its label
     message: gr.Markdown
 
 
@@ -591,6 +645,7 @@ def feedback_row() -> FeedbackRow:
     with gr.Row(elem_id="fb-buttons"):
         buttons = [gr.Button(RIGHT_LABEL, size="sm", variant="secondary", elem_id="fb-right", min_width=60)]
         buttons += [gr.Button(str(d), size="sm", elem_id=f"fb-{d}", min_width=32) for d in range(10)]
+        buttons.append(gr.Button(NOT_DIGIT_LABEL, size="sm", elem_id="fb-not-digit", min_width=60))
     message = gr.Markdown("Is it right? Confirm, or click the digit you drew.", elem_id="fb-msg")
     return FeedbackRow(consent, buttons, message)
 
@@ -603,6 +658,7 @@ class TrainTab:
     lr: gr.Number
     feedback: gr.Checkbox
     finetune: gr.Checkbox
+    negatives: gr.Checkbox
     start_btn: gr.Button
     cancel_btn: gr.Button
     msg: gr.Markdown
@@ -667,6 +723,9 @@ def train_tab(max_epochs: int, collecting: bool) -> TrainTab:
                                value=False, visible=collecting, elem_id="train-feedback")
         finetune = gr.Checkbox(label="Fine-tune the current weights (MNIST replayed beside them)", value=False,
                                elem_id="train-finetune")
+        negatives = gr.Checkbox(label=f"Also show it {SHIPPED_NEGATIVES:,} non-digits (letters, shapes, scribbles) "
+                                      "so it learns to refuse them (making them takes about a minute)",
+                                value=False, elem_id="train-negatives")
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="start-btn")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
@@ -678,7 +737,8 @@ def train_tab(max_epochs: int, collecting: bool) -> TrainTab:
     gr.Markdown("Training runs on the server in its own process: it carries on if you close this tab, and one "
                 "job runs at a time. New weights replace the current ones only if their validation accuracy is "
                 "at least as good.")
-    return TrainTab(model, epochs, batch, lr, feedback, finetune, start_btn, cancel_btn, msg, progress, plot, card)
+    return TrainTab(model, epochs, batch, lr, feedback, finetune, negatives, start_btn, cancel_btn, msg, progress,
+                    plot, card)
 
 
 def models_tab(app: AppState, default: str | None) -> ModelsTab:
@@ -856,7 +916,7 @@ def wire_train(app: AppState, demo: gr.Blocks, t: TrainTab, draw: DrawTab, model
     seen_finish = gr.State(None)
     polled = [t.progress, t.plot, t.card, seen_finish, draw.model, models.table, t.msg, timer]
     t.start_btn.click(lambda *a: start_training(app, *a), [t.model, t.epochs, t.batch, t.lr, t.feedback,
-                                                           t.finetune], [t.msg],
+                                                           t.finetune, t.negatives], [t.msg],
                       api_name="train").then(lambda: gr.Timer(active=True), None, [timer], api_visibility="private")
     t.cancel_btn.click(lambda: cancel_training(app), None, [t.msg], api_visibility="private")
 

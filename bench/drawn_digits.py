@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
-from skimage.morphology import skeletonize
 
 from digits.data import load_split
 from digits.inference import ModelStore
+from digits.penstyle import skeleton_strokes
 from digits.preprocess import preprocess
 from digits.sketches import draw_strokes, render
 
@@ -32,27 +32,7 @@ CANVAS = 800
 BRUSH_RANGE = (8, 40)
 HEIGHT_RANGE = (0.25, 0.8)
 SCAN_RANGE = (64, 400)
-TRACE_UPSCALE = 4  # skeletons are traced on a 112x112 upscale of the 28x28 digit
 FONT_GLOBS = ("/usr/share/fonts/truetype/**/*.ttf",)
-
-
-def skeleton_strokes(img28: np.ndarray) -> list[list[tuple[float, float]]]:
-    """Short strokes joining 8-connected skeleton pixels, in a unit box of the digit's ink."""
-    big = np.asarray(Image.fromarray((255 * img28).astype(np.uint8)).resize(
-        (28 * TRACE_UPSCALE, 28 * TRACE_UPSCALE), Image.BILINEAR)) > 100
-    sk = skeletonize(big)
-    ys, xs = np.nonzero(sk)
-    if len(ys) == 0:
-        return []
-    top, left = ys.min(), xs.min()
-    size = max(ys.max() - top, xs.max() - left, 1)
-    on = set(zip(ys.tolist(), xs.tolist()))
-    strokes = []
-    for y, x in on:
-        for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
-            if (y + dy, x + dx) in on:
-                strokes.append([((x - left) / size, (y - top) / size), ((x + dx - left) / size, (y + dy - top) / size)])
-    return strokes
 
 
 def canvas_from_strokes(strokes, rng: np.random.Generator) -> np.ndarray:

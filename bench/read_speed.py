@@ -1,7 +1,9 @@
 """How long reading a whole number takes: `read_all` (every model, segmenting once) on an
 800x400 canvas holding four digits, against `predict_all` on one digit of the same canvas
 size, on one torch thread (the app's setting). Also how many numbers are read right, for
-digits well apart, touching, and overlapping a little.
+template digits well apart, touching, and overlapping a little, and for numbers of 2-5 MNIST
+*test* digits traced with a pen, written as people write numbers: one writer's brush and
+height (within 10%), a slightly wavy baseline, gaps from slightly overlapping boxes to wide.
 
     python bench/read_speed.py [--repeats 100] [--numbers 200]
 """
@@ -12,14 +14,39 @@ import argparse
 
 import numpy as np
 import torch
+from PIL import Image
 from timing import median_ms
 
+from digits.data import load_split
 from digits.inference import ModelStore
+from digits.penstyle import skeleton_strokes
 from digits.reading import read, read_all
-from digits.sketches import number_canvas
+from digits.sketches import draw_strokes, number_canvas
 
 CANVAS = (800, 400)
+GAP_RANGE = (-0.08, 0.6)  # space between digits, as a share of a digit's height (negative: overlap)
 
+
+def mnist_number(images, labels, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """2-5 MNIST test digits traced with one pen and placed left to right on an 800x400 canvas."""
+    pick = rng.choice(len(labels), size=int(rng.integers(2, 6)), replace=False)
+    width, height = CANVAS
+    traced = [skeleton_strokes(images[i, 0].numpy()) for i in pick]
+    sizes = rng.uniform(0.9, 1.1, len(pick))  # one writer: heights within 10%
+    shares = [max((x for st in t for x, _ in st), default=0.5) for t in traced]  # width / height
+    gaps = rng.uniform(*GAP_RANGE, len(pick) - 1)
+    extent = float(sum(sz * w for sz, w in zip(sizes, shares)) + sum(gaps))  # in digit heights
+    h = min(rng.uniform(0.3, 0.55) * height, 0.9 * width / extent)
+    brush = rng.uniform(0.06, 0.12) * h
+    x, base = rng.uniform(brush, width - brush - extent * h), rng.uniform(0.35, 0.65) * height
+    img = Image.new("RGBA", CANVAS, (0, 0, 0, 0))
+    for k, strokes in enumerate(traced):
+        size = h * sizes[k]
+        top = base - size / 2 + rng.normal(0, 0.04) * size  # a slightly wavy baseline
+        layer = draw_strokes(strokes, max(CANVAS), brush, (x, top, size, size)).crop((0, 0, width, height))
+        img = Image.alpha_composite(img, layer)
+        x += size * shares[k] + (gaps[k] * h if k < len(gaps) else 0)
+    return np.asarray(img), "".join(str(int(labels[i])) for i in pick)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,6 +66,17 @@ def main() -> None:
         texts = ["".join(map(str, rng.integers(0, 10, int(rng.integers(2, 5))))) for _ in range(args.numbers)]
         right = sum(read(number_canvas(t, CANVAS, gap=gap, rng=rng), "modern", store).text == t for t in texts)
         print(f"modern reads {name:<16} {right / len(texts):.1%} of {len(texts)} numbers (2-4 digits)")
+    test = load_split(False)
+    exact = count = refused = 0
+    for _ in range(args.numbers):
+        image, text = mnist_number(test.images, test.labels, rng)
+        r = read(image, "modern", store)
+        exact += r.text == text
+        count += len(r.digits) == len(text)
+        refused += r.reason == "not a digit"
+    n = args.numbers
+    print(f"modern reads MNIST-test numbers (2-5 digits): {exact / n:.1%} exactly, digit count right "
+          f"{count / n:.1%}, refused as not a digit {refused / n:.1%} of {n}")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,9 @@ class Writer:
 
 def pen_mnist(images: np.ndarray, labels, seed: int):
     """MNIST digits redrawn with a pen on a sketchpad canvas (bench/drawn_digits.py)."""
-    from drawn_digits import canvas_from_strokes, skeleton_strokes
+    from drawn_digits import canvas_from_strokes
+
+    from digits.penstyle import skeleton_strokes
 
     rng = np.random.default_rng(seed)
     for img, label in zip(images, labels):

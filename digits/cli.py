@@ -17,6 +17,7 @@ from .engine import Progress, TrainConfig
 from .explanations import DEFAULT_METHOD, METHODS
 from .feedback import FeedbackUnavailable
 from .models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
+from .negatives import SHIPPED_NEGATIVES
 from .visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, NoVisitorDrawings
 from .weights import WeightsError
 
@@ -104,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--finetune", action="store_true",
                    help=f"start from the current weights (default {FINETUNE_EPOCHS} epochs at "
                         f"{FINETUNE_LR_SCALE}x the recipe's learning rate, MNIST replayed)")
+    t.add_argument("--negatives", type=int, default=0, metavar="N",
+                   help="also show the model N non-digit drawings (letters, shapes, scribbles) so it learns "
+                        f"to be unsure of them: outlier exposure (the shipped weights used {SHIPPED_NEGATIVES})")
     _add_common(t)
 
     e = sub.add_parser("evaluate", help="table of every model: accuracy on the test split, speed")
@@ -135,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_feedback_parser(sub)
 
+    cal = sub.add_parser("calibrate", help="refit each model's temperature and 'not a digit' threshold on "
+                                            "validation digits and write them into its card (tensors untouched)")
+    cal.add_argument("--model", default="all", help="a model name or 'all' (default)")
+    _add_common(cal)
     ls = sub.add_parser("list", help="registered models and their weight files")
     _add_common(ls)
     return parser
@@ -186,7 +194,8 @@ def train_config(name: str, args) -> TrainConfig:
     return TrainConfig.from_recipe(name, epochs=epochs, batch_size=args.batch_size, lr=lr, seed=args.seed,
                                    device=args.device, max_batches=args.max_batches,
                                    bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
-                                   accel=not args.no_accel, feedback=args.feedback, finetune=args.finetune)
+                                   accel=not args.no_accel, feedback=args.feedback, finetune=args.finetune,
+                                   negatives=args.negatives)
 
 
 def cmd_evaluate(args) -> int:
@@ -227,9 +236,10 @@ def _print_row(row: dict, as_json: bool) -> None:
     elif "error" in row:
         print(f"{row['file']}\t{row['model']}\terror: {row['error']}")
     else:
-        digit = "empty" if row["digit"] is None else row["digit"]
-        conf = max(row["probabilities"]) if row["digit"] is not None else 0.0
-        print(f"{row['file']}\t{row['model']}\t{digit}\t{100 * conf:.1f}%")
+        said = row["reason"] if row["digit"] is None else row["digit"]
+        top = max(row["probabilities"])
+        guess = f" (best guess {row['probabilities'].index(top)})" if row["reason"] == "not a digit" else ""
+        print(f"{row['file']}\t{row['model']}\t{said}\t{100 * top:.1f}%{guess}")
 
 
 def cmd_read(args) -> int:
@@ -351,8 +361,25 @@ def cmd_list(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "read": cmd_read,
-            "explain": cmd_explain, "feedback": cmd_feedback, "list": cmd_list}
+def cmd_calibrate(args) -> int:
+    from .training import calibrate
+
+    names = list_models() if args.model == "all" else [get_spec(args.model).name]
+    data = _load_data(args.data_dir)
+    for name in names:
+        try:
+            fitted = calibrate(name, data, args.weights_dir)
+        except WeightsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{name}: temperature {fitted['temperature']:.3f}, not a digit below {100 * fitted['threshold']:.1f}% "
+              f"(refuses {100 * fitted['mnist_val']['rejected']:.2f}% of MNIST validation, "
+              f"{100 * fitted['pen_val']['rejected']:.2f}% of pen-style validation digits)")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "calibrate": cmd_calibrate, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "read": cmd_read, "explain": cmd_explain, "feedback": cmd_feedback, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

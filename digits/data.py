@@ -14,6 +14,7 @@ from .config import DATA_ENV, MNIST_MEAN, MNIST_STD, data_dir
 # The last 5,000 of the 60,000 training images are held out for every choice made
 # during training (best epoch); the test split is only ever used for reporting.
 VALIDATION_SIZE = 5_000
+NOT_A_DIGIT = -1  # the label of a non-digit drawing in a training split (digits/negatives.py)
 
 _RAW_FILES = (
     "train-images-idx3-ubyte",

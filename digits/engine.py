@@ -21,7 +21,7 @@ from torch import nn
 from . import accel
 from .augment import augment_batch
 from .config import resolve_device
-from .data import MNISTData, normalize
+from .data import NOT_A_DIGIT, MNISTData, normalize
 from .evaluate import accuracy
 from .models import Recipe, create_model, get_spec
 
@@ -43,6 +43,7 @@ class TrainConfig:
     accel: bool = True  # CPU only: the optional speed-ups of digits.accel (also off with DIGITS_ACCEL=0)
     feedback: bool = False  # also train on the visitors' drawings (digits/visitors.py builds the data)
     finetune: bool = False  # start from the current weights instead of a fresh initialisation
+    negatives: int = 0  # non-digit drawings mixed into training (digits/negatives.py): 0 = none
 
     @classmethod
     def from_recipe(cls, model: str, **overrides: Any) -> TrainConfig:
@@ -129,6 +130,23 @@ def selection_score(entry: dict[str, float], mnist_floor: float | None) -> float
     if mnist_floor is not None and entry["val_acc"] < mnist_floor:
         return entry["val_acc"] - 2.0
     return entry["visitor_val_acc"]
+
+
+OUTLIER_WEIGHT = 0.5  # outlier exposure's weight on the negatives' loss (Hendrycks et al., 2019)
+
+
+def loss_fn(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Cross-entropy on the digits; on non-digits (label NOT_A_DIGIT), cross-entropy against the
+    uniform distribution, so the model learns to be unsure of them (outlier exposure)."""
+    logits = logits.float()
+    negative = labels == NOT_A_DIGIT
+    if not negative.any():
+        return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    digits = ~negative
+    loss = (F.cross_entropy(logits[digits], labels[digits], label_smoothing=label_smoothing) * digits.float().mean()
+            if digits.any() else logits.new_zeros(()))
+    unsure = -F.log_softmax(logits[negative], dim=1).mean(dim=1).sum() / len(labels)
+    return loss + OUTLIER_WEIGHT * unsure
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -232,7 +250,7 @@ def _train_epoch(loop: _Loop, epoch: int) -> tuple[float, float, int, bool]:
     order = torch.randperm(len(loop.train_y), generator=loop.gen, device=device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = done = 0
+    seen = seen_digits = done = 0
     cancelled = False
     for b in range(loop.batches):
         if loop.step >= loop.total or (loop.cancel is not None and loop.cancel.is_set()):
@@ -242,16 +260,18 @@ def _train_epoch(loop: _Loop, epoch: int) -> tuple[float, float, int, bool]:
         x, y = augment_batch(loop.train_x[idx], recipe.augment, loop.gen), loop.train_y[idx]
         with _autocast(device, loop.bf16):
             logits = loop.model(normalize(x).contiguous(memory_format=torch.channels_last))
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+            loss = loss_fn(logits, y, recipe.label_smoothing)
         loop.opt.zero_grad(set_to_none=True)
         loss.backward()
         loop.opt.step()
         loop.sched.step()
         loop.step, done, seen = loop.step + 1, done + 1, seen + len(y)
         loss_sum += loss.detach() * len(y)
-        correct += (logits.detach().argmax(1) == y).sum()
-        loop.report("train", epoch, b + 1, loss_sum.item() / seen, correct.item() / seen)
-    return (loss_sum.item() / seen if seen else math.nan), (correct.item() / seen if seen else 0.0), done, cancelled
+        correct += (logits.detach().argmax(1) == y).sum()  # negatives never count as correct
+        seen_digits += int((y != NOT_A_DIGIT).sum())
+        loop.report("train", epoch, b + 1, loss_sum.item() / seen, correct.item() / max(seen_digits, 1))
+    return ((loss_sum.item() / seen if seen else math.nan), (correct.item() / seen_digits if seen_digits else 0.0),
+            done, cancelled)
 
 
 def train(cfg: TrainConfig, data: MNISTData, on_progress: ProgressCallback | None = None,

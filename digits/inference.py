@@ -22,6 +22,7 @@ from .config import weights_dir
 from .data import normalize
 from .models import DEFAULT_MODEL, get_spec, list_models
 from .preprocess import Preprocessed, preprocess
+from .trust import Trust
 from .weights import WeightsError, load_model_and_card, weights_path
 
 # Inference runs in the caller's thread; a prediction is tiny, so more threads only add
@@ -61,24 +62,37 @@ class _ThreadPin:
 pinned_threads = _ThreadPin(INFERENCE_THREADS)
 
 
+EMPTY = "empty"  # no ink, or too little or too faint to be anything
+NOT_A_DIGIT = "not a digit"  # ink, but the model is not sure enough that it is any digit (digits/trust.py)
+
+
 @dataclass(frozen=True)
 class Prediction:
     model: str
-    digit: int | None  # None when the image holds no digit
-    probabilities: list[float]  # 10 values summing to 1 (all zeros when empty)
+    digit: int | None  # None when the image holds no digit: `reason` says why
+    probabilities: list[float]  # the calibrated ten-way distribution (all zeros when empty)
     image28: np.ndarray | None  # the [0, 1] 28x28 image the model saw (before normalisation)
     latency_ms: float = 0.0  # this model's forward pass
-    empty_reason: str | None = None
+    empty_reason: str | None = None  # what the pipeline found when empty ("ink too faint", ...)
+    reason: str | None = None  # None, EMPTY or NOT_A_DIGIT
 
     @property
     def confidence(self) -> float:
         return max(self.probabilities) if self.digit is not None else 0.0
 
+    @property
+    def best_guess(self) -> int | None:
+        """The digit the model leans to, even when it refuses (None when empty)."""
+        return None if self.reason == EMPTY else int(np.argmax(self.probabilities))
+
+    @property
+    def top_probability(self) -> float:
+        return max(self.probabilities)
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape the CLI and the app's API share."""
         return {"model": self.model, "digit": self.digit,
-                "probabilities": [round(v, 6) for v in self.probabilities],
-                "reason": None if self.digit is not None else "empty"}
+                "probabilities": [round(v, 6) for v in self.probabilities], "reason": self.reason}
 
 
 @dataclass
@@ -86,6 +100,7 @@ class _Loaded:
     model: nn.Module
     mtime: int | None
     card: dict[str, Any] = field(default_factory=dict)
+    trust: Trust = field(default_factory=Trust)
 
 
 EMPTY_PROBABILITIES = [0.0] * 10
@@ -121,13 +136,19 @@ class ModelStore:
                 self.errors[name] = exc.reason
                 raise
             self.errors.pop(name, None)
-            self._models[name] = _Loaded(model, mtime, card)
+            self._models[name] = _Loaded(model, mtime, card, Trust.from_card(card))
             return model
 
     def card(self, name: str) -> dict[str, Any]:
         self.get(name)
         with self._lock:
             return self._models[name].card
+
+    def trust(self, name: str) -> Trust:
+        """The model's calibration and "not a digit" threshold, from its card."""
+        self.get(name)
+        with self._lock:
+            return self._models[name].trust
 
     def available(self) -> list[str]:
         """Registered models whose weights load; broken files are skipped (see `errors`)."""
@@ -148,12 +169,12 @@ class ModelStore:
         model = get_spec(model).name  # an unknown name fails here, drawn or not
         if prepared.empty:  # answered without loading a model
             return _empty_prediction(prepared, model)
-        return _classify(self.get(model), prepared, model)
+        return _classify(self.get(model), self.trust(model), prepared, model)
 
     def predict_many(self, prepared: list[Preprocessed], model: str) -> list[Prediction]:
         """Many preprocessed images through one model in a single batch (the batch CLI)."""
         drawn = [p for p in prepared if not p.empty]
-        out = iter(_classify_batch(self.get(model), drawn, model) if drawn else [])
+        out = iter(_classify_batch(self.get(model), self.trust(model), drawn, model) if drawn else [])
         return [_empty_prediction(p, model) if p.empty else next(out) for p in prepared]
 
     def predict_all(self, image: Any, models: list[str] | None = None) -> dict[str, Prediction]:
@@ -162,7 +183,7 @@ class ModelStore:
         if prepared.empty:  # answered without loading the given models
             return {name: _empty_prediction(prepared, name) for name in (models or self.available())}
         with pinned_threads:  # one pin around every model
-            return {name: _classify(net, prepared, name) for name, net in self._loaded(models)}
+            return {name: _classify(net, self.trust(name), prepared, name) for name, net in self._loaded(models)}
 
     def _loaded(self, names: list[str] | None) -> list[tuple[str, nn.Module]]:
         """(name, model) for the given names (errors raised), or for every registered model
@@ -179,21 +200,23 @@ class ModelStore:
 
 
 def _empty_prediction(prepared: Preprocessed, model: str) -> Prediction:
-    return Prediction(model, None, list(EMPTY_PROBABILITIES), None, 0.0, prepared.empty_reason)
+    return Prediction(model, None, list(EMPTY_PROBABILITIES), None, 0.0, prepared.empty_reason, EMPTY)
 
 
-def _classify(net: nn.Module, prepared: Preprocessed, model: str) -> Prediction:
-    return _classify_batch(net, [prepared], model)[0]
+def _classify(net: nn.Module, trust: Trust, prepared: Preprocessed, model: str) -> Prediction:
+    return _classify_batch(net, trust, [prepared], model)[0]
 
 
-def _classify_batch(net: nn.Module, prepared: list[Preprocessed], model: str) -> list[Prediction]:
+def _classify_batch(net: nn.Module, trust: Trust, prepared: list[Preprocessed], model: str) -> list[Prediction]:
     x = normalize(torch.from_numpy(np.stack([p.image28 for p in prepared]))[:, None])
     start = time.perf_counter()
     with pinned_threads, torch.inference_mode():
-        probs = torch.softmax(net(x).float(), dim=1)
+        probs = trust.probabilities(net(x))
     latency = (time.perf_counter() - start) * 1000 / len(prepared)
-    return [Prediction(model, int(row.argmax()), row.tolist(), p.image28, latency)
-            for row, p in zip(probs, prepared)]
+    digit = trust.is_digit(probs)
+    return [Prediction(model, int(row.argmax()) if ok else None, row.tolist(), p.image28, latency,
+                       reason=None if ok else NOT_A_DIGIT)
+            for row, ok, p in zip(probs, digit.tolist(), prepared)]
 
 
 _default_store: ModelStore | None = None

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .inference import ModelStore, Prediction, default_store, pinned_threads
+from .inference import EMPTY, NOT_A_DIGIT, ModelStore, Prediction, default_store, pinned_threads
 from .models import DEFAULT_MODEL, get_spec
 from .preprocess import BBOX_LEVEL, Preprocessed, ink_map, normalize_ink
 
@@ -45,7 +45,7 @@ class Reading:
     text: str | None  # "2026"; None when nothing (or not every digit) could be read
     digits: list[Prediction] = field(default_factory=list)  # left to right
     boxes: list[Box] = field(default_factory=list)  # each digit's box on the input image
-    reason: str | None = None  # None when read; "empty" when there is no ink
+    reason: str | None = None  # None when read; EMPTY when there is no ink; NOT_A_DIGIT when a piece is not one
 
     @property
     def confidence(self) -> float:
@@ -165,7 +165,7 @@ def _classify(store: ModelStore, ink: np.ndarray, pieces: list[Piece], model: st
 
 def _sureness(predictions: list[Prediction]) -> float:
     """Mean log confidence: how sure the model is of a way of cutting."""
-    return float(np.mean([np.log(max(p.confidence, 1e-9)) for p in predictions]))
+    return float(np.mean([np.log(max(p.top_probability, 1e-9)) for p in predictions]))
 
 
 def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str) -> list[Piece]:
@@ -195,10 +195,13 @@ def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
 
 def _read_segments(store: ModelStore, prepared: list[Preprocessed], pieces: list[Piece], model: str) -> Reading:
     predictions = store.predict_many(prepared, model)  # one batch: every digit at once
-    kept = [(p, piece.box) for p, piece in zip(predictions, pieces) if p.digit is not None]
+    kept = [(p, piece.box) for p, piece in zip(predictions, pieces) if p.reason != EMPTY]
     if not kept:
-        return Reading(model, None, reason="empty")
-    return Reading(model, "".join(str(p.digit) for p, _ in kept), [p for p, _ in kept], [b for _, b in kept])
+        return Reading(model, None, reason=EMPTY)
+    digits, boxes = [p for p, _ in kept], [b for _, b in kept]
+    if any(p.digit is None for p in digits):  # one piece is not a digit: no number is claimed
+        return Reading(model, None, digits, boxes, reason=NOT_A_DIGIT)
+    return Reading(model, "".join(str(p.digit) for p in digits), digits, boxes)
 
 
 def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None) -> Reading:
@@ -207,7 +210,7 @@ def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None
     model = get_spec(model).name
     ink = ink_map(image)
     if isinstance(ink, str):
-        return Reading(model, None, reason="empty")
+        return Reading(model, None, reason=EMPTY)
     with pinned_threads:
         pieces = segment(ink, store, model)
         return _read_segments(store, prepare(ink, pieces), pieces, model)
@@ -224,7 +227,7 @@ def read_ink_all(ink: np.ndarray | str, store: ModelStore | None = None) -> dict
     store = store or default_store()
     names = store.available()
     if isinstance(ink, str) or not names:
-        return {name: Reading(name, None, reason="empty") for name in names}
+        return {name: Reading(name, None, reason=EMPTY) for name in names}
     with pinned_threads:
         pieces = segment(ink, store, DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
         prepared = prepare(ink, pieces)

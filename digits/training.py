@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import shlex
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from . import trust
 from .config import feedback_dir, resolve_device
-from .data import MNISTData
+from .data import MNISTData, Split
 from .engine import CancelToken, ProgressCallback, TrainConfig, TrainResult, train
-from .evaluate import accuracy
+from .evaluate import accuracy, predict_logits
 from .feedback import FeedbackStore
 from .models import count_parameters, get_spec
+from .negatives import negative_recipe, training_negatives, with_negatives
+from .penstyle import pen_split
 from .visitors import MNIST_TOLERANCE, NoVisitorDrawings, VisitorSplit, visitor_split, with_visitors
 from .weights import WeightsError, load_model_and_card, read_card, save_weights, weights_dir
 
@@ -51,6 +56,8 @@ def reproduce_command(cfg: TrainConfig, precision: str | None = None) -> str:
     if not cfg.accel:
         args.append("--no-accel")
     args += ["--feedback"] * cfg.feedback + ["--finetune"] * cfg.finetune
+    if cfg.negatives:
+        args += ["--negatives", str(cfg.negatives)]
     return shlex.join(args)
 
 
@@ -80,6 +87,55 @@ def build_card(result: TrainResult, test_acc: float, previous: dict[str, Any] | 
         "previous": None if previous is None else {
             k: previous.get(k) for k in ("val_accuracy", "test_accuracy", "date", "command")},
     }
+
+
+PEN_DIGITS = 1000  # pen-style drawings of MNIST validation digits the threshold also answers to
+PEN_SEED = 7
+
+
+_PEN_VAL: dict[str, Split] = {}
+_PEN_LOCK = threading.Lock()
+
+
+def pen_val(val: Split) -> Split:
+    """Pen-style drawings of validation digits, made once per process (tracing a thousand
+    digits takes seconds) and keyed by the images' content."""
+    key = hashlib.sha1(val.images[:PEN_DIGITS].numpy().tobytes()).hexdigest()
+    with _PEN_LOCK:
+        if key not in _PEN_VAL:
+            _PEN_VAL[key] = pen_split(val, PEN_DIGITS, PEN_SEED)
+        return _PEN_VAL[key]
+
+
+def fit_trust(model: torch.nn.Module, val: Split) -> tuple[trust.Trust, dict[str, Any]]:
+    """Temperature and "not a digit" threshold for trained weights, and what they do to the
+    digits they were fitted on (see digits/trust.py)."""
+    pen = pen_val(val)
+    val_logits, pen_logits = predict_logits(model, val.images), predict_logits(model, pen.images)
+    fitted = trust.fit(val_logits, val.labels, pen_logits)
+    figures = {"mnist_val": trust.report(fitted, val_logits, val.labels),
+               "pen_val": trust.report(fitted, pen_logits, pen.labels)}
+    return fitted, {k: {m: round(v, 6) for m, v in f.items()} for k, f in figures.items()}
+
+
+def trust_card(model: torch.nn.Module, data: MNISTData, negatives: int) -> dict[str, Any]:
+    """The card's "trust" entry: calibration and the refusal rule, how they were fitted, and
+    what the model was shown of non-digits."""
+    fitted, figures = fit_trust(model, data.val)
+    method = ("outlier exposure (trained to be unsure of non-digits), then calibrated top probability"
+              if negatives else "calibrated top probability")
+    return {"trust": {**fitted.as_dict(), "method": method, "digit_rejection_budget": trust.DIGIT_REJECTION_BUDGET,
+                      "fitted_on": {"mnist_val": len(data.val), "pen_val": PEN_DIGITS}, **figures,
+                      "negatives": negatives, **(negative_recipe() if negatives else {})}}
+
+
+def calibrate(name: str, data: MNISTData, directory: os.PathLike | str | None = None) -> dict[str, Any]:
+    """Refit the current weights' trust (same tensors, new card) and return it."""
+    model, card = load_model_and_card(name, directory)
+    negatives = (card.get("trust") or {}).get("negatives", 0)
+    card.update(trust_card(model, data, negatives))
+    save_weights(model, name, card, directory)
+    return card["trust"]
 
 
 def current_card(name: str, directory: os.PathLike | str | None) -> dict[str, Any] | None:
@@ -137,12 +193,15 @@ def fit_and_save(cfg: TrainConfig, data: MNISTData, directory: os.PathLike | str
     directory = weights_dir(directory)
     previous = current_card(cfg.model, directory)
     run = visitor_run(cfg, data, directory, feedback_folder)
+    if cfg.negatives:
+        run.data = with_negatives(run.data, training_negatives(cfg.negatives, cfg.seed))
     result = train(cfg, run.data, on_progress=on_progress, cancel=cancel, init_state=run.init_state,
                    mnist_floor=run.mnist_floor)
     if result.cancelled:
         return Outcome(cfg.model, {}, previous, False, None, "cancelled: the previous weights are untouched")
     test_acc = accuracy(result.model, data.test)
     card = build_card(result, test_acc, previous)
+    card.update(trust_card(result.model, data, cfg.negatives))
     if run.visitors is not None:
         card["feedback"] = visitor_card(result, run)
     if is_better(result, run, previous) or force:

@@ -7,7 +7,7 @@ import demo
 from digits.evaluate import MISTAKES_SHOWN, MistakeGallery
 from digits.inference import ModelStore
 from digits.jobs import JobState
-from digits.sketches import app_canvas, render
+from digits.sketches import app_canvas, draw_strokes, render
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_drawing_gives_digit_probabilities_preview_and_compare(app):
     assert seen.shape == (demo.PREVIEW_PX, demo.PREVIEW_PX) and seen.dtype == np.uint8
     table = compare["value"].data
     assert list(table["model"]) == ["MLP", "Simple CNN", "LeNet-5", "Modern CNN"]
-    assert list(table["digit"]) == [7, 7, 7, 7] and compare["label"] == "All models agree."
+    assert list(table["answer"]) == ["7"] * 4 and compare["label"] == "All models agree."
 
 
 def test_huge_canvas(app):
@@ -79,6 +79,31 @@ def test_compare_marks_disagreement():
     assert [demo.DIFFERS_CSS in "; ".join(f"{k}: {v}" for k, v in styles[(r, 0)]) for r in range(3)] == [
         True, False, False]
     assert update["value"].data.iloc[3]["runner-up"] == "unavailable: file not found"
+
+
+def test_a_refusal_in_the_answer_the_compare_table_and_the_feedback_label(app):
+    from digits.inference import NOT_A_DIGIT, Prediction
+
+    probs = [0.3 if i == 4 else 0.7 / 9 for i in range(10)]
+    refused = Prediction("cnn", None, probs, np.zeros((28, 28)), reason=NOT_A_DIGIT)
+    sure = Prediction("mlp", 4, [0.95 if i == 4 else 0.05 / 9 for i in range(10)], None)
+    answer = demo.answer_html(refused)
+    assert demo.REFUSAL in answer and "best guess 4 (30%)" in answer and "class='digit'" not in answer
+    assert demo.label_value(refused) is None  # no bar chart crowning the refused guess
+    update = demo.compare_table({"mlp": sure, "cnn": refused})
+    table = update["value"].data
+    assert list(table["answer"]) == ["4", "not a digit"] and table.iloc[1]["runner-up"] == "guess 4 (30%)"
+    assert update["label"] == "The models disagree: 1 of 2 say otherwise."
+    both = demo.compare_table({"cnn": refused, "lenet5": refused})
+    assert both["label"] == "No model thinks this is a digit."
+
+
+def test_a_drawn_letter_is_refused_by_the_app(app):
+    strokes = [[(0.0, 1.0), (0.5, 0.0), (1.0, 1.0)], [(0.22, 0.62), (0.78, 0.62)]]  # a capital A
+    canvas = np.asarray(draw_strokes(strokes, 336, 28, (60, 60, 200, 220)))
+    answer, line, label, seen, compare = demo.classify(app, _editor(canvas, canvas), "modern")
+    assert demo.REFUSAL in answer and demo.REFUSAL in line and label is None and seen is not None
+    assert "not a digit" in list(compare["value"].data["answer"])
 
 
 def test_training_views_render_every_state():

@@ -380,3 +380,20 @@ def test_number_mode_reads_a_three_digit_number(page, tmp_path):
     page.locator("#clear-btn").click()
     page.wait_for_function("() => document.querySelector('#answer .hint') !== null", timeout=ANSWER_TIMEOUT_MS)
     assert page.locator("#answer .digit").count() == 0
+
+
+def test_a_drawn_letter_is_refused_in_the_answer_and_the_compare_table(page, tmp_path):
+    _wait_brush(page)
+    _stroke(page, [(0.2, 0.85), (0.5, 0.15), (0.8, 0.85)])  # a capital A: two legs ...
+    _stroke(page, [(0.32, 0.58), (0.68, 0.58)])  # ... and its bar
+    page.wait_for_function(
+        "() => document.querySelector('#answer').innerText.includes(\"That doesn't look like a digit\")",
+        timeout=ANSWER_TIMEOUT_MS)
+    assert "best guess" in page.locator("#answer").inner_text()
+    assert page.locator("#answer .digit").count() == 0  # no big digit claimed
+    assert "not a digit" in page.locator("#compare").inner_text()
+    page.screenshot(path=tmp_path / "letter.png", full_page=True)
+    page.locator("#clear-btn").click()
+    _answer_is_hint(page)
+    _draw_digit(page, 7)  # and a digit afterwards is answered again
+    _answer_digit(page, "7")

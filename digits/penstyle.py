@@ -1,0 +1,102 @@
+"""Pen-style drawings made from pixels: a glyph (an MNIST digit, a letter typeset in a font)
+traced along its skeleton and redrawn with a round brush on a sketchpad-like canvas.
+
+Used to fit the "not a digit" threshold and the calibration on drawings that look like what
+visitors send (digits/trust.py), to make font letters look pen-written (digits/negatives.py),
+and by the benches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage.morphology import skeletonize
+
+from .data import Split
+from .preprocess import preprocess
+from .sketches import APP_BRUSH_WIDTH_PX, APP_CANVAS_PX, draw_strokes, render
+
+Stroke = list[tuple[float, float]]
+
+TRACE_PX = 112  # glyphs are traced at this size (4x an MNIST digit): smooth enough, and quick
+TRACE_LEVEL = 100  # 8-bit level above which an upscaled pixel is ink
+BRUSH_RANGE = (0.6, 1.4)  # brush width, as a share of the app's default brush
+HEIGHT_RANGE = (0.4, 0.85)  # glyph height, as a share of the canvas
+
+
+def skeleton_strokes(glyph: np.ndarray) -> list[Stroke]:
+    """Short strokes joining 8-connected skeleton pixels of a [0, 1] ink image, in a unit box."""
+    ys, xs = np.nonzero(glyph > 0)
+    if len(ys) == 0:
+        return []
+    side = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1  # a square around the ink keeps the aspect
+    square = np.zeros((side, side), np.float32)
+    part = glyph[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    square[:part.shape[0], :part.shape[1]] = part
+    big = np.asarray(Image.fromarray((255 * square).astype(np.uint8)).resize(
+        (TRACE_PX, TRACE_PX), Image.BILINEAR)) > TRACE_LEVEL
+    sk = skeletonize(big)
+    ys, xs = np.nonzero(sk)
+    if len(ys) == 0:
+        return []
+    top, left = ys.min(), xs.min()
+    size = max(ys.max() - top, xs.max() - left, 1)
+    on = set(zip(ys.tolist(), xs.tolist()))
+    strokes = []
+    for y, x in on:
+        for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
+            if (y + dy, x + dx) in on:
+                strokes.append([((x - left) / size, (y - top) / size),
+                                ((x + dx - left) / size, (y + dy - top) / size)])
+    return strokes
+
+
+def pen_canvas(strokes: list[Stroke], rng: np.random.Generator, canvas: int = APP_CANVAS_PX,
+               aspect: float = 1.0, brush: float | None = None) -> np.ndarray:
+    """Strokes in a unit box drawn at a random size, place and brush on a transparent canvas."""
+    brush = brush if brush is not None else rng.uniform(*BRUSH_RANGE) * APP_BRUSH_WIDTH_PX * canvas / APP_CANVAS_PX
+    room = canvas - 2 * brush
+    height = rng.uniform(*HEIGHT_RANGE) * room / max(aspect, 1.0)  # wide glyphs fit in width too
+    width = height * aspect
+    left = brush + rng.uniform(0, max(room - width, 0.0))
+    top = brush + rng.uniform(0, max(room - height, 0.0))
+    return np.asarray(draw_strokes(strokes, canvas, brush, (left, top, width, height), supersample=1))
+
+
+def traced(glyph: np.ndarray, rng: np.random.Generator, canvas: int = APP_CANVAS_PX) -> np.ndarray:
+    """A [0, 1] glyph image redrawn with a pen (the skeleton's unit box keeps its aspect)."""
+    return pen_canvas(skeleton_strokes(glyph), rng, canvas)
+
+
+def pen_digits(mnist: np.ndarray, labels: np.ndarray, templates: int, rng: np.random.Generator,
+               canvas: int = APP_CANVAS_PX) -> Iterator[tuple[np.ndarray, int]]:
+    """(canvas, digit) pairs, one at a time: the given MNIST digits traced with a pen, then `templates` digits
+    drawn from digits/sketches.py's stroke templates by new writers. Pass MNIST validation
+    images when fitting anything, MNIST test images only for reporting."""
+    for img, label in zip(mnist, labels):
+        yield traced(img, rng, canvas), int(label)
+    for _ in range(templates):
+        digit = int(rng.integers(10))
+        height = rng.uniform(*HEIGHT_RANGE)
+        margin = height / 2 + 0.04
+        centre = (rng.uniform(margin * 0.62, 1 - margin * 0.62), rng.uniform(margin, 1 - margin))
+        brush = rng.uniform(*BRUSH_RANGE) * APP_BRUSH_WIDTH_PX * canvas / APP_CANVAS_PX
+        yield render(digit, canvas, brush, height, centre, rng), digit
+
+
+def as_split(drawings: Iterable[tuple[np.ndarray, int]]) -> Split:
+    """Labelled drawings through the app's pipeline (empty ones dropped) as a Split; an
+    iterator is consumed one drawing at a time."""
+    kept = [(p.image28, label) for p, label in ((preprocess(img), label) for img, label in drawings) if not p.empty]
+    return Split(torch.from_numpy(np.stack([im for im, _ in kept]))[:, None],
+                 torch.tensor([label for _, label in kept], dtype=torch.long))
+
+
+def pen_split(mnist: Split, count: int, seed: int) -> Split:
+    """`count` pen-style digits, half traced from the first MNIST images given, half from templates."""
+    rng = np.random.default_rng(seed)
+    half = count // 2
+    return as_split(pen_digits(mnist.images[:half, 0].numpy(), mnist.labels[:half].numpy(), count - half, rng))
