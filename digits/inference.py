@@ -171,10 +171,11 @@ class ModelStore:
             return _empty_prediction(prepared, model)
         return _classify(self.get(model), self.trust(model), prepared, model)
 
-    def predict_many(self, prepared: list[Preprocessed], model: str) -> list[Prediction]:
-        """Many preprocessed images through one model in a single batch (the batch CLI)."""
+    def predict_many(self, prepared: list[Preprocessed], model: str, pieces: bool = False) -> list[Prediction]:
+        """Many preprocessed images through one model in a single batch (the batch CLI; with
+        `pieces`, the digits of one number, refused by the trust's lenient piece threshold)."""
         drawn = [p for p in prepared if not p.empty]
-        out = iter(_classify_batch(self.get(model), self.trust(model), drawn, model) if drawn else [])
+        out = iter(_classify_batch(self.get(model), self.trust(model), drawn, model, pieces) if drawn else [])
         return [_empty_prediction(p, model) if p.empty else next(out) for p in prepared]
 
     def predict_all(self, image: Any, models: list[str] | None = None) -> dict[str, Prediction]:
@@ -207,13 +208,14 @@ def _classify(net: nn.Module, trust: Trust, prepared: Preprocessed, model: str) 
     return _classify_batch(net, trust, [prepared], model)[0]
 
 
-def _classify_batch(net: nn.Module, trust: Trust, prepared: list[Preprocessed], model: str) -> list[Prediction]:
+def _classify_batch(net: nn.Module, trust: Trust, prepared: list[Preprocessed], model: str,
+                    pieces: bool = False) -> list[Prediction]:
     x = normalize(torch.from_numpy(np.stack([p.image28 for p in prepared]))[:, None])
     start = time.perf_counter()
     with pinned_threads, torch.inference_mode():
         probs = trust.probabilities(net(x))
     latency = (time.perf_counter() - start) * 1000 / len(prepared)
-    digit = trust.is_digit(probs)
+    digit = trust.is_digit(probs, pieces)
     return [Prediction(model, int(row.argmax()) if ok else None, row.tolist(), p.image28, latency,
                        reason=None if ok else NOT_A_DIGIT)
             for row, ok, p in zip(probs, digit.tolist(), prepared)]

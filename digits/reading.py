@@ -34,7 +34,11 @@ TOUCHING_ASPECT = 0.9  # a group wider than 0.9x its height may be two touching 
 CUT_SEARCH = (0.25, 0.75)  # cuts are looked for in the middle half of such a group
 CUT_CANDIDATES = 3  # the columns with the least ink tried as cuts ...
 EVEN_CUTS = 5  # ... and as many evenly spaced ones (two rings touch where the ink is thickest)
-WIDE_PENALTY = 4.0  # log-odds against "one digit" per unit of width/height above TOUCHING_ASPECT
+WIDE_ASPECT = 1.5  # wider than this, a group is more likely two digits than one ...
+WIDE_PENALTY = 4.0  # ... by these log-odds per unit of width/height above it
+REFUSED_COST = 3.0  # log-odds against a way of cutting for each piece the model says is not a digit
+HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
+FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) on the input image, exclusive ends
 
@@ -101,6 +105,30 @@ def belong_together(a: Piece, b: Piece) -> bool:
     return overlap >= INSIDE_SHARE * narrow.width
 
 
+def _join(a: Piece, b: Piece) -> Piece:
+    mask = a.mask | b.mask
+    return Piece(mask, _box(mask))
+
+
+def _gap(a: Piece, b: Piece) -> int:
+    """Horizontal space between two boxes (0 when their columns overlap)."""
+    return max(0, max(a.box[0], b.box[0]) - min(a.box[2], b.box[2]))
+
+
+def attach_fragments(groups: list[Piece]) -> list[Piece]:
+    """A piece far shorter than the tallest (a 5's flag, a 7's bar drawn apart) joins the
+    nearest digit instead of standing as a digit of its own."""
+    tallest = max((g.height for g in groups), default=0)
+    out = [g for g in groups if g.height >= FRAGMENT_HEIGHT * tallest]
+    for small in (g for g in groups if g.height < FRAGMENT_HEIGHT * tallest):
+        if not out:
+            out.append(small)
+            continue
+        near = min(range(len(out)), key=lambda i: _gap(small, out[i]))
+        out[near] = _join(out[near], small)
+    return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
+
+
 def group_pieces(pieces: list[Piece]) -> list[Piece]:
     """Join the pieces of each digit (repeatedly, so three strokes become one digit)."""
     groups = list(pieces)
@@ -110,8 +138,7 @@ def group_pieces(pieces: list[Piece]) -> list[Piece]:
         for i in range(len(groups)):
             for j in range(i + 1, len(groups)):
                 if belong_together(groups[i], groups[j]):
-                    mask = groups[i].mask | groups[j].mask
-                    groups[i] = Piece(mask, _box(mask))
+                    groups[i] = _join(groups[i], groups[j])
                     del groups[j]
                     merged = True
                     break
@@ -160,25 +187,30 @@ def _own_ink(ink: np.ndarray, piece: Piece) -> np.ndarray:
 
 
 def _classify(store: ModelStore, ink: np.ndarray, pieces: list[Piece], model: str) -> list[Prediction]:
-    return store.predict_many(prepare(ink, pieces), model)
+    """Each piece on its own ink (never the whole drawing: a group is judged apart from the
+    other digits beside it)."""
+    return store.predict_many([normalize_ink(_own_ink(ink, p)) for p in pieces], model, pieces=True)
 
 
 def _sureness(predictions: list[Prediction]) -> float:
-    """Mean log confidence: how sure the model is of a way of cutting."""
-    return float(np.mean([np.log(max(p.top_probability, 1e-9)) for p in predictions]))
+    """How sure the model is of a way of cutting: the log confidence of its least sure piece
+    (less REFUSED_COST if that is not a digit). The least sure, not the mean: a cut that turns
+    a 7's serif into a doubtful 5 beside a sure 7 must not win."""
+    return float(min(np.log(max(p.top_probability, 1e-9)) - REFUSED_COST * (p.digit is None) for p in predictions))
 
 
 def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str) -> list[Piece]:
-    """One digit, or two that touch: whichever the classifier is surer of."""
+    """One digit, or two that touch: whichever the classifier is surer of. A cut must leave
+    two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit)."""
     aspect = piece.width / max(piece.height, 1)
     if aspect < TOUCHING_ASPECT:
         return [piece]
-    # "One digit" starts with a handicap that grows with the width: digits are taller than wide.
-    best, best_score = [piece], _sureness(_classify(store, ink, [piece], model)) - WIDE_PENALTY * (
-        aspect - TOUCHING_ASPECT)
+    # "One digit" starts with a handicap that grows with the width beyond a wide digit's.
+    best, best_score = [piece], _sureness(_classify(store, ink, [piece], model)) - WIDE_PENALTY * max(
+        0.0, aspect - WIDE_ASPECT)
     for cut in cut_candidates(ink, piece):
         halves = _halves(piece, cut)
-        if len(halves) == 2:
+        if len(halves) == 2 and min(h.height for h in halves) >= HALF_HEIGHT * piece.height:
             score = _sureness(_classify(store, ink, halves, model))
             if score > best_score:
                 best, best_score = halves, score
@@ -188,13 +220,14 @@ def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str)
 def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
     """The digits of a drawing, left to right."""
     out = []
-    for group in group_pieces(strokes(ink)):
+    for group in attach_fragments(group_pieces(strokes(ink))):
         out.extend(split_touching(store, ink, group, model))
     return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
 
 
 def _read_segments(store: ModelStore, prepared: list[Preprocessed], pieces: list[Piece], model: str) -> Reading:
-    predictions = store.predict_many(prepared, model)  # one batch: every digit at once
+    # One batch: every digit at once. A lone digit is judged exactly as `predict` judges it.
+    predictions = store.predict_many(prepared, model, pieces=len(pieces) > 1)
     kept = [(p, piece.box) for p, piece in zip(predictions, pieces) if p.reason != EMPTY]
     if not kept:
         return Reading(model, None, reason=EMPTY)

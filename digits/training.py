@@ -125,6 +125,7 @@ def trust_card(model: torch.nn.Module, data: MNISTData, negatives: int) -> dict[
     method = ("outlier exposure (trained to be unsure of non-digits), then calibrated top probability"
               if negatives else "calibrated top probability")
     return {"trust": {**fitted.as_dict(), "method": method, "digit_rejection_budget": trust.DIGIT_REJECTION_BUDGET,
+                      "piece_rejection_budget": trust.PIECE_REJECTION_BUDGET,
                       "fitted_on": {"mnist_val": len(data.val), "pen_val": PEN_DIGITS}, **figures,
                       "negatives": negatives, **(negative_recipe() if negatives else {})}}
 

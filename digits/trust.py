@@ -27,6 +27,9 @@ MAX_DIGIT_REJECTION = 0.02  # at most 2% of real digits may be refused ...
 # ... fitted with a margin below that: on new writers' pen digits the refusal runs about a
 # point above the validation drawings it was fitted on (bench/not_a_digit.py).
 DIGIT_REJECTION_BUDGET = 0.015
+# A number's digits are judged more leniently: refusing one digit in 50 would refuse one
+# four-digit number in 13. Each digit of a number may be refused at most this often.
+PIECE_REJECTION_BUDGET = 0.0025
 TEMPERATURE_GRID = torch.logspace(math.log10(0.1), math.log10(10.0), 401)  # 1.2% steps
 
 
@@ -75,17 +78,19 @@ class Trust:
 
     temperature: float = 1.0
     threshold: float = 0.0  # 0: never refuses (weights from before "not a digit")
+    piece_threshold: float = 0.0  # the same for each digit of a number (lower: see PIECE_REJECTION_BUDGET)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return calibrated(logits, self.temperature)
 
-    def is_digit(self, probs: torch.Tensor) -> torch.Tensor:
-        return probs.max(dim=-1).values >= self.threshold
+    def is_digit(self, probs: torch.Tensor, piece: bool = False) -> torch.Tensor:
+        return probs.max(dim=-1).values >= (self.piece_threshold if piece else self.threshold)
 
     @classmethod
     def from_card(cls, card: dict[str, Any]) -> Trust:
         found = card.get("trust") or {}
-        return cls(float(found.get("temperature", 1.0)), float(found.get("threshold", 0.0)))
+        return cls(float(found.get("temperature", 1.0)), float(found.get("threshold", 0.0)),
+                   float(found.get("piece_threshold", 0.0)))
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 6) for k, v in asdict(self).items()}
@@ -95,7 +100,7 @@ def fit(val_logits: torch.Tensor, val_labels: torch.Tensor, pen_logits: torch.Te
     """Temperature from MNIST validation; threshold from it and the pen-style digits."""
     temperature = fit_temperature(val_logits, val_labels)
     tops = [calibrated(lg, temperature).max(dim=1).values for lg in (val_logits, pen_logits)]
-    return Trust(temperature, fit_threshold(tops))
+    return Trust(temperature, fit_threshold(tops), fit_threshold(tops, PIECE_REJECTION_BUDGET))
 
 
 def report(trust: Trust, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:

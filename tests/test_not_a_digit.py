@@ -141,6 +141,7 @@ def test_every_shipped_card_holds_a_fitted_temperature_and_threshold(store):
     for name in list_models():
         card = store.card(name)["trust"]
         assert 0.1 < card["temperature"] < 10 and 0.1 < card["threshold"] < 1
+        assert 0 < card["piece_threshold"] <= card["threshold"]  # a number's digits: more lenient
         assert card["negatives"] > 0 and card["mnist_val"]["rejected"] <= trust.MAX_DIGIT_REJECTION + 1e-9
         assert card["mnist_val"]["ece_after"] < card["mnist_val"]["ece_before"]
 

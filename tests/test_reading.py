@@ -15,7 +15,7 @@ from PIL import Image
 
 from digits.inference import ModelStore
 from digits.preprocess import ink_map
-from digits.reading import group_pieces, read, read_all, segment, strokes
+from digits.reading import Piece, attach_fragments, group_pieces, read, read_all, segment, strokes
 from digits.sketches import app_canvas, draw_strokes, number_canvas
 
 
@@ -98,3 +98,26 @@ def test_cli_read_json(tmp_path):
     assert proc.returncode == 1 and rows[0]["text"] == "305" and rows[0]["file"].endswith("n.png")
     assert [d["digit"] for d in rows[0]["digits"]] == [3, 0, 5]
     assert rows[1]["text"] is None and "not an image" in rows[1]["error"]
+
+
+def test_a_short_fragment_joins_the_nearest_digit_instead_of_standing_alone():
+    tall = Piece(np.zeros((10, 10), bool), (0, 0, 3, 10))
+    other = Piece(np.zeros((10, 10), bool), (6, 0, 9, 10))
+    flag = Piece(np.zeros((10, 10), bool), (3, 0, 5, 2))  # a 5's flag drawn apart, beside the first
+    for p in (tall, other, flag):
+        p.mask[p.box[1]:p.box[3], p.box[0]:p.box[2]] = True
+    groups = attach_fragments([tall, flag, other])
+    assert [g.box for g in groups] == [(0, 0, 5, 10), (6, 0, 9, 10)]
+
+
+def test_a_wide_digit_beside_others_is_judged_on_its_own_ink(store):
+    """A round 0 (as wide as tall) between two digits stays one digit: the cut is weighed on the 0's own ink,
+    not on the whole drawing's (which no single digit explains)."""
+    image = np.asarray(draw_strokes(
+        [[(0.1, 0.0), (0.1, 1.0)], _ring(0.45, 0.5, 0.21, 0.5), [(0.8, 0.0), (0.8, 1.0)]],
+        800, 24, (100, 80, 600, 240)).crop((0, 0, 800, 400)))
+    assert read(image, "modern", store).text == "101"
+
+
+def _ring(cx: float, cy: float, rx: float, ry: float) -> list[tuple[float, float]]:
+    return [(cx + rx * np.cos(t), cy + ry * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 40)]
