@@ -93,7 +93,8 @@ def font_digits(rng, n):
 
 
 def evaluate(source, store: ModelStore, names: list[str], save_dir: Path | None, tag: str):
-    hits = {n: 0 for n in names}
+    """Per model: (share answered right, share whose best guess is right, share refused as not a digit)."""
+    hits = {n: [0, 0, 0] for n in names}
     total = empty = 0
     for i, (image, label) in enumerate(source):
         prepared = preprocess(image)
@@ -102,10 +103,13 @@ def evaluate(source, store: ModelStore, names: list[str], save_dir: Path | None,
             empty += 1
             continue
         for n in names:
-            hits[n] += store.predict_prepared(prepared, n).digit == label
+            p = store.predict_prepared(prepared, n)
+            hits[n][0] += p.digit == label
+            hits[n][1] += p.best_guess == label
+            hits[n][2] += p.reason is not None
         if save_dir is not None and i < 8:
             Image.fromarray(image).save(save_dir / f"{tag}-{i}-label{label}.png")
-    return {n: hits[n] / max(total, 1) for n in names}, total, empty
+    return {n: [h / max(total, 1) for h in hits[n]] for n in names}, total, empty
 
 
 def main() -> None:
@@ -129,14 +133,16 @@ def main() -> None:
         "scan-mnist": scan_mnist(mnist_pairs, rng),
         "scan-font": font_digits(rng, args.per_source),
     }
-    print(f"{'source':<11} {'n':>5} {'empty':>5} " + " ".join(f"{n:>8}" for n in names))
+    print("each model: answered right (best guess right, refused as not a digit)")
+    print(f"{'source':<11} {'n':>5} {'empty':>5} " + " ".join(f"{n:>22}" for n in names))
     for tag, source in sources.items():
         start = time.perf_counter()
         acc, total, empty = evaluate(source, store, names, args.save_examples, tag)
         if total == 0:
             print(f"{tag:<11} (no inputs: no fonts found)" if tag == "scan-font" else f"{tag:<11} (none)")
             continue
-        print(f"{tag:<11} {total:>5} {empty:>5} " + " ".join(f"{100 * acc[n]:>7.2f}%" for n in names)
+        print(f"{tag:<11} {total:>5} {empty:>5} " + " ".join(
+            f"{100 * acc[n][0]:>6.1f}% ({100 * acc[n][1]:.1f}%, {100 * acc[n][2]:.1f}%)" for n in names)
               + f"   ({time.perf_counter() - start:.0f} s)", flush=True)
 
 

@@ -23,7 +23,7 @@ Stroke = list[tuple[float, float]]
 
 TRACE_PX = 112  # glyphs are traced at this size (4x an MNIST digit): smooth enough, and quick
 TRACE_LEVEL = 100  # 8-bit level above which an upscaled pixel is ink
-BRUSH_RANGE = (0.6, 1.4)  # brush width, as a share of the app's default brush
+BRUSH_RANGE = (0.3, 1.4)  # brush width, as a share of the app's default brush (thin pens to thick)
 HEIGHT_RANGE = (0.4, 0.85)  # glyph height, as a share of the canvas
 
 

@@ -7,7 +7,7 @@ import hashlib
 import os
 import shlex
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,14 @@ from .feedback import FeedbackStore
 from .models import count_parameters, get_spec
 from .negatives import negative_recipe, training_negatives, with_negatives
 from .penstyle import pen_split
-from .visitors import MNIST_TOLERANCE, NoVisitorDrawings, VisitorSplit, visitor_split, with_visitors
+from .visitors import (
+    MNIST_TOLERANCE,
+    NEGATIVE_REPLAY_SHARE,
+    NoVisitorDrawings,
+    VisitorSplit,
+    visitor_split,
+    with_visitors,
+)
 from .weights import WeightsError, load_model_and_card, read_card, save_weights, weights_dir
 
 CANDIDATES_DIR = "candidates"  # runs that did not beat the current weights are kept here
@@ -194,6 +201,7 @@ def fit_and_save(cfg: TrainConfig, data: MNISTData, directory: os.PathLike | str
     directory = weights_dir(directory)
     previous = current_card(cfg.model, directory)
     run = visitor_run(cfg, data, directory, feedback_folder)
+    cfg = replace(cfg, negatives=cfg.negatives or negative_replay(cfg, previous, run))
     if cfg.negatives:
         run.data = with_negatives(run.data, training_negatives(cfg.negatives, cfg.seed))
     result = train(cfg, run.data, on_progress=on_progress, cancel=cancel, init_state=run.init_state,
@@ -215,6 +223,13 @@ def fit_and_save(cfg: TrainConfig, data: MNISTData, directory: os.PathLike | str
     message = (f"kept the previous weights (validation {100 * previous['val_accuracy']:.2f}% vs this run's "
                f"{100 * result.val_acc:.2f}%{visitor_note(result, run)}); this run is saved as {path}")
     return Outcome(cfg.model, card, previous, False, path, message)
+
+
+def negative_replay(cfg: TrainConfig, previous: dict[str, Any] | None, run: VisitorRun) -> int:
+    """Fine-tuning weights that learned to refuse non-digits shows them non-digits again (as
+    MNIST is replayed), so the refusal is not forgotten; a share of the run's training images."""
+    learned = ((previous or {}).get("trust") or {}).get("negatives", 0)
+    return round(NEGATIVE_REPLAY_SHARE * len(run.data.train)) if cfg.finetune and learned else 0
 
 
 def best_visitor_val(result: TrainResult) -> float | None:

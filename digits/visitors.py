@@ -20,6 +20,7 @@ from .feedback import FeedbackStore
 VISITOR_VAL_SHARE = 0.2  # the newest fifth of the drawings validates
 VISITOR_REPEATS = 4  # each visitor drawing appears this many times per epoch (augmented differently)
 REPLAY_PER_VISITOR = 8  # fine-tuning: MNIST training images per visitor drawing in each epoch
+NEGATIVE_REPLAY_SHARE = 0.2  # fine-tuning weights that learned "not a digit": non-digits per training image
 FINETUNE_EPOCHS = 5
 FINETUNE_LR_SCALE = 0.1  # fine-tuning peaks at a tenth of the recipe's learning rate
 MNIST_TOLERANCE = 0.001  # new weights may be at most 0.1 points worse on MNIST validation

@@ -191,3 +191,14 @@ def test_cli_predict_json_says_not_a_digit(tmp_path):
     row = json.loads(out.stdout.strip().splitlines()[0])
     assert out.returncode == 0 and row["digit"] is None and row["reason"] == "not a digit"
     assert len(row["probabilities"]) == 10 and abs(sum(row["probabilities"]) - 1) < 1e-3
+
+
+def test_finetuning_weights_that_learned_to_refuse_replays_non_digits(tiny_data):
+    from digits.training import VisitorRun, negative_replay
+
+    run = VisitorRun(tiny_data, None, None, None, None)
+    tuned = TrainConfig.from_recipe("mlp", finetune=True)
+    learned = {"trust": {"negatives": 12_000}}
+    assert negative_replay(tuned, learned, run) == round(0.2 * len(tiny_data.train)) > 0
+    assert negative_replay(tuned, {"trust": {"negatives": 0}}, run) == 0  # it never learned: nothing to keep
+    assert negative_replay(TrainConfig.from_recipe("mlp"), learned, run) == 0  # a fresh run starts over
