@@ -7,7 +7,7 @@ import demo
 from digits.evaluate import MISTAKES_SHOWN, MistakeGallery
 from digits.inference import ModelStore
 from digits.jobs import JobState
-from digits.sketches import app_canvas, draw_strokes, render
+from digits.sketches import app_canvas, draw_strokes, number_canvas, render
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +163,14 @@ def test_number_mode_reads_every_models_number(app):
     assert list(table["reading"]) == ["305"] * 4 and compare["label"] == "All models read the same number."
     empty = demo.classify(app, _editor(None), "modern", demo.A_NUMBER)
     assert "Write a number" in empty[0] and empty[2] is None
+
+
+def test_number_mode_names_the_piece_that_is_not_a_digit(app):
+    m = [[(0.0, 1.0), (0.08, 0.0), (0.5, 0.65), (0.92, 0.0), (1.0, 1.0)]]  # an M after the digits
+    letter = draw_strokes(m, 800, 24, (610, 80, 170, 240)).crop((0, 0, 800, 400))
+    from PIL import Image
+
+    canvas = np.asarray(Image.alpha_composite(Image.fromarray(number_canvas("24")), letter))
+    answer, line, label, picture, compare = demo.classify(app, _editor(canvas, canvas), "modern", demo.A_NUMBER)
+    assert demo.REFUSAL in answer and "piece 3 of 3 is not a digit" in answer and "best guess 24" in answer
+    assert label is None and picture is not None and "not a digit" in list(compare["value"].data["reading"])
