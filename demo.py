@@ -814,10 +814,13 @@ def why_views(app: AppState, sketch: Any, model: str | None, method: Method, ope
     e = found.get(model or "") or next(iter(found.values()))
     name = get_spec(e.model).display_name
     answer, runner = answer_maps(e)
-    summary = (f"**{name} says {e.digit}** ({e.probabilities[e.digit]:.0%}); runner-up **{e.runner_up}** "
+    said = (f"**{name} says it is not a digit**: its best guess is {e.digit}" if e.refused
+            else f"**{name} says {e.digit}**")
+    summary = (f"{said} ({e.probabilities[e.digit]:.0%}); runner-up **{e.runner_up}** "
                f"({e.probabilities[e.runner_up]:.0%}). Red pixels pushed the model towards the digit, blue "
                f"away from it ({METHODS[method]}).")
-    row = [(answer_maps(x)[0], f"{get_spec(n).display_name}: {x.digit}") for n, x in found.items()]
+    row = [(answer_maps(x)[0], f"{get_spec(n).display_name}: {x.digit}{' (not a digit)' * x.refused}")
+           for n, x in found.items()]
     features = gr.update(value=feature_pairs(e.features), label=FEATURES_LABEL if e.features else
                          f"{name} has no convolutions, so no feature maps: each hidden unit sees every pixel")
     return (summary, fit_width(drawing_overlay(e), WHY_DRAWING_PX),

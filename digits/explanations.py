@@ -31,6 +31,7 @@ from .data import normalize
 from .inference import ModelStore, default_store, pinned_threads
 from .models import DEFAULT_MODEL, get_spec
 from .preprocess import Preprocessed, ink_map, normalize_ink, to_input
+from .trust import Trust
 
 Method = Literal["smoothgrad", "integrated_gradients"]
 METHODS: dict[Method, str] = {"smoothgrad": "SmoothGrad (erasure)", "integrated_gradients": "integrated gradients"}
@@ -56,15 +57,16 @@ class FeatureMaps:
 class Explanation:
     model: str
     method: Method
-    digit: int
+    digit: int  # the model's top class (its best guess when it refuses)
     runner_up: int
-    probabilities: list[float]
+    probabilities: list[float]  # calibrated, as the answer shows them
     image28: np.ndarray  # what the model saw, [0, 1]
     heat28: np.ndarray  # evidence for `digit` on the 28x28 (positive = towards it)
     runner_heat28: np.ndarray  # evidence for `runner_up`
     heat_input: np.ndarray | None  # heat28 on the input image's pixels
     input_ink: np.ndarray | None = None  # the input's ink map (what the overlay is drawn on)
     features: list[FeatureMaps] = field(default_factory=list)
+    refused: bool = False  # the model says this is not a digit: the maps explain its best guess
 
 
 def layers(model: nn.Module) -> list[nn.Module]:
@@ -141,16 +143,18 @@ def feature_maps(model: nn.Module, image28: np.ndarray, count: int) -> list[Feat
 
 
 def explain_prepared(net: nn.Module, prepared: Preprocessed, model: str, method: Method,
-                     ink: np.ndarray | None = None) -> Explanation:
-    """Explain one preprocessed (non-empty) drawing with one loaded model."""
+                     ink: np.ndarray | None = None, trust: Trust | None = None) -> Explanation:
+    """Explain one preprocessed (non-empty) drawing with one loaded model (and its card's trust)."""
+    trust = trust or Trust()
     x = normalize(torch.from_numpy(prepared.image28)[None, None])
     with pinned_threads, torch.inference_mode():
-        probs = torch.softmax(net(x).float(), 1)[0]
+        probs = trust.probabilities(net(x))[0]
     digit, runner = torch.topk(probs, 2).indices.tolist()
     maps = attributions(net, prepared.image28, [digit, runner], method)
     heat_input = None if prepared.placement is None else to_input(maps[0], prepared.placement)
     return Explanation(model, method, digit, runner, probs.tolist(), prepared.image28, maps[0], maps[1],
-                       heat_input, ink, feature_maps(net, prepared.image28, get_spec(model).feature_convs))
+                       heat_input, ink, feature_maps(net, prepared.image28, get_spec(model).feature_convs),
+                       refused=not bool(trust.is_digit(probs)))
 
 
 def _prepare(image: Any) -> tuple[np.ndarray | None, Preprocessed]:
@@ -168,7 +172,8 @@ def explain(image: Any, model: str = DEFAULT_MODEL, method: Method = DEFAULT_MET
     ink, prepared = _prepare(image)
     if prepared.empty:
         return None
-    return explain_prepared(store.get(get_spec(model).name), prepared, model, method, ink)
+    name = get_spec(model).name
+    return explain_prepared(store.get(name), prepared, name, method, ink, store.trust(name))
 
 
 def explain_all(image: Any, method: Method = DEFAULT_METHOD,
@@ -178,4 +183,5 @@ def explain_all(image: Any, method: Method = DEFAULT_METHOD,
     ink, prepared = _prepare(image)
     if prepared.empty:
         return {}
-    return {name: explain_prepared(store.get(name), prepared, name, method, ink) for name in store.available()}
+    return {name: explain_prepared(store.get(name), prepared, name, method, ink, store.trust(name))
+            for name in store.available()}

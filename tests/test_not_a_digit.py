@@ -202,3 +202,11 @@ def test_finetuning_weights_that_learned_to_refuse_replays_non_digits(tiny_data)
     assert negative_replay(tuned, learned, run) == round(0.2 * len(tiny_data.train)) > 0
     assert negative_replay(tuned, {"trust": {"negatives": 0}}, run) == 0  # it never learned: nothing to keep
     assert negative_replay(TrainConfig.from_recipe("mlp"), learned, run) == 0  # a fresh run starts over
+
+
+def test_an_explanation_says_when_the_model_refuses(store):
+    from digits.explanations import explain
+
+    letter, digit = explain(_letter("M"), "modern", store=store), explain(app_canvas(3), "modern", store=store)
+    assert letter.refused and not digit.refused and digit.digit == 3
+    assert abs(sum(letter.probabilities) - 1) < 1e-4 and max(letter.probabilities) < store.trust("modern").threshold
