@@ -173,7 +173,8 @@ def explain(image: Any, model: str = DEFAULT_MODEL, method: Method = DEFAULT_MET
     if prepared.empty:
         return None
     name = get_spec(model).name
-    return explain_prepared(store.get(name), prepared, name, method, ink, store.trust(name))
+    e = store.entry(name)
+    return explain_prepared(e.model, prepared, name, method, ink, e.trust)
 
 
 def explain_all(image: Any, method: Method = DEFAULT_METHOD,
@@ -183,5 +184,5 @@ def explain_all(image: Any, method: Method = DEFAULT_METHOD,
     ink, prepared = _prepare(image)
     if prepared.empty:
         return {}
-    return {name: explain_prepared(store.get(name), prepared, name, method, ink, store.trust(name))
-            for name in store.available()}
+    entries = {name: store.entry(name) for name in store.available()}
+    return {name: explain_prepared(e.model, prepared, name, method, ink, e.trust) for name, e in entries.items()}

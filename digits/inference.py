@@ -96,7 +96,7 @@ class Prediction:
 
 
 @dataclass
-class _Loaded:
+class LoadedModel:
     model: nn.Module
     mtime: int | None
     card: dict[str, Any] = field(default_factory=dict)
@@ -112,7 +112,7 @@ class ModelStore:
     def __init__(self, directory: os.PathLike | str | None = None):
         self.directory = Path(weights_dir(directory))
         self._lock = threading.Lock()
-        self._models: dict[str, _Loaded] = {}
+        self._models: dict[str, LoadedModel] = {}
         self.errors: dict[str, str] = {}  # name -> why its weights could not be used
 
     def version(self, name: str) -> int | None:
@@ -122,13 +122,14 @@ class ModelStore:
         except OSError:
             return None
 
-    def get(self, name: str) -> nn.Module:
-        """The model with the current weights; raises WeightsError if they are unusable."""
+    def entry(self, name: str) -> LoadedModel:
+        """The model with the current weights and the card and trust read with them (one look
+        at the weight file); raises WeightsError if they are unusable."""
         mtime = self.version(name)
         with self._lock:
             cached = self._models.get(name)
             if cached is not None and cached.mtime == mtime:
-                return cached.model
+                return cached
             try:
                 model, card = load_model_and_card(name, self.directory)
             except WeightsError as exc:
@@ -136,19 +137,18 @@ class ModelStore:
                 self.errors[name] = exc.reason
                 raise
             self.errors.pop(name, None)
-            self._models[name] = _Loaded(model, mtime, card, Trust.from_card(card))
-            return model
+            self._models[name] = LoadedModel(model, mtime, card, Trust.from_card(card))
+            return self._models[name]
+
+    def get(self, name: str) -> nn.Module:
+        return self.entry(name).model
 
     def card(self, name: str) -> dict[str, Any]:
-        self.get(name)
-        with self._lock:
-            return self._models[name].card
+        return self.entry(name).card
 
     def trust(self, name: str) -> Trust:
         """The model's calibration and "not a digit" threshold, from its card."""
-        self.get(name)
-        with self._lock:
-            return self._models[name].trust
+        return self.entry(name).trust
 
     def available(self) -> list[str]:
         """Registered models whose weights load; broken files are skipped (see `errors`)."""
@@ -159,8 +159,8 @@ class ModelStore:
         blank = torch.zeros(1, 1, 28, 28)
         loaded = self._loaded(None)  # outside inference mode: parameters loaded in it could not get gradients
         with torch.inference_mode():
-            for _, net in loaded:
-                net(normalize(blank))
+            for _, e in loaded:
+                e.model(normalize(blank))
 
     def predict(self, image: Any, model: str = DEFAULT_MODEL) -> Prediction:
         return self.predict_prepared(preprocess(image), model)
@@ -169,13 +169,15 @@ class ModelStore:
         model = get_spec(model).name  # an unknown name fails here, drawn or not
         if prepared.empty:  # answered without loading a model
             return _empty_prediction(prepared, model)
-        return _classify(self.get(model), self.trust(model), prepared, model)
+        e = self.entry(model)
+        return _classify(e.model, e.trust, prepared, model)
 
     def predict_many(self, prepared: list[Preprocessed], model: str, pieces: bool = False) -> list[Prediction]:
         """Many preprocessed images through one model in a single batch (the batch CLI; with
         `pieces`, the digits of one number, refused by the trust's lenient piece threshold)."""
         drawn = [p for p in prepared if not p.empty]
-        out = iter(_classify_batch(self.get(model), self.trust(model), drawn, model, pieces) if drawn else [])
+        e = self.entry(model) if drawn else None
+        out = iter(_classify_batch(e.model, e.trust, drawn, model, pieces) if e else [])
         return [_empty_prediction(p, model) if p.empty else next(out) for p in prepared]
 
     def predict_all(self, image: Any, models: list[str] | None = None) -> dict[str, Prediction]:
@@ -184,17 +186,17 @@ class ModelStore:
         if prepared.empty:  # answered without loading the given models
             return {name: _empty_prediction(prepared, name) for name in (models or self.available())}
         with pinned_threads:  # one pin around every model
-            return {name: _classify(net, self.trust(name), prepared, name) for name, net in self._loaded(models)}
+            return {name: _classify(e.model, e.trust, prepared, name) for name, e in self._loaded(models)}
 
-    def _loaded(self, names: list[str] | None) -> list[tuple[str, nn.Module]]:
-        """(name, model) for the given names (errors raised), or for every registered model
+    def _loaded(self, names: list[str] | None) -> list[tuple[str, LoadedModel]]:
+        """(name, entry) for the given names (errors raised), or for every registered model
         whose weights load (broken ones skipped): one look at each weight file."""
         if names:
-            return [(name, self.get(name)) for name in names]
+            return [(name, self.entry(name)) for name in names]
         loaded = []
         for name in list_models():
             try:
-                loaded.append((name, self.get(name)))
+                loaded.append((name, self.entry(name)))
             except WeightsError:
                 pass
         return loaded
