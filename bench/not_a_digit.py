@@ -8,7 +8,10 @@ that saw:
                templates training used: an optimistic figure);
   font letters letters typeset in fonts no training run uses (negatives.font_split), traced
                and redrawn with a pen (letter shapes training never saw);
-  all kinds    letters, shapes, scribbles and digit pairs, mixed as in training, new seed;
+  all kinds    letters, shapes, scribbles, digit pairs and wrong cuts, mixed as in training,
+               new seed (the kinds made of digits from MNIST *test* digits);
+  wrong cuts   two MNIST test digits touching, a digit with a slice of its neighbour, a slice
+               of a digit (what reading a number must not take for one digit);
   MNIST test   the 10,000 test digits;
   pen digits   MNIST test digits traced with a pen, and template digits by new writers.
 
@@ -41,25 +44,27 @@ def main() -> None:
     held_fonts = negatives.font_split()[1]
     pen_letters = negatives.negative_split(args.count, HELD_OUT_SEED, {"pen-letter": 1})
     font_letters = negatives.negative_split(args.count, HELD_OUT_SEED + 4, {"font-letter": 1}, held_fonts)
-    mixed = negatives.negative_split(args.count, HELD_OUT_SEED + 1, None, held_fonts)
+    test_glyphs = data.test.images[:, 0].numpy()
+    mixed = negatives.negative_split(args.count, HELD_OUT_SEED + 1, None, held_fonts, test_glyphs)
+    cuts = negatives.negative_split(args.count, HELD_OUT_SEED + 5, {"touching": 1, "part": 1}, glyphs=test_glyphs)
     pen_test = pen_split(data.test, args.count, HELD_OUT_SEED + 2)
     pen_val = pen_split(data.val, args.count, HELD_OUT_SEED + 3) if args.refit else None
     print(f"drawings made in {time.perf_counter() - start:.0f} s; held-out fonts: "
           + ", ".join(negatives.font_names(held_fonts)))
     store = ModelStore(args.weights)
-    heads = ["pen letters", "font letters", "all kinds", "MNIST test", "pen digits"]
+    heads = ["pen letters", "font letters", "all kinds", "wrong cuts", "MNIST test", "pen digits"]
     print(f"{'model':<8} {'T':>5} {'thresh':>6} " + " ".join(f"{h:>12}" for h in heads) + "   (share refused)")
     calibration = {}
     for name in store.available():
         net = store.get(name)
-        sets = [predict_logits(net, s.images) for s in (pen_letters, font_letters, mixed, data.test, pen_test)]
+        sets = [predict_logits(net, s.images) for s in (pen_letters, font_letters, mixed, cuts, data.test, pen_test)]
         fitted = (trust.fit(predict_logits(net, data.val.images), data.val.labels, predict_logits(net, pen_val.images))
                   if args.refit else trust.Trust.from_card(store.card(name)))
         rates = [trust.rejection_rate(fitted.probabilities(lg).max(1).values, fitted.threshold) for lg in sets]
         print(f"{name:<8} {fitted.temperature:>5.2f} {fitted.threshold:>6.3f} "
               + " ".join(f"{100 * r:>11.1f}%" for r in rates))
-        calibration[name] = [trust.report(fitted, sets[3], data.test.labels),
-                             trust.report(fitted, sets[4], pen_test.labels)]
+        calibration[name] = [trust.report(fitted, sets[4], data.test.labels),
+                             trust.report(fitted, sets[5], pen_test.labels)]
     print("\ncalibration: ECE % (15 bins) and NLL, raw softmax -> temperature-scaled")
     print(f"{'model':<8} {'MNIST test ECE':>16} {'NLL':>14} {'pen digits ECE':>16} {'NLL':>14}")
     for name, (mnist, pen) in calibration.items():

@@ -14,39 +14,24 @@ import argparse
 
 import numpy as np
 import torch
-from PIL import Image
 from timing import median_ms
 
 from digits.data import load_split
 from digits.inference import ModelStore
-from digits.penstyle import skeleton_strokes
+from digits.penstyle import pen_number
 from digits.reading import read, read_all
-from digits.sketches import draw_strokes, number_canvas
+from digits.sketches import number_canvas
 
 CANVAS = (800, 400)
 GAP_RANGE = (-0.08, 0.6)  # space between digits, as a share of a digit's height (negative: overlap)
 
 
 def mnist_number(images, labels, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """2-5 MNIST test digits traced with one pen and placed left to right on an 800x400 canvas."""
+    """2-5 MNIST test digits traced with one pen and written left to right on an 800x400 canvas."""
     pick = rng.choice(len(labels), size=int(rng.integers(2, 6)), replace=False)
-    width, height = CANVAS
-    traced = [skeleton_strokes(images[i, 0].numpy()) for i in pick]
-    sizes = rng.uniform(0.9, 1.1, len(pick))  # one writer: heights within 10%
-    shares = [max((x for st in t for x, _ in st), default=0.5) for t in traced]  # width / height
-    gaps = rng.uniform(*GAP_RANGE, len(pick) - 1)
-    extent = float(sum(sz * w for sz, w in zip(sizes, shares)) + sum(gaps))  # in digit heights
-    h = min(rng.uniform(0.3, 0.55) * height, 0.9 * width / extent)
-    brush = rng.uniform(0.06, 0.12) * h
-    x, base = rng.uniform(brush, width - brush - extent * h), rng.uniform(0.35, 0.65) * height
-    img = Image.new("RGBA", CANVAS, (0, 0, 0, 0))
-    for k, strokes in enumerate(traced):
-        size = h * sizes[k]
-        top = base - size / 2 + rng.normal(0, 0.04) * size  # a slightly wavy baseline
-        layer = draw_strokes(strokes, max(CANVAS), brush, (x, top, size, size)).crop((0, 0, width, height))
-        img = Image.alpha_composite(img, layer)
-        x += size * shares[k] + (gaps[k] * h if k < len(gaps) else 0)
-    return np.asarray(img), "".join(str(int(labels[i])) for i in pick)
+    image, _ = pen_number([images[i, 0].numpy() for i in pick], rng, CANVAS, GAP_RANGE)
+    return image, "".join(str(int(labels[i])) for i in pick)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

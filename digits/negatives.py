@@ -7,7 +7,10 @@ Kinds, all made here without downloads:
   font-letter the same letters typeset in the fonts on this machine, traced and redrawn with a pen;
   shape       triangles, squares, stars, hearts, smileys, arrows, spirals, crosses, zigzags;
   scribble    tangles of one long random stroke;
-  pair        two digits side by side (a number is not one digit).
+  pair        two digits side by side, apart, touching or overlapping (a number is not one digit);
+  touching    two MNIST training digits traced with one pen, touching or overlapping;
+  part        a wrong cut through a number of two such digits: a slice of a digit, or a digit
+              with a slice of its neighbour (what reading a number must not take for a digit).
 Letters that many people write like a digit (O o I l i S s Z z B b G g q T, and D, J, Q, a,
 t, ?, !) are left out: teaching a model to refuse them would teach it to refuse real digits.
 """
@@ -15,10 +18,12 @@ t, ?, !) are left out: teaching a model to refuse them would teach it to refuse 
 from __future__ import annotations
 
 import glob
+import hashlib
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +32,12 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .data import NOT_A_DIGIT, MNISTData, Split
-from .penstyle import as_split, pen_canvas, traced
+from .penstyle import as_split, pen_canvas, pen_number, traced
 from .sketches import APP_CANVAS_PX, catmull_rom, number_canvas
 
 SHIPPED_NEGATIVES = 12_000  # what the shipped weights were fine-tuned with (see README)
 LEFT_OUT = "O o I l i S s Z z B b G g q T D J Q a t ? !"  # written like digits by many: never negatives
-KINDS = ("pen-letter", "font-letter", "shape", "scribble", "pair")
+KINDS = ("pen-letter", "font-letter", "shape", "scribble", "pair", "touching", "part")
 FONT_GLOBS = ("/usr/share/fonts/truetype/**/*.ttf", "/usr/share/fonts/opentype/**/*.otf")
 FONT_LETTERS = "ACEFHKLMNPRUVWXYcefhkmnruvwxy+#@&%*"
 GLYPH_PX = 96  # font size letters are typeset at before tracing
@@ -141,10 +146,49 @@ def scribble(rng: np.random.Generator) -> np.ndarray:
     return pen_canvas([catmull_rom(points)], rng, aspect=rng.uniform(0.7, 1.4))
 
 
+PAIR_GAP = (-0.35, 0.6)  # space between the two, as a share of a digit's width (negative: they overlap)
+
+
 def pair(rng: np.random.Generator) -> np.ndarray:
     text = "".join(str(d) for d in rng.integers(0, 10, 2))
     return number_canvas(text, canvas=(APP_CANVAS_PX, APP_CANVAS_PX), brush=rng.uniform(14, 30),
-                         height_frac=rng.uniform(0.3, 0.5), gap=rng.uniform(0.15, 0.6), rng=rng)
+                         height_frac=rng.uniform(0.3, 0.5), gap=rng.uniform(*PAIR_GAP), rng=rng)
+
+
+TOUCHING_GAP = (-0.3, 0.0)  # the two digits' boxes overlap by up to 30% of their height
+PART_GAP = (-0.1, 0.3)  # a wrong cut is made through numbers written as people write them ...
+CUT_AT = (0.25, 0.75)  # ... at this share of a digit's width (a digit kept whole beside the slice) ...
+ALONE_CUT_AT = (0.35, 0.65)  # ... or this share, for a slice alone (most of a digit is still that digit)
+ALONE_ASPECT = 0.7  # a slice alone only of a digit this wide (a slice of a 1 or a narrow 7 is still one)
+
+
+def _glyph_pair(glyphs: np.ndarray, rng: np.random.Generator, gap_range: tuple[float, float]):
+    return pen_number(list(glyphs[rng.integers(len(glyphs), size=2)]), rng, (APP_CANVAS_PX, APP_CANVAS_PX),
+                      gap_range)
+
+
+def touching(rng: np.random.Generator, glyphs: np.ndarray) -> np.ndarray:
+    return _glyph_pair(glyphs, rng, TOUCHING_GAP)[0]
+
+
+def part(rng: np.random.Generator, glyphs: np.ndarray) -> np.ndarray | None:
+    """A wrong cut: a digit with a slice of its neighbour, or a slice of a wide digit alone."""
+    if rng.random() < 0.5:
+        image, spans = _glyph_pair(glyphs, rng, PART_GAP)
+        k = int(rng.integers(2))  # the digit the cut goes through; the other one is kept whole
+        (x0, x1), keep_left = spans[k], k == 1
+    else:
+        image, spans = traced(glyphs[int(rng.integers(len(glyphs)))], rng), []
+        cols, rows = np.nonzero(image[..., 3].any(0))[0], np.nonzero(image[..., 3].any(1))[0]
+        x0, x1, keep_left = int(cols[0]), int(cols[-1]) + 1, bool(rng.random() < 0.5)
+        if x1 - x0 < ALONE_ASPECT * (rows[-1] - rows[0] + 1):
+            return None
+    cut, image = int(x0 + rng.uniform(*(CUT_AT if len(spans) else ALONE_CUT_AT)) * (x1 - x0)), image.copy()
+    if keep_left:
+        image[:, cut:, 3] = 0
+    else:
+        image[:, :cut, 3] = 0
+    return image
 
 
 @cache
@@ -181,8 +225,10 @@ def font_letter(rng: np.random.Generator, font_files: tuple[str, ...] | None = N
 
 MAKERS = {"pen-letter": pen_letter, "font-letter": font_letter, "shape": shape, "scribble": scribble,
           "pair": pair}
-# How often each kind is drawn: letters are what visitors try most.
-MIX = {"pen-letter": 0.35, "font-letter": 0.3, "shape": 0.12, "scribble": 0.13, "pair": 0.1}
+FROM_DIGITS = {"touching": touching, "part": part}  # made from training digits, when a run passes them
+# How often each kind is drawn: letters are what visitors try most; then wrong cuts of numbers.
+MIX = {"pen-letter": 0.25, "font-letter": 0.25, "shape": 0.08, "scribble": 0.08, "pair": 0.09, "touching": 0.1,
+       "part": 0.15}
 
 
 @dataclass
@@ -192,12 +238,15 @@ class Negative:
 
 
 def canvases(n: int, seed: int, kinds: dict[str, float] | None = None,
-             font_files: tuple[str, ...] | None = None) -> Iterator[Negative]:
+             font_files: tuple[str, ...] | None = None, glyphs: np.ndarray | None = None) -> Iterator[Negative]:
     """n non-digit drawings, one at a time (a canvas is 0.45 MB), kinds drawn with the given
-    weights (default MIX)."""
+    weights (default MIX); `glyphs` ([N, 28, 28] training digits in [0, 1]) for the kinds made
+    of digits."""
     mix = dict(kinds or MIX)
     if not (font_files if font_files is not None else font_split()[0]):
         mix.pop("font-letter", None)  # no fonts on this machine: the other kinds only
+    if glyphs is None or not len(glyphs):
+        mix = {k: w for k, w in mix.items() if k not in FROM_DIGITS}
     if not mix:
         return
     names, weights = list(mix), np.array(list(mix.values()), dtype=float)
@@ -205,22 +254,32 @@ def canvases(n: int, seed: int, kinds: dict[str, float] | None = None,
     made_count = 0
     while made_count < n:
         kind = names[int(rng.choice(len(names), p=weights / weights.sum()))]
-        made = font_letter(rng, font_files) if kind == "font-letter" else MAKERS[kind](rng)
+        made = (font_letter(rng, font_files) if kind == "font-letter"
+                else FROM_DIGITS[kind](rng, glyphs) if kind in FROM_DIGITS else MAKERS[kind](rng))
         if made is not None:
             made_count += 1
             yield Negative(kind, made)
 
 
 def negative_split(n: int, seed: int, kinds: dict[str, float] | None = None,
-                   font_files: tuple[str, ...] | None = None) -> Split:
+                   font_files: tuple[str, ...] | None = None, glyphs: np.ndarray | None = None) -> Split:
     """Non-digit drawings through the app's pipeline, labelled NOT_A_DIGIT (see `canvases`)."""
-    return as_split((neg.canvas, NOT_A_DIGIT) for neg in canvases(n, seed, kinds, font_files))
+    return as_split((neg.canvas, NOT_A_DIGIT) for neg in canvases(n, seed, kinds, font_files, glyphs))
 
 
-@lru_cache(maxsize=2)
-def training_negatives(n: int, seed: int) -> Split:
-    """A run's negatives; kept, so training every model in one process draws them once."""
-    return negative_split(n, seed)
+_RUNS: dict[tuple, Split] = {}
+_RUNS_LOCK = threading.Lock()
+
+
+def training_negatives(n: int, seed: int, digits: Split) -> Split:
+    """A run's negatives, the kinds made of digits made from its training digits; kept, so
+    training every model in one process draws them once."""
+    key = (n, seed, len(digits), hashlib.sha1(digits.images[:256].numpy().tobytes()).hexdigest())
+    with _RUNS_LOCK:
+        if key not in _RUNS:
+            _RUNS.clear()  # one run's set at a time (12,000 images are 38 MB)
+            _RUNS[key] = negative_split(n, seed, glyphs=digits.images[:, 0].numpy())
+        return _RUNS[key]
 
 
 def with_negatives(data: MNISTData, negatives: Split) -> MNISTData:

@@ -100,3 +100,35 @@ def pen_split(mnist: Split, count: int, seed: int) -> Split:
     rng = np.random.default_rng(seed)
     half = count // 2
     return as_split(pen_digits(mnist.images[:half, 0].numpy(), mnist.labels[:half].numpy(), count - half, rng))
+
+
+NUMBER_HEIGHT = (0.3, 0.55)  # a number's digit height, as a share of the canvas height
+NUMBER_BRUSH = (0.06, 0.12)  # its pen width, as a share of the digit height
+ONE_WRITER = 0.1  # one writer's digits differ in height by up to 10% ...
+WAVY = 0.04  # ... and sit on a baseline that wanders by this share of their height
+
+
+def pen_number(glyphs: list[np.ndarray], rng: np.random.Generator, canvas: tuple[int, int],
+               gap_range: tuple[float, float]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """[0, 1] glyph images written left to right with one pen, as people write a number: one
+    writer's heights, a slightly wavy baseline, gaps drawn from `gap_range` (a share of the
+    digit height; negative: the boxes overlap). Returns the RGBA canvas and each glyph's
+    columns (x0, x1)."""
+    traced_glyphs = [skeleton_strokes(g) for g in glyphs]
+    sizes = rng.uniform(1 - ONE_WRITER, 1 + ONE_WRITER, len(glyphs))
+    shares = [max((x for st in t for x, _ in st), default=0.5) for t in traced_glyphs]  # width / height
+    gaps = rng.uniform(*gap_range, len(glyphs) - 1)
+    width, height = canvas
+    extent = float(sum(sz * w for sz, w in zip(sizes, shares)) + sum(gaps))  # in digit heights
+    h = min(rng.uniform(*NUMBER_HEIGHT) * height, 0.9 * width / max(extent, 1e-6))
+    brush = rng.uniform(*NUMBER_BRUSH) * h
+    x, base = rng.uniform(brush, max(brush, width - brush - extent * h)), rng.uniform(0.35, 0.65) * height
+    img, spans = Image.new("RGBA", canvas, (0, 0, 0, 0)), []
+    for k, strokes in enumerate(traced_glyphs):
+        size = h * sizes[k]
+        top = base - size / 2 + rng.normal(0, WAVY) * size
+        layer = draw_strokes(strokes, max(canvas), brush, (x, top, size, size)).crop((0, 0, width, height))
+        img = Image.alpha_composite(img, layer)
+        spans.append((int(x), int(x + size * shares[k])))
+        x += size * shares[k] + (gaps[k] * h if k < len(gaps) else 0)
+    return np.asarray(img), spans

@@ -203,7 +203,7 @@ def fit_and_save(cfg: TrainConfig, data: MNISTData, directory: os.PathLike | str
     run = visitor_run(cfg, data, directory, feedback_folder)
     cfg = replace(cfg, negatives=cfg.negatives or negative_replay(cfg, previous, run))
     if cfg.negatives:
-        run.data = with_negatives(run.data, training_negatives(cfg.negatives, cfg.seed))
+        run.data = with_negatives(run.data, training_negatives(cfg.negatives, cfg.seed, data.train))
     result = train(cfg, run.data, on_progress=on_progress, cancel=cancel, init_state=run.init_state,
                    mnist_floor=run.mnist_floor)
     if result.cancelled:

@@ -21,6 +21,7 @@ from digits.inference import EMPTY, ModelStore
 from digits.inference import NOT_A_DIGIT as REFUSED
 from digits.models import list_models
 from digits.penstyle import pen_canvas, skeleton_strokes
+from digits.preprocess import preprocess
 from digits.reading import read
 from digits.sketches import APP_CANVAS_PX, app_canvas, draw_strokes, number_canvas
 
@@ -67,13 +68,36 @@ def test_a_card_without_trust_never_refuses_and_keeps_the_raw_softmax():
 
 # --- negatives -----------------------------------------------------------------------------
 
+def _glyphs() -> np.ndarray:
+    """Ten template digits as [0, 1] 28x28 images: what the kinds made of digits are drawn from."""
+    return np.stack([preprocess(app_canvas(d, variant=0)).image28 for d in range(10)])
+
+
 @pytest.mark.parametrize("kind", negatives.KINDS)
 def test_every_kind_of_negative_is_drawn_as_ink_on_a_transparent_canvas(kind):
-    made = list(negatives.canvases(3, seed=5, kinds={kind: 1.0}))
+    made = list(negatives.canvases(3, seed=5, kinds={kind: 1.0}, glyphs=_glyphs()))
     assert [n.kind for n in made] == [kind] * 3
     for n in made:
         assert n.canvas.shape == (APP_CANVAS_PX, APP_CANVAS_PX, 4)
         assert 0.005 < (n.canvas[..., 3] > 128).mean() < 0.5  # some ink, mostly background
+
+
+def test_kinds_made_of_digits_need_digits_to_be_made_of():
+    mix = {"touching": 1.0, "part": 1.0, "shape": 0.5}
+    assert {n.kind for n in negatives.canvases(6, seed=2, kinds=mix)} == {"shape"}
+    assert {n.kind for n in negatives.canvases(12, seed=2, kinds=mix, glyphs=_glyphs())} >= {"touching", "part"}
+
+
+def test_a_wrong_cut_through_a_pair_keeps_part_of_its_ink_and_nothing_else():
+    glyphs, checked = _glyphs(), 0
+    for seed in range(8):
+        cut, rng = negatives.part(np.random.default_rng(seed), glyphs), np.random.default_rng(seed)
+        if rng.random() < 0.5:  # the branch that cuts through a pair: the same pair, drawn again
+            whole = negatives._glyph_pair(glyphs, rng, negatives.PART_GAP)[0][..., 3] > 0
+            inked = cut[..., 3] > 0
+            assert inked.any() and not (inked & ~whole).any() and inked.sum() < whole.sum()
+            checked += 1
+    assert checked
 
 
 def test_letters_written_like_digits_are_never_negatives():
