@@ -19,6 +19,7 @@ from timing import median_ms
 from digits.data import load_split
 from digits.inference import ModelStore
 from digits.penstyle import pen_number
+from digits.preprocess import preprocess
 from digits.reading import read, read_all
 from digits.sketches import number_canvas
 
@@ -26,11 +27,12 @@ CANVAS = (800, 400)
 GAP_RANGE = (-0.08, 0.6)  # space between digits, as a share of a digit's height (negative: overlap)
 
 
-def mnist_number(images, labels, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """2-5 MNIST test digits traced with one pen and written left to right on an 800x400 canvas."""
+def mnist_number(images, labels, rng: np.random.Generator) -> tuple[np.ndarray, str, list[np.ndarray]]:
+    """2-5 MNIST test digits traced with one pen and written left to right on an 800x400
+    canvas: the canvas, the number, and each digit alone on a canvas of its own."""
     pick = rng.choice(len(labels), size=int(rng.integers(2, 6)), replace=False)
-    image, _ = pen_number([images[i, 0].numpy() for i in pick], rng, CANVAS, GAP_RANGE)
-    return image, "".join(str(int(labels[i])) for i in pick)
+    image, _, layers = pen_number([images[i, 0].numpy() for i in pick], rng, CANVAS, GAP_RANGE)
+    return image, "".join(str(int(labels[i])) for i in pick), layers
 
 
 def main() -> None:
@@ -52,16 +54,25 @@ def main() -> None:
         right = sum(read(number_canvas(t, CANVAS, gap=gap, rng=rng), "modern", store).text == t for t in texts)
         print(f"modern reads {name:<16} {right / len(texts):.1%} of {len(texts)} numbers (2-4 digits)")
     test = load_split(False)
-    exact = count = refused = 0
+    exact = count = refused = alone = 0
     for _ in range(args.numbers):
-        image, text = mnist_number(test.images, test.labels, rng)
+        image, text, layers = mnist_number(test.images, test.labels, rng)
         r = read(image, "modern", store)
         exact += r.text == text
         count += len(r.digits) == len(text)
         refused += r.reason == "not a digit"
+        alone += each_alone(layers, text, store)
     n = args.numbers
     print(f"modern reads MNIST-test numbers (2-5 digits): {exact / n:.1%} exactly, digit count right "
           f"{count / n:.1%}, refused as not a digit {refused / n:.1%} of {n}")
+    print(f"  the same numbers, each digit read alone as drawn (a perfect segmentation): {alone / n:.1%} exactly")
+
+
+def each_alone(layers: list[np.ndarray], text: str, store: ModelStore) -> bool:
+    """Would the number be read right if it were cut perfectly? Each digit alone, as drawn,
+    judged as a number's digit is (the lenient piece threshold)."""
+    predictions = store.predict_many([preprocess(layer) for layer in layers], "modern", pieces=True)
+    return all(p.digit == int(d) for p, d in zip(predictions, text))
 
 
 if __name__ == "__main__":

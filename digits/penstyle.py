@@ -109,11 +109,11 @@ WAVY = 0.04  # ... and sit on a baseline that wanders by this share of their hei
 
 
 def pen_number(glyphs: list[np.ndarray], rng: np.random.Generator, canvas: tuple[int, int],
-               gap_range: tuple[float, float]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+               gap_range: tuple[float, float]) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
     """[0, 1] glyph images written left to right with one pen, as people write a number: one
     writer's heights, a slightly wavy baseline, gaps drawn from `gap_range` (a share of the
-    digit height; negative: the boxes overlap). Returns the RGBA canvas and each glyph's
-    columns (x0, x1)."""
+    digit height; negative: the boxes overlap). Returns the RGBA canvas, each glyph's columns
+    (x0, x1), and each glyph alone on a canvas of its own."""
     traced_glyphs = [skeleton_strokes(g) for g in glyphs]
     sizes = rng.uniform(1 - ONE_WRITER, 1 + ONE_WRITER, len(glyphs))
     shares = [max((x for st in t for x, _ in st), default=0.5) for t in traced_glyphs]  # width / height
@@ -123,12 +123,13 @@ def pen_number(glyphs: list[np.ndarray], rng: np.random.Generator, canvas: tuple
     h = min(rng.uniform(*NUMBER_HEIGHT) * height, 0.9 * width / max(extent, 1e-6))
     brush = rng.uniform(*NUMBER_BRUSH) * h
     x, base = rng.uniform(brush, max(brush, width - brush - extent * h)), rng.uniform(0.35, 0.65) * height
-    img, spans = Image.new("RGBA", canvas, (0, 0, 0, 0)), []
+    img, spans, layers = Image.new("RGBA", canvas, (0, 0, 0, 0)), [], []
     for k, strokes in enumerate(traced_glyphs):
         size = h * sizes[k]
         top = base - size / 2 + rng.normal(0, WAVY) * size
         layer = draw_strokes(strokes, max(canvas), brush, (x, top, size, size)).crop((0, 0, width, height))
         img = Image.alpha_composite(img, layer)
+        layers.append(np.asarray(layer))
         spans.append((int(x), int(x + size * shares[k])))
         x += size * shares[k] + (gaps[k] * h if k < len(gaps) else 0)
-    return np.asarray(img), spans
+    return np.asarray(img), spans, layers

@@ -13,20 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from digits.inference import ModelStore, Prediction
+from digits.inference import ModelStore
 from digits.preprocess import ink_map
-from digits.reading import (
-    FRAGMENT_COST,
-    Piece,
-    best_path,
-    candidates,
-    digit_score,
-    read,
-    read_all,
-    segment,
-    slices,
-    strokes,
-)
+from digits.reading import Piece, attach_fragments, group_pieces, read, read_all, segment, strokes
 from digits.sketches import app_canvas, draw_strokes, number_canvas
 
 
@@ -77,15 +66,8 @@ def test_a_sevens_bar_over_the_next_digit_does_not_swallow_it(store):
 
 def test_touching_digits_are_cut_where_the_classifier_is_surest(store):
     image = number_canvas("00", gap=-0.05)  # the two rings touch: one piece of ink
-    assert len(strokes(ink_map(image))) == 1
+    assert len(group_pieces(strokes(ink_map(image)))) == 1
     assert read(image, "modern", store).text == "00"
-
-
-@pytest.mark.parametrize(("text", "gap"), [("000", -0.05), ("000", -0.1), ("838", -0.15)])
-def test_three_touching_digits_are_all_cut_apart(store, text, gap):
-    image = number_canvas(text, gap=gap)  # every digit touches the next: one piece of ink
-    assert len(strokes(ink_map(image))) == 1
-    assert read(image, "modern", store).text == text
 
 
 @settings(max_examples=25, deadline=None)
@@ -118,50 +100,14 @@ def test_cli_read_json(tmp_path):
     assert rows[1]["text"] is None and "not an image" in rows[1]["error"]
 
 
-def _piece(box, shape=(10, 12)) -> Piece:
-    mask = np.zeros(shape, bool)
-    mask[box[1]:box[3], box[0]:box[2]] = True
-    return Piece(mask, box)
-
-
-def test_best_path_picks_the_runs_with_the_highest_total():
-    # atoms 0, 1, 2: "0 and 1 as one digit, then 2" beats "each alone", which beats "all three as one"
-    scores = {(0, 1): -2.0, (1, 2): -2.0, (2, 3): -0.1, (0, 2): -0.5, (0, 3): -6.0, (1, 3): -9.0}
-    assert best_path(3, scores) == [(0, 2), (2, 3)]
-    assert best_path(3, {**scores, (0, 3): -0.2}) == [(0, 3)]
-    assert best_path(3, {(0, 1): -1.0, (1, 2): -1.0, (2, 3): -1.0}) == [(0, 1), (1, 2), (2, 3)]
-
-
-def test_candidates_never_join_pieces_across_a_wide_gap_or_two_sure_digits_side_by_side():
-    left, near, far = _piece((0, 0, 2, 10)), _piece((3, 0, 5, 10)), _piece((9, 0, 11, 10))
-    runs = candidates([left, near, far])
-    assert (0, 2) in runs and runs[(0, 2)].box == (0, 0, 5, 10)  # 1 px apart: may be one digit
-    assert (1, 3) not in runs and (0, 3) not in runs  # 4 px apart under a 10 px height: never one
-    assert (0, 2) not in candidates([left, near, far], settled=frozenset({id(left), id(near)}))
-
-
-def test_a_fragment_is_never_a_digit_on_its_own():
-    tall, flag = _piece((0, 0, 3, 10)), _piece((3, 0, 5, 2))  # a 5's flag drawn apart
-    sure = store_free_prediction(digit=1, p=0.999)
-    assert digit_score(flag, sure, tallest=10) <= digit_score(tall, sure, tallest=10) - FRAGMENT_COST
-
-
-def store_free_prediction(digit: int, p: float) -> Prediction:
-    probs = [(1 - p) / 9] * 10
-    probs[digit] = p
-    return Prediction("modern", digit, probs, None)
-
-
-def test_slices_cover_a_wide_piece_exactly_and_leave_a_narrow_one_whole():
-    image = number_canvas("00", gap=-0.05)
-    ink = ink_map(image)
-    (piece,) = strokes(ink)
-    parts = slices(ink, piece, piece.height)
-    assert len(parts) > 2 and all(p.cut_from == piece.box for p in parts)
-    assert (np.logical_or.reduce([p.mask for p in parts]) == piece.mask).all()
-    assert sum(p.mask.sum() for p in parts) == piece.mask.sum()  # no column in two slices
-    (one,) = strokes(ink_map(app_canvas(1, variant=0)))
-    assert slices(ink_map(app_canvas(1, variant=0)), one, one.height) == [one]
+def test_a_short_fragment_joins_the_nearest_digit_instead_of_standing_alone():
+    tall = Piece(np.zeros((10, 10), bool), (0, 0, 3, 10))
+    other = Piece(np.zeros((10, 10), bool), (6, 0, 9, 10))
+    flag = Piece(np.zeros((10, 10), bool), (3, 0, 5, 2))  # a 5's flag drawn apart, beside the first
+    for p in (tall, other, flag):
+        p.mask[p.box[1]:p.box[3], p.box[0]:p.box[2]] = True
+    groups = attach_fragments([tall, flag, other])
+    assert [g.box for g in groups] == [(0, 0, 5, 10), (6, 0, 9, 10)]
 
 
 def test_a_wide_digit_beside_others_is_judged_on_its_own_ink(store):
