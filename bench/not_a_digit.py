@@ -8,8 +8,8 @@ that saw:
                templates training used: an optimistic figure);
   font letters letters typeset in fonts no training run uses (negatives.font_split), traced
                and redrawn with a pen (letter shapes training never saw);
-  all kinds    letters, shapes, scribbles, digit pairs and wrong cuts, mixed as in training,
-               new seed (the kinds made of digits from MNIST *test* digits);
+  all kinds    every kind in the training mix (negatives.MIX), new seed, held-out fonts (any
+               kind made of digits drawn from MNIST *test* digits);
   wrong cuts   two MNIST test digits touching, a digit with a slice of its neighbour, a slice
                of a digit (what reading a number must not take for one digit);
   MNIST test   the 10,000 test digits;

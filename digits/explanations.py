@@ -184,5 +184,4 @@ def explain_all(image: Any, method: Method = DEFAULT_METHOD,
     ink, prepared = _prepare(image)
     if prepared.empty:
         return {}
-    entries = {name: store.entry(name) for name in store.available()}
-    return {name: explain_prepared(e.model, prepared, name, method, ink, e.trust) for name, e in entries.items()}
+    return {name: explain_prepared(e.model, prepared, name, method, ink, e.trust) for name, e in store.loaded(None)}

@@ -152,12 +152,12 @@ class ModelStore:
 
     def available(self) -> list[str]:
         """Registered models whose weights load; broken files are skipped (see `errors`)."""
-        return [name for name, _ in self._loaded(None)]
+        return [name for name, _ in self.loaded(None)]
 
     def warm_up(self) -> None:
         """Load every model and run it once, so the first visitor does not pay for lazy setup."""
         blank = torch.zeros(1, 1, 28, 28)
-        loaded = self._loaded(None)  # outside inference mode: parameters loaded in it could not get gradients
+        loaded = self.loaded(None)  # outside inference mode: parameters loaded in it could not get gradients
         with torch.inference_mode():
             for _, e in loaded:
                 e.model(normalize(blank))
@@ -186,9 +186,9 @@ class ModelStore:
         if prepared.empty:  # answered without loading the given models
             return {name: _empty_prediction(prepared, name) for name in (models or self.available())}
         with pinned_threads:  # one pin around every model
-            return {name: _classify(e.model, e.trust, prepared, name) for name, e in self._loaded(models)}
+            return {name: _classify(e.model, e.trust, prepared, name) for name, e in self.loaded(models)}
 
-    def _loaded(self, names: list[str] | None) -> list[tuple[str, LoadedModel]]:
+    def loaded(self, names: list[str] | None) -> list[tuple[str, LoadedModel]]:
         """(name, entry) for the given names (errors raised), or for every registered model
         whose weights load (broken ones skipped): one look at each weight file."""
         if names:

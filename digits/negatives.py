@@ -176,14 +176,14 @@ def part(rng: np.random.Generator, glyphs: np.ndarray) -> np.ndarray | None:
     if rng.random() < 0.5:
         image, spans, _ = _glyph_pair(glyphs, rng, PART_GAP)
         k = int(rng.integers(2))  # the digit the cut goes through; the other one is kept whole
-        (x0, x1), keep_left = spans[k], k == 1
+        (x0, x1), keep_left, cut_at = spans[k], k == 1, CUT_AT
     else:
-        image, spans = traced(glyphs[int(rng.integers(len(glyphs)))], rng), []
+        image = traced(glyphs[int(rng.integers(len(glyphs)))], rng)
         cols, rows = np.nonzero(image[..., 3].any(0))[0], np.nonzero(image[..., 3].any(1))[0]
-        x0, x1, keep_left = int(cols[0]), int(cols[-1]) + 1, bool(rng.random() < 0.5)
+        x0, x1, keep_left, cut_at = int(cols[0]), int(cols[-1]) + 1, bool(rng.random() < 0.5), ALONE_CUT_AT
         if x1 - x0 < ALONE_ASPECT * (rows[-1] - rows[0] + 1):
             return None
-    cut, image = int(x0 + rng.uniform(*(CUT_AT if len(spans) else ALONE_CUT_AT)) * (x1 - x0)), image.copy()
+    cut, image = int(x0 + rng.uniform(*cut_at) * (x1 - x0)), image.copy()
     if keep_left:
         image[:, cut:, 3] = 0
     else:
