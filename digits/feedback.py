@@ -35,7 +35,8 @@ MAX_PER_SESSION_HOUR = 120  # drawings one session may add per hour (a public Sp
 MAX_PNG_BYTES = 4_000_000  # a canvas PNG larger than this is not stored
 BUSY_TIMEOUT_MS = 10_000  # writers wait this long for the lock instead of failing
 NOT_A_DIGIT = "not a digit"
-LABEL_PATTERN = re.compile(r"^[0-9]{1,12}$")  # one digit, or a whole number (issue: numbers)
+MAX_LABEL_DIGITS = 12  # a whole number longer than this is not one anybody drew
+LABEL_PATTERN = re.compile(rf"^[0-9]{{1,{MAX_LABEL_DIGITS}}}$")  # one digit, or a whole number
 HOUR_S = 3600
 
 MIGRATIONS = [

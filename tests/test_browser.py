@@ -363,23 +363,48 @@ def test_a_correction_changes_the_visitor_table(page, tmp_path):
     page.screenshot(path=tmp_path / "models.png", full_page=True)
 
 
-def test_number_mode_reads_a_three_digit_number(page, tmp_path):
-    _wait_brush(page)
-    page.locator("#write-mode").get_by_label("A number").check()
+def _draw_147(page) -> None:
     _stroke(page, [(0.1, 0.25), (0.1, 0.75)])  # 1
     _stroke(page, [(0.48, 0.25), (0.3, 0.58), (0.56, 0.58)])  # 4: the open top and the bar ...
     _stroke(page, [(0.49, 0.42), (0.49, 0.75)])  # ... and its stem, a second stroke
     _stroke(page, [(0.7, 0.25), (0.92, 0.25), (0.78, 0.75)])  # 7
-    page.screenshot(path=tmp_path / "number-drawn.png", full_page=True)
-    page.wait_for_function(
-        "() => { const el = document.querySelector('#answer .digit'); return el && el.textContent.trim() === '147'; }",
-        timeout=ANSWER_TIMEOUT_MS)
-    assert "3 digits" in page.locator("#answer").inner_text()
-    assert "147" in page.locator("#compare").inner_text()
-    page.screenshot(path=tmp_path / "number.png", full_page=True)
-    page.locator("#clear-btn").click()
-    page.wait_for_function("() => document.querySelector('#answer .hint') !== null", timeout=ANSWER_TIMEOUT_MS)
-    assert page.locator("#answer .digit").count() == 0
+
+
+def test_number_mode_reads_a_three_digit_number(page, tmp_path):
+    """Read, correct by typing the number, clear, and read again: the mode's label, hint and
+    feedback row follow the choice, and Clear keeps working after the label changed."""
+    _wait_brush(page)
+    page.locator("#write-mode").get_by_label("A number").check()
+    page.wait_for_function("() => document.querySelector('#sketch').innerText.includes('Write a number')",
+                           timeout=ANSWER_TIMEOUT_MS)
+    page.locator("#fb-number").wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
+    page.locator("#fb-7").wait_for(state="hidden", timeout=ANSWER_TIMEOUT_MS)
+    for attempt in range(2):
+        _draw_147(page)
+        page.screenshot(path=tmp_path / f"number-drawn-{attempt}.png", full_page=True)
+        page.wait_for_function(
+            "() => { const el = document.querySelector('#answer .digit');"
+            " return el && el.textContent.trim() === '147'; }", timeout=ANSWER_TIMEOUT_MS)
+        assert "3 digits" in page.locator("#answer").inner_text()
+        assert "147" in page.locator("#compare").inner_text()
+        if attempt == 0:
+            page.locator("#fb-consent input").check()
+            page.locator("#fb-number textarea, #fb-number input").first.fill("147")
+            page.locator("#fb-number textarea, #fb-number input").first.press("Enter")
+            page.wait_for_function("() => document.querySelector('#fb-msg').innerText.includes('kept as 147')",
+                                   timeout=ANSWER_TIMEOUT_MS)
+            page.screenshot(path=tmp_path / "number.png", full_page=True)
+        page.locator("#clear-btn").click()
+        page.wait_for_function("() => document.querySelector('#answer').innerText.includes('Write a number')",
+                               timeout=ANSWER_TIMEOUT_MS)
+        assert page.locator("#answer .digit").count() == 0
+        _wait_brush(page)
+        assert _ink_pixels(page) == 0
+    page.locator("#write-mode").get_by_label("One digit").check()
+    page.wait_for_function("() => document.querySelector('#sketch').innerText.includes('Draw one digit')",
+                           timeout=ANSWER_TIMEOUT_MS)
+    page.locator("#fb-7").wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
+    page.locator("#fb-number").wait_for(state="hidden", timeout=ANSWER_TIMEOUT_MS)
 
 
 def test_a_drawn_letter_is_refused_in_the_answer_and_the_compare_table(page, tmp_path):

@@ -71,7 +71,7 @@ def _weights_copy(tmp_path: Path, names=("mlp", "lenet5")) -> Path:
 
 @needs_mnist
 def test_training_killed_mid_epoch_leaves_the_weights_and_says_it_died(tmp_path):
-    from demo import progress_html
+    from ui.train import progress_html
 
     weights = _weights_copy(tmp_path)
     before = (weights / "mlp.safetensors").read_bytes()

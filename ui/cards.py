@@ -1,0 +1,119 @@
+"""The Models tab: each model's card, its MNIST mistakes, and its score on visitors' drawings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from digits.evaluate import score_visitors
+from digits.inference import ModelStore
+from digits.models import get_spec, list_models
+from digits.overlay import confusion_picture
+from digits.weights import WeightsError
+
+from .state import AppState
+from .views import MISTAKE_PX, enlarge, mistakes_gallery
+
+
+@dataclass
+class ModelsTab:
+    table: gr.Dataframe
+    pick: gr.Dropdown
+    show_btn: gr.Button
+    gallery: gr.Gallery
+    visitors: gr.Dataframe
+    confusion: gr.Image
+    visitor_gallery: gr.Gallery
+
+
+def models_tab(app: AppState, default: str | None) -> ModelsTab:
+    table = gr.Dataframe(models_table(app.store), interactive=False, wrap=True, elem_id="models-table")
+    gr.Markdown("**On visitors' own handwriting**: each model scored on the drawings visitors labelled, "
+                "only those stored after the last one its weights trained on (95% Wilson interval).")
+    visitors = gr.Dataframe(visitor_table(app), interactive=False, elem_id="visitor-table")
+    with gr.Row():
+        pick = gr.Dropdown(choices=[(get_spec(n).display_name, n) for n in list_models()], value=default,
+                           label="Where does this model fail?")
+        show_btn = gr.Button("Show the digits it gets wrong")
+    gallery = gr.Gallery(label="Misclassified MNIST test digits", columns=6, height="auto")
+    with gr.Row():
+        confusion = gr.Image(label="On visitors' drawings: rows = the digit drawn, columns = what it said",
+                             format="png", interactive=False, elem_id="visitor-confusion")
+        visitor_gallery = gr.Gallery(label="Visitors' drawings it gets wrong", columns=4, height="auto",
+                                     elem_id="visitor-mistakes")
+    return ModelsTab(table, pick, show_btn, gallery, visitors, confusion, visitor_gallery)
+
+
+def refusal_rule(card: dict[str, Any]) -> str:
+    """The card's calibration and refusal rule in a few words."""
+    t = card.get("trust")
+    if not t:
+        return "never refuses (no calibration in this card)"
+    return f"below {100 * t['threshold']:.0f}% sure (temperature {t['temperature']:.2f})"
+
+
+def models_table(store: ModelStore) -> pd.DataFrame:
+    rows = []
+    for name in list_models():
+        spec = get_spec(name)
+        try:
+            card = store.card(name)
+        except WeightsError as exc:
+            rows.append({"model": spec.display_name, "test accuracy": f"unavailable: {exc.reason}",
+                         "parameters": "", "train time": "", "date": "", "not a digit": "",
+                         "architecture": spec.architecture,
+                         "reproduce": ""})
+            continue
+        rows.append({
+            "model": spec.display_name,
+            "test accuracy": f"{100 * card['test_accuracy']:.2f}%",
+            "parameters": f"{card['parameters']:,}",
+            "train time": f"{card['train_seconds']:.0f} s",
+            "date": card["date"][:10],
+            "not a digit": refusal_rule(card),
+            "architecture": spec.architecture,
+            "reproduce": card["command"],
+        })
+    return pd.DataFrame(rows)
+
+
+def visitor_table(app: AppState) -> pd.DataFrame:
+    """Each model on the visitors' drawings it never trained on, next to its MNIST figure."""
+    columns = ["model", "visitors' drawings", "95% interval", "drawings scored", "MNIST test"]
+    if app.feedback is None:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for name, s in score_visitors(app.store, app.feedback).items():
+        test = app.store.card(name).get("test_accuracy")
+        rows.append([get_spec(name).display_name, "-" if s.accuracy is None else f"{100 * s.accuracy:.1f}%",
+                     "-" if not s.n else f"{100 * s.low:.1f}–{100 * s.high:.1f}%", s.n,
+                     "-" if test is None else f"{100 * test:.2f}%"])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def visitor_views(app: AppState, name: str):
+    """(confusion matrix picture, gallery of visitors' drawings the model gets wrong)."""
+    if app.feedback is None:
+        return None, []
+    score = score_visitors(app.store, app.feedback, [name]).get(name)
+    if score is None or not score.n:
+        return None, []
+    return (confusion_picture(score.confusion),
+            [(enlarge(d.image28, MISTAKE_PX), f"#{d.id}: visitor said {d.label}, model said {said}")
+             for d, said in score.mistakes])
+
+
+def wire_models(app: AppState, m: ModelsTab) -> None:
+    def show_mistakes(name: str):
+        try:
+            return mistakes_gallery(app.mistakes.get(name))
+        except Exception as exc:  # no MNIST on this server, or broken weights
+            gr.Warning(f"The gallery needs the MNIST test split: {exc}")
+            return []
+
+    m.show_btn.click(show_mistakes, [m.pick], [m.gallery], api_visibility="private")
+    m.show_btn.click(lambda name: visitor_views(app, name), [m.pick], [m.confusion, m.visitor_gallery],
+                     api_visibility="private")
