@@ -14,12 +14,18 @@ the app use); the model is then fine-tuned exactly as `python -m digits train --
 --feedback --finetune --force` does (into a temporary copy of weights/), and scored on the
 held-out writers before and after, next to its MNIST test accuracy.
 
+It prints how many held-out digits were refused (a refusal counts as wrong), and how many
+held-out font letters the model refuses before and after (the refusal threshold is refitted
+after the fine-tune, with the visitors' newest drawings among the digits it must spare).
+
     python bench/visitor_finetune.py [--source pen-mnist|writers] [--model modern] [--drawings 1500]
+                                     [--letters 1000] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -29,12 +35,14 @@ from pathlib import Path
 import numpy as np
 
 from digits import feedback as fb
+from digits import negatives
 from digits.data import load_mnist
 from digits.engine import TrainConfig
-from digits.evaluate import accuracy
+from digits.evaluate import accuracy, predict_logits
 from digits.inference import ModelStore
 from digits.sketches import APP_CANVAS_PX, TEMPLATES, catmull_rom, draw_strokes
 from digits.training import fit_and_save
+from digits.trust import Trust
 from digits.visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE
 from digits.weights import load_model_and_card
 
@@ -43,6 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))  # drawn_digits.py's pen tracing
 TRAIN_WRITERS = 30
 HELD_OUT = 30
 HELD_OUT_SEED = 10_000  # held-out writers' seeds start here: no writer is in both groups
+LETTERS_SEED = 90_004  # bench/not_a_digit.py's font letters: fonts and seeds no training run uses
 
 
 @dataclass
@@ -92,8 +101,18 @@ def drawings(seeds: range, per_writer: int):
             yield writer.draw(i % 10, rng), i % 10
 
 
-def held_out_accuracy(models: ModelStore, name: str, held_out: list) -> float:
-    return float(np.mean([models.predict(img, name).digit == d for img, d in held_out]))
+def held_out_answers(models: ModelStore, name: str, held_out: list) -> tuple[float, float]:
+    """Accuracy on the held-out writers (a refusal counts as wrong), and the share refused."""
+    answers = [models.predict(img, name).digit for img, _ in held_out]
+    return (float(np.mean([a == d for a, (_, d) in zip(answers, held_out)])),
+            float(np.mean([a is None for a in answers])))
+
+
+def letters_refused(weights: Path, name: str, letters) -> float:
+    """The share of held-out font letters (fonts no training run uses) the model refuses."""
+    net, card = load_model_and_card(name, weights)
+    t = Trust.from_card(card)
+    return float((~t.is_digit(t.probabilities(predict_logits(net, letters.images)))).float().mean())
 
 
 def main() -> None:
@@ -101,6 +120,8 @@ def main() -> None:
     parser.add_argument("--source", default="pen-mnist", choices=["pen-mnist", "writers"])
     parser.add_argument("--model", default="modern")
     parser.add_argument("--drawings", type=int, default=1500, help="visitors' drawings added (and held out)")
+    parser.add_argument("--keep", default=None, help="keep the fine-tuned weights and the drawings in this folder")
+    parser.add_argument("--letters", type=int, default=1000, help="held-out font letters, refused before and after")
     args = parser.parse_args()
     data = load_mnist()
     n = args.drawings
@@ -112,26 +133,33 @@ def main() -> None:
         pick = np.random.default_rng(0).permutation(len(data.train))[:n]  # training writers, not the val tail
         visitors = list(pen_mnist(data.train.images[pick, 0].numpy(), data.train.labels[pick], seed=1))
         held_out = list(pen_mnist(data.test.images[:n, 0].numpy(), data.test.labels[:n], seed=2))
-    with tempfile.TemporaryDirectory() as tmp:
+    workdir = contextlib.nullcontext(tempfile.mkdtemp(dir=args.keep)) if args.keep else tempfile.TemporaryDirectory()
+    with workdir as tmp:
         weights, folder = Path(tmp) / "weights", Path(tmp) / "feedback"
         shutil.copytree(ROOT / "weights", weights, ignore=shutil.ignore_patterns("candidates"))
         models, store = ModelStore(weights), fb.FeedbackStore(folder)
-        before = {n: held_out_accuracy(models, n, held_out) for n in models.available()}
+        before = {n: held_out_answers(models, n, held_out) for n in models.available()}
         for img, digit in visitors:
             fb.record(store, models, img, str(digit), "visitors", source="cli")
         test_before = accuracy(load_model_and_card(args.model, weights)[0], data.test)
+        letters = negatives.negative_split(args.letters, LETTERS_SEED, {"font-letter": 1}, negatives.font_split()[1])
+        letters_before = letters_refused(weights, args.model, letters)
         lr = load_model_and_card(args.model, weights)[1]["recipe"]["lr"] * FINETUNE_LR_SCALE
         cfg = TrainConfig.from_recipe(args.model, epochs=FINETUNE_EPOCHS, lr=lr, feedback=True, finetune=True)
         outcome = fit_and_save(cfg, data, weights, force=True, feedback_folder=folder)
         print(outcome.message)
-        after = held_out_accuracy(ModelStore(weights), args.model, held_out)
+        after, refused_after = held_out_answers(ModelStore(weights), args.model, held_out)
         test_after = accuracy(load_model_and_card(args.model, weights)[0], data.test)
+        letters_after = letters_refused(weights, args.model, letters)
     print(f"{args.source}: {len(visitors)} visitors' drawings added; {len(held_out)} drawings of other writers "
           "held out")
-    print("held-out writers before, every model: " + ", ".join(f"{n} {100 * a:.1f}%" for n, a in before.items()))
-    print(f"{args.model}: held-out writers {100 * before[args.model]:.2f}% -> {100 * after:.2f}% "
-          f"({100 * (after - before[args.model]):+.2f} points); MNIST test {100 * test_before:.2f}% -> "
-          f"{100 * test_after:.2f}% ({100 * (test_after - test_before):+.2f} points)")
+    print("held-out writers before, every model: " + ", ".join(f"{n} {100 * a:.1f}%" for n, (a, _) in before.items()))
+    acc_before, refused_before = before[args.model]
+    print(f"{args.model}: held-out writers {100 * acc_before:.2f}% -> {100 * after:.2f}% "
+          f"({100 * (after - acc_before):+.2f} points; refused {100 * refused_before:.2f}% -> "
+          f"{100 * refused_after:.2f}%); MNIST test {100 * test_before:.2f}% -> "
+          f"{100 * test_after:.2f}% ({100 * (test_after - test_before):+.2f} points); held-out font letters "
+          f"refused {100 * letters_before:.1f}% -> {100 * letters_after:.1f}%")
 
 
 if __name__ == "__main__":

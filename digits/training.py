@@ -98,6 +98,9 @@ def build_card(result: TrainResult, test_acc: float, previous: dict[str, Any] | 
 
 PEN_DIGITS = 1000  # pen-style drawings of MNIST validation digits the threshold also answers to
 PEN_SEED = 7
+# The visitors' validation drawings join the threshold's sets only from this many on: with
+# fewer, its 1% quantile is one or two drawings, and one odd drawing would set the refusal.
+MIN_VISITORS_FOR_THRESHOLD = 100
 
 
 _PEN_VAL: dict[str, Split] = {}
@@ -114,26 +117,32 @@ def pen_val(val: Split) -> Split:
         return _PEN_VAL[key]
 
 
-def fit_trust(model: torch.nn.Module, val: Split) -> tuple[trust.Trust, dict[str, Any]]:
+def fit_trust(model: torch.nn.Module, val: Split,
+              visitors: Split | None = None) -> tuple[trust.Trust, dict[str, Any]]:
     """Temperature and "not a digit" threshold for trained weights, and what they do to the
-    digits they were fitted on (see digits/trust.py)."""
-    pen = pen_val(val)
-    val_logits, pen_logits = predict_logits(model, val.images), predict_logits(model, pen.images)
-    fitted = trust.fit(val_logits, val.labels, pen_logits)
-    figures = {"mnist_val": trust.report(fitted, val_logits, val.labels),
-               "pen_val": trust.report(fitted, pen_logits, pen.labels)}
+    digits they were fitted on (see digits/trust.py). With enough of the visitors' newest
+    drawings, those too: the refusal must spare the digits of the people who use the app."""
+    sets = {"mnist_val": val, "pen_val": pen_val(val)}
+    if visitors is not None and len(visitors) >= MIN_VISITORS_FOR_THRESHOLD:
+        sets["visitor_val"] = visitors
+    logits = {k: predict_logits(model, s.images) for k, s in sets.items()}
+    fitted = trust.fit(logits["mnist_val"], val.labels, *(lg for k, lg in logits.items() if k != "mnist_val"))
+    figures = {k: trust.report(fitted, logits[k], s.labels) for k, s in sets.items()}
     return fitted, {k: {m: round(v, 6) for m, v in f.items()} for k, f in figures.items()}
 
 
-def trust_card(model: torch.nn.Module, data: MNISTData, negatives: int) -> dict[str, Any]:
+def trust_card(model: torch.nn.Module, data: MNISTData, negatives: int,
+               visitors: Split | None = None) -> dict[str, Any]:
     """The card's "trust" entry: calibration and the refusal rule, how they were fitted, and
     what the model was shown of non-digits."""
-    fitted, figures = fit_trust(model, data.val)
+    fitted, figures = fit_trust(model, data.val, visitors)
     method = ("outlier exposure (trained to be unsure of non-digits), then calibrated top probability"
               if negatives else "calibrated top probability")
+    fitted_on = {"mnist_val": len(data.val), "pen_val": PEN_DIGITS,
+                 **({"visitor_val": len(visitors)} if "visitor_val" in figures else {})}
     return {"trust": {**fitted.as_dict(), "method": method, "digit_rejection_budget": trust.DIGIT_REJECTION_BUDGET,
                       "piece_rejection_budget": trust.PIECE_REJECTION_BUDGET,
-                      "fitted_on": {"mnist_val": len(data.val), "pen_val": PEN_DIGITS}, **figures,
+                      "fitted_on": fitted_on, **figures,
                       "negatives": negatives, **(negative_recipe() if negatives else {})}}
 
 
@@ -210,7 +219,7 @@ def fit_and_save(cfg: TrainConfig, data: MNISTData, directory: os.PathLike | str
         return Outcome(cfg.model, {}, previous, False, None, "cancelled: the previous weights are untouched")
     test_acc = accuracy(result.model, data.test)
     card = build_card(result, test_acc, previous)
-    card.update(trust_card(result.model, data, cfg.negatives))
+    card.update(trust_card(result.model, data, cfg.negatives, run.visitors.val if run.visitors else None))
     if run.visitors is not None:
         card["feedback"] = visitor_card(result, run)
     if is_better(result, run, previous) or force:

@@ -96,10 +96,11 @@ class Trust:
         return {k: round(v, 6) for k, v in asdict(self).items()}
 
 
-def fit(val_logits: torch.Tensor, val_labels: torch.Tensor, pen_logits: torch.Tensor) -> Trust:
-    """Temperature from MNIST validation; threshold from it and the pen-style digits."""
+def fit(val_logits: torch.Tensor, val_labels: torch.Tensor, *real_digit_logits: torch.Tensor) -> Trust:
+    """Temperature from MNIST validation; threshold from it and every other set of real digits
+    (pen-style drawings; visitors' own drawings once there are enough of them)."""
     temperature = fit_temperature(val_logits, val_labels)
-    tops = [calibrated(lg, temperature).max(dim=1).values for lg in (val_logits, pen_logits)]
+    tops = [calibrated(lg, temperature).max(dim=1).values for lg in (val_logits, *real_digit_logits)]
     return Trust(temperature, fit_threshold(tops), fit_threshold(tops, PIECE_REJECTION_BUDGET))
 
 

@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT
 
 from digits import feedback as fb
+from digits.data import Split
 from digits.engine import TrainConfig, selection_score
 from digits.inference import ModelStore
 from digits.sketches import app_canvas
@@ -92,3 +93,21 @@ def test_finetune_on_visitors_end_to_end(store, mnist, tmp_path):
     assert outcome.replaced == (card["val_accuracy"] >= card["feedback"]["previous_val_accuracy_now"]
                                 - MNIST_TOLERANCE and card["feedback"]["visitor_val_accuracy"]
                                 >= card["feedback"]["previous_visitor_val_accuracy"])
+
+
+def test_enough_visitor_drawings_join_the_refusal_threshold(mnist):
+    """The threshold spares the visitors' own digits too, once there are enough of them to
+    have a 1% quantile; a handful of drawings leaves the rule as MNIST and pen digits set it."""
+    from digits import trust
+    from digits.penstyle import pen_split
+    from digits.training import MIN_VISITORS_FOR_THRESHOLD, fit_trust
+    from digits.weights import load_model_and_card
+
+    model, _ = load_model_and_card("lenet5", ROOT / "weights")
+    visitors = pen_split(mnist.test, MIN_VISITORS_FOR_THRESHOLD + 20, 11)
+    without, figures = fit_trust(model, mnist.val)
+    fitted, with_visitors = fit_trust(model, mnist.val, visitors)
+    assert "visitor_val" not in figures and with_visitors["visitor_val"]["rejected"] <= trust.DIGIT_REJECTION_BUDGET
+    assert fitted.threshold <= without.threshold and fitted.temperature == without.temperature
+    few = Split(visitors.images[:MIN_VISITORS_FOR_THRESHOLD - 1], visitors.labels[:MIN_VISITORS_FOR_THRESHOLD - 1])
+    assert fit_trust(model, mnist.val, few)[0] == without
