@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 from PIL import Image
@@ -149,16 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _Exit(Exception):
-    def __init__(self, code: int):
+    """Ends a command with this exit status, after `fail` has said why."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
         self.code = code
+
+
+def fail(message: Any, code: int) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise _Exit(code, str(message))
 
 
 def _load_data(data_dir) -> MNISTData:
     try:
         return load_mnist(data_dir)
     except DataNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise _Exit(2) from None
+        fail(exc, 2)
 
 
 def cmd_train(args) -> int:
@@ -303,13 +311,11 @@ def _feedback_store(args):
 
     folder = config.feedback_dir(args.feedback_dir)
     if folder is None:
-        print(f"error: visitor drawings are switched off (${config.FEEDBACK_ENV}=off)", file=sys.stderr)
-        raise _Exit(1)
+        fail(f"visitor drawings are switched off (${config.FEEDBACK_ENV}=off)", 1)
     try:
         return FeedbackStore(folder)
     except FeedbackUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise _Exit(1) from None
+        fail(exc, 1)
 
 
 def visitor_table(args) -> int:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +45,31 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+FINGERPRINT_IMAGES = 256  # a split's first images identify it well enough for a per-process cache
+
+
+class MadeOnce:
+    """Splits drawn from other splits (pen tracings, negatives: seconds to minutes to make),
+    kept per process so every model trained in it draws them once. Keyed by the caller's
+    arguments and the source split's content; at most `keep` at a time."""
+
+    def __init__(self, keep: int = 1):
+        self.keep, self._made, self._lock = keep, {}, threading.Lock()
+
+    @staticmethod
+    def fingerprint(split: Split) -> str:
+        return hashlib.sha1(split.images[:FINGERPRINT_IMAGES].numpy().tobytes()).hexdigest()
+
+    def get(self, key: Hashable, source: Split, make: Callable[[], Split]) -> Split:
+        full = (key, len(source), self.fingerprint(source))
+        with self._lock:
+            if full not in self._made:
+                while len(self._made) >= self.keep:
+                    self._made.pop(next(iter(self._made)))
+                self._made[full] = make()
+            return self._made[full]
 
 
 @dataclass

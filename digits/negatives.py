@@ -18,9 +18,7 @@ t, ?, !) are left out: teaching a model to refuse them would teach it to refuse 
 from __future__ import annotations
 
 import glob
-import hashlib
 import math
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cache
@@ -31,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import NOT_A_DIGIT, MNISTData, Split
+from .data import NOT_A_DIGIT, MadeOnce, MNISTData, Split
 from .penstyle import as_split, pen_canvas, pen_number, traced
 from .sketches import APP_CANVAS_PX, catmull_rom, number_canvas
 
@@ -268,19 +266,13 @@ def negative_split(n: int, seed: int, kinds: dict[str, float] | None = None,
     return as_split((neg.canvas, NOT_A_DIGIT) for neg in canvases(n, seed, kinds, font_files, glyphs))
 
 
-_RUNS: dict[tuple, Split] = {}
-_RUNS_LOCK = threading.Lock()
+_RUNS = MadeOnce(keep=1)  # one run's set at a time (12,000 images are 38 MB)
 
 
 def training_negatives(n: int, seed: int, digits: Split) -> Split:
     """A run's negatives, the kinds made of digits made from its training digits; kept, so
     training every model in one process draws them once."""
-    key = (n, seed, len(digits), hashlib.sha1(digits.images[:256].numpy().tobytes()).hexdigest())
-    with _RUNS_LOCK:
-        if key not in _RUNS:
-            _RUNS.clear()  # one run's set at a time (12,000 images are 38 MB)
-            _RUNS[key] = negative_split(n, seed, glyphs=digits.images[:, 0].numpy())
-        return _RUNS[key]
+    return _RUNS.get((n, seed), digits, lambda: negative_split(n, seed, glyphs=digits.images[:, 0].numpy()))
 
 
 def with_negatives(data: MNISTData, negatives: Split) -> MNISTData:

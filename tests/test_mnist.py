@@ -77,3 +77,23 @@ def test_pipeline_keeps_mnist_digits_nearly_unchanged(mnist):
     images, _ = _sample(mnist, 200)
     diffs = [np.abs(preprocess(img).image28 - img).mean() for img in images]
     assert np.median(diffs) < 0.02
+
+
+def test_made_once_makes_each_split_once_per_source_content():
+    from digits.data import MadeOnce, Split
+
+    cache, calls = MadeOnce(keep=1), []
+
+    def make(tag):
+        def build():
+            calls.append(tag)
+            return Split(torch.full((2, 1, 28, 28), float(len(calls))), torch.zeros(2, dtype=torch.long))
+        return build
+
+    a = Split(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
+    b = Split(torch.ones(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
+    first = cache.get("k", a, make("a"))
+    assert cache.get("k", a, make("again")) is first and calls == ["a"]  # same key, same content: kept
+    cache.get("k", b, make("b"))  # other content: made, and the older one dropped (keep=1)
+    cache.get("k", a, make("a2"))
+    assert calls == ["a", "b", "a2"]
