@@ -397,6 +397,9 @@ def test_number_mode_reads_a_three_digit_number(page, tmp_path):
         page.locator("#clear-btn").click()
         page.wait_for_function("() => document.querySelector('#answer').innerText.includes('Write a number')",
                                timeout=ANSWER_TIMEOUT_MS)
+        page.wait_for_function("() => document.querySelector('#fb-msg').innerText.includes('type the number')",
+                               timeout=ANSWER_TIMEOUT_MS)  # no thanks for the drawing just cleared ...
+        assert page.locator("#fb-number textarea, #fb-number input").first.input_value() == ""  # ... nor its number
         assert page.locator("#answer .digit").count() == 0
         _wait_brush(page)
         assert _ink_pixels(page) == 0

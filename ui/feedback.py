@@ -61,6 +61,10 @@ def feedback_mode(mode: str) -> list:
             FEEDBACK_ASK[ONE_DIGIT if digit else A_NUMBER]]
 
 
+def feedback_cleared(mode: str) -> tuple[Any, str]:
+    return gr.update(value=""), FEEDBACK_ASK.get(mode, FEEDBACK_ASK[ONE_DIGIT])
+
+
 def give_feedback(app: AppState, sketch: Any, model: str | None, consent: bool, label: str,
                   request: gr.Request | None = None, mode: str = ONE_DIGIT) -> tuple[str, Any]:
     """A visitor's "right" or correction: stored only with consent; every failure is a message."""
@@ -114,3 +118,5 @@ def wire_feedback(app: AppState, d: DrawTab, m: ModelsTab) -> None:
                     api_visibility="private", **served)
     d.mode.change(feedback_mode, [d.mode], [*f.digit_buttons, f.number, f.message], show_progress="hidden",
                   api_visibility="private")
+    for clear in (d.sketch.clear, d.clear_btn.click):  # a new drawing: no thanks or typed number left over
+        clear(feedback_cleared, [d.mode], [f.number, f.message], show_progress="hidden", api_visibility="private")
