@@ -4,8 +4,11 @@ size, on one torch thread (the app's setting). Also how many numbers are read ri
 template digits well apart, touching, and overlapping a little, and for numbers of 2-5 MNIST
 *test* digits traced with a pen, written as people write numbers: one writer's brush and
 height (within 10%), a slightly wavy baseline, gaps from slightly overlapping boxes to wide.
+Last, letters written in number mode (the letter templates by new writers, and letters in
+fonts no training run uses, traced with a pen): how many the reader refuses, instead of
+reading slices of them as digits.
 
-    python bench/read_speed.py [--repeats 100] [--numbers 200]
+    python bench/read_speed.py [--repeats 100] [--numbers 200] [--letters 200]
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ import numpy as np
 import torch
 from timing import median_ms
 
+from digits import negatives
 from digits.data import load_split
-from digits.inference import ModelStore
+from digits.inference import NOT_A_DIGIT, ModelStore
 from digits.penstyle import pen_number
 from digits.preprocess import preprocess
 from digits.reading import read, read_all
 from digits.sketches import number_canvas
 
 CANVAS = (800, 400)
+LETTERS_SEED = 90_000  # bench/not_a_digit.py's held-out seeds: no training run uses them
 GAP_RANGE = (-0.08, 0.6)  # space between digits, as a share of a digit's height (negative: overlap)
 
 
@@ -39,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--numbers", type=int, default=200)
+    parser.add_argument("--letters", type=int, default=200, help="of each kind")
     args = parser.parse_args()
     torch.set_num_threads(1)
     store = ModelStore()
@@ -66,6 +72,10 @@ def main() -> None:
     print(f"modern reads MNIST-test numbers (2-5 digits): {exact / n:.1%} exactly, digit count right "
           f"{count / n:.1%}, refused as not a digit {refused / n:.1%} of {n}")
     print(f"  the same numbers, each digit read alone as drawn (a perfect segmentation): {alone / n:.1%} exactly")
+    for kind, seed in (("pen-letter", LETTERS_SEED), ("font-letter", LETTERS_SEED + 4)):
+        drawn = negatives.canvases(args.letters, seed, {kind: 1}, negatives.font_split()[1])
+        refused = sum(read(neg.canvas, "modern", store).reason == NOT_A_DIGIT for neg in drawn)
+        print(f"modern refuses {refused / args.letters:.1%} of {args.letters} {kind}s written in number mode")
 
 
 def each_alone(layers: list[np.ndarray], text: str, store: ModelStore) -> bool:

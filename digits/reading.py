@@ -10,7 +10,8 @@ function a test can call:
    mostly inside the wider one's columns).
 3. `split_touching`: a group much wider than a digit is tall may be two digits that touch;
    candidate cuts are the columns with the least ink, and the classifier picks between
-   "no cut" and each cut by how sure it is of the pieces.
+   "no cut" and each cut by how sure it is of the pieces. Each side of a cut is tried
+   again, so three or more touching digits come apart one cut at a time.
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads exactly as `predict` reads it.
@@ -220,8 +221,13 @@ def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str)
 def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
     """The digits of a drawing, left to right."""
     out = []
-    for group in attach_fragments(group_pieces(strokes(ink))):
-        out.extend(split_touching(store, ink, group, model))
+    todo = attach_fragments(group_pieces(strokes(ink)))
+    while todo:  # a cut piece may itself be two digits (three touching in a row)
+        parts = split_touching(store, ink, todo.pop(), model)
+        if len(parts) > 1:
+            todo.extend(parts)
+        else:
+            out.extend(parts)
     return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
 
 

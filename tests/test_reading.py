@@ -64,6 +64,13 @@ def test_a_sevens_bar_over_the_next_digit_does_not_swallow_it(store):
     assert _count(store, image) == 2 and read(image, "modern", store).text == "71"
 
 
+@pytest.mark.parametrize("text", ["000", "5002", "7777"])
+def test_several_digits_in_one_piece_of_ink_come_apart_one_cut_at_a_time(store, text):
+    image = number_canvas(text, gap=-0.1)  # every digit overlaps the next: all of it is one piece
+    assert len(strokes(ink_map(image))) == 1
+    assert read(image, "modern", store).text == text
+
+
 def test_touching_digits_are_cut_where_the_classifier_is_surest(store):
     image = number_canvas("00", gap=-0.05)  # the two rings touch: one piece of ink
     assert len(group_pieces(strokes(ink_map(image)))) == 1
