@@ -17,6 +17,7 @@ import argparse
 
 import numpy as np
 import torch
+from not_a_digit import HELD_OUT_SEED as LETTERS_SEED  # seeds no training run uses
 from timing import median_ms
 
 from digits import negatives
@@ -28,7 +29,6 @@ from digits.reading import read, read_all
 from digits.sketches import number_canvas
 
 CANVAS = (800, 400)
-LETTERS_SEED = 90_000  # bench/not_a_digit.py's held-out seeds: no training run uses them
 GAP_RANGE = (-0.08, 0.6)  # space between digits, as a share of a digit's height (negative: overlap)
 
 

@@ -35,23 +35,24 @@ from pathlib import Path
 import numpy as np
 
 from digits import feedback as fb
-from digits import negatives
+from digits import negatives, trust
 from digits.data import load_mnist
 from digits.engine import TrainConfig
 from digits.evaluate import accuracy, predict_logits
 from digits.inference import ModelStore
 from digits.sketches import APP_CANVAS_PX, TEMPLATES, catmull_rom, draw_strokes
 from digits.training import fit_and_save
-from digits.trust import Trust
 from digits.visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE
 from digits.weights import load_model_and_card
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))  # drawn_digits.py's pen tracing
+from not_a_digit import HELD_OUT_SEED as LETTERS_SEED  # noqa: E402  (seeds no training run uses)
+
+FONT_LETTERS_SEED = LETTERS_SEED + 4  # bench/not_a_digit.py's held-out font letters
 TRAIN_WRITERS = 30
 HELD_OUT = 30
 HELD_OUT_SEED = 10_000  # held-out writers' seeds start here: no writer is in both groups
-LETTERS_SEED = 90_004  # bench/not_a_digit.py's font letters: fonts and seeds no training run uses
 
 
 @dataclass
@@ -111,8 +112,8 @@ def held_out_answers(models: ModelStore, name: str, held_out: list) -> tuple[flo
 def letters_refused(weights: Path, name: str, letters) -> float:
     """The share of held-out font letters (fonts no training run uses) the model refuses."""
     net, card = load_model_and_card(name, weights)
-    t = Trust.from_card(card)
-    return float((~t.is_digit(t.probabilities(predict_logits(net, letters.images)))).float().mean())
+    t = trust.Trust.from_card(card)
+    return trust.rejection_rate(t.probabilities(predict_logits(net, letters.images)).max(1).values, t.threshold)
 
 
 def main() -> None:
@@ -142,7 +143,8 @@ def main() -> None:
         for img, digit in visitors:
             fb.record(store, models, img, str(digit), "visitors", source="cli")
         test_before = accuracy(load_model_and_card(args.model, weights)[0], data.test)
-        letters = negatives.negative_split(args.letters, LETTERS_SEED, {"font-letter": 1}, negatives.font_split()[1])
+        letters = negatives.negative_split(args.letters, FONT_LETTERS_SEED, {"font-letter": 1},
+                                           negatives.font_split()[1])
         letters_before = letters_refused(weights, args.model, letters)
         lr = load_model_and_card(args.model, weights)[1]["recipe"]["lr"] * FINETUNE_LR_SCALE
         cfg = TrainConfig.from_recipe(args.model, epochs=FINETUNE_EPOCHS, lr=lr, feedback=True, finetune=True)

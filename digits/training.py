@@ -111,28 +111,28 @@ def pen_val(val: Split) -> Split:
 
 
 def fit_trust(model: torch.nn.Module, val: Split,
-              visitors: Split | None = None) -> tuple[trust.Trust, dict[str, Any]]:
-    """Temperature and "not a digit" threshold for trained weights, and what they do to the
-    digits they were fitted on (see digits/trust.py). With enough of the visitors' newest
-    drawings, those too: the refusal must spare the digits of the people who use the app."""
+              visitors: Split | None = None) -> tuple[trust.Trust, dict[str, Any], dict[str, int]]:
+    """Temperature and "not a digit" threshold for trained weights, what they do to the
+    digits they were fitted on (see digits/trust.py), and how many of each there were. With
+    enough of the visitors' newest drawings, those too: the refusal must spare the digits of
+    the people who use the app."""
     sets = {"mnist_val": val, "pen_val": pen_val(val)}
     if visitors is not None and len(visitors) >= MIN_VISITORS_FOR_THRESHOLD:
         sets["visitor_val"] = visitors
     logits = {k: predict_logits(model, s.images) for k, s in sets.items()}
     fitted = trust.fit(logits["mnist_val"], val.labels, *(lg for k, lg in logits.items() if k != "mnist_val"))
-    figures = {k: trust.report(fitted, logits[k], s.labels) for k, s in sets.items()}
-    return fitted, {k: {m: round(v, 6) for m, v in f.items()} for k, f in figures.items()}
+    figures = {k: {m: round(v, 6) for m, v in trust.report(fitted, logits[k], s.labels).items()}
+               for k, s in sets.items()}
+    return fitted, figures, {k: len(s) for k, s in sets.items()}
 
 
 def trust_card(model: torch.nn.Module, data: MNISTData, negatives: int,
                visitors: Split | None = None) -> dict[str, Any]:
     """The card's "trust" entry: calibration and the refusal rule, how they were fitted, and
     what the model was shown of non-digits."""
-    fitted, figures = fit_trust(model, data.val, visitors)
+    fitted, figures, fitted_on = fit_trust(model, data.val, visitors)
     method = ("outlier exposure (trained to be unsure of non-digits), then calibrated top probability"
               if negatives else "calibrated top probability")
-    fitted_on = {"mnist_val": len(data.val), "pen_val": PEN_DIGITS,
-                 **({"visitor_val": len(visitors)} if "visitor_val" in figures else {})}
     return {"trust": {**fitted.as_dict(), "method": method, "digit_rejection_budget": trust.DIGIT_REJECTION_BUDGET,
                       "piece_rejection_budget": trust.PIECE_REJECTION_BUDGET,
                       "fitted_on": fitted_on, **figures,

@@ -105,8 +105,8 @@ def test_enough_visitor_drawings_join_the_refusal_threshold(mnist):
 
     model, _ = load_model_and_card("lenet5", ROOT / "weights")
     visitors = pen_split(mnist.test, MIN_VISITORS_FOR_THRESHOLD + 20, 11)
-    without, figures = fit_trust(model, mnist.val)
-    fitted, with_visitors = fit_trust(model, mnist.val, visitors)
+    without, figures, _ = fit_trust(model, mnist.val)
+    fitted, with_visitors, _ = fit_trust(model, mnist.val, visitors)
     assert "visitor_val" not in figures and with_visitors["visitor_val"]["rejected"] <= trust.DIGIT_REJECTION_BUDGET
     assert fitted.threshold <= without.threshold and fitted.temperature == without.temperature
     few = Split(visitors.images[:MIN_VISITORS_FOR_THRESHOLD - 1], visitors.labels[:MIN_VISITORS_FOR_THRESHOLD - 1])
