@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--negatives", type=int, default=0, metavar="N",
                    help="also show the model N non-digit drawings (letters, shapes, scribbles) so it learns "
                         f"to be unsure of them: outlier exposure (the shipped weights used {SHIPPED_NEGATIVES})")
+    t.add_argument("--pen-digits", type=int, default=0, metavar="N",
+                   help="also train on N MNIST training digits redrawn with a round pen, as visitors draw "
+                        "(README, \"Whole numbers\": what 10,000 did)")
     _add_common(t)
 
     e = sub.add_parser("evaluate", help="table of every model: accuracy on the test split, speed")
@@ -203,7 +206,7 @@ def train_config(name: str, args) -> TrainConfig:
                                    device=args.device, max_batches=args.max_batches,
                                    bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
                                    accel=not args.no_accel, feedback=args.feedback, finetune=args.finetune,
-                                   negatives=args.negatives)
+                                   negatives=args.negatives, pen_digits=args.pen_digits)
 
 
 def cmd_evaluate(args) -> int:

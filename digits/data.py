@@ -7,7 +7,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -78,6 +78,12 @@ class MNISTData:
     val: Split
     test: Split
     visitors_val: Split | None = None  # the newest visitors' drawings, when training on them
+
+
+def with_training(data: MNISTData, extra: Split) -> MNISTData:
+    """The run's training split with more drawings mixed in (validation and test untouched)."""
+    train = Split(torch.cat([data.train.images, extra.images]), torch.cat([data.train.labels, extra.labels]))
+    return replace(data, train=train)
 
 
 def _has_raw_files(root: Path) -> bool:

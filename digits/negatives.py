@@ -20,16 +20,15 @@ from __future__ import annotations
 import glob
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import NOT_A_DIGIT, MadeOnce, MNISTData, Split
+from .data import NOT_A_DIGIT, MadeOnce, Split
 from .penstyle import as_split, pen_canvas, pen_number, traced
 from .sketches import APP_CANVAS_PX, catmull_rom, number_canvas
 
@@ -273,12 +272,6 @@ def training_negatives(n: int, seed: int, digits: Split) -> Split:
     """A run's negatives, the kinds made of digits made from its training digits; kept, so
     training every model in one process draws them once."""
     return _RUNS.get((n, seed), digits, lambda: negative_split(n, seed, glyphs=digits.images[:, 0].numpy()))
-
-
-def with_negatives(data: MNISTData, negatives: Split) -> MNISTData:
-    """The run's training split with the negatives mixed in (validation stays digits only)."""
-    train = Split(torch.cat([data.train.images, negatives.images]), torch.cat([data.train.labels, negatives.labels]))
-    return replace(data, train=train)
 
 
 def font_names(font_files: tuple[str, ...] | None = None) -> list[str]:

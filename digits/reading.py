@@ -39,7 +39,9 @@ WIDE_ASPECT = 1.5  # wider than this, a group is more likely two digits than one
 WIDE_PENALTY = 4.0  # ... by these log-odds per unit of width/height above it
 REFUSED_COST = 3.0  # log-odds against a way of cutting for each piece the model says is not a digit
 HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
-FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit
+ODDS_FLOOR = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
+FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
+FRAGMENT_INK = 0.2  # ... as is one with under this share of the other pieces' median ink (a 1: 0.3 and up)
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) on the input image, exclusive ends
 
@@ -76,6 +78,10 @@ class Piece:
     @property
     def height(self) -> int:
         return self.box[3] - self.box[1]
+
+    @property
+    def ink(self) -> int:
+        return int(self.mask.sum())
 
 
 def _box(mask: np.ndarray) -> Box:
@@ -117,16 +123,21 @@ def _gap(a: Piece, b: Piece) -> int:
 
 
 def attach_fragments(groups: list[Piece]) -> list[Piece]:
-    """A piece far shorter than the tallest (a 5's flag, a 7's bar drawn apart) joins the
-    nearest digit instead of standing as a digit of its own."""
+    """A piece far shorter than the tallest (a 5's flag, a 7's bar drawn apart), or with far
+    less ink than the other pieces (dots, a slip of the pen), joins the nearest digit instead
+    of standing as a digit of its own."""
     tallest = max((g.height for g in groups), default=0)
-    out = [g for g in groups if g.height >= FRAGMENT_HEIGHT * tallest]
-    for small in (g for g in groups if g.height < FRAGMENT_HEIGHT * tallest):
+    inks = [g.ink for g in groups]
+    small = [g.height < FRAGMENT_HEIGHT * tallest
+             or len(groups) > 1 and inks[k] < FRAGMENT_INK * float(np.median(inks[:k] + inks[k + 1:]))
+             for k, g in enumerate(groups)]
+    out = [g for g, is_small in zip(groups, small) if not is_small]
+    for piece in (g for g, is_small in zip(groups, small) if is_small):
         if not out:
-            out.append(small)
+            out.append(piece)
             continue
-        near = min(range(len(out)), key=lambda i: _gap(small, out[i]))
-        out[near] = _join(out[near], small)
+        near = min(range(len(out)), key=lambda i: _gap(piece, out[i]))
+        out[near] = _join(out[near], piece)
     return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
 
 
@@ -194,10 +205,17 @@ def _classify(store: ModelStore, ink: np.ndarray, pieces: list[Piece], model: st
 
 
 def _sureness(predictions: list[Prediction]) -> float:
-    """How sure the model is of a way of cutting: the log confidence of its least sure piece
-    (less REFUSED_COST if that is not a digit). The least sure, not the mean: a cut that turns
-    a 7's serif into a doubtful 5 beside a sure 7 must not win."""
-    return float(min(np.log(max(p.top_probability, 1e-9)) - REFUSED_COST * (p.digit is None) for p in predictions))
+    """How sure the model is of a way of cutting: the log-odds of its least sure piece (less
+    REFUSED_COST if that is not a digit). Log-odds, not log probability: near certainty every
+    log probability is about 0, and a sure whole (0.9999) must still beat sure halves (0.999).
+    The least sure piece, not the mean: a cut that turns a 7's serif into a doubtful 5 beside a
+    sure 7 must not win."""
+    return float(min(_log_odds(p.top_probability) - REFUSED_COST * (p.digit is None) for p in predictions))
+
+
+def _log_odds(p: float) -> float:
+    p = min(max(p, ODDS_FLOOR), 1 - ODDS_FLOOR)
+    return float(np.log(p) - np.log1p(-p))
 
 
 def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str) -> list[Piece]:

@@ -13,13 +13,13 @@ import torch
 
 from . import trust
 from .config import feedback_dir, resolve_device
-from .data import MadeOnce, MNISTData, Split
+from .data import MadeOnce, MNISTData, Split, with_training
 from .engine import CancelToken, ProgressCallback, TrainConfig, TrainResult, train
 from .evaluate import accuracy, predict_logits
 from .feedback import FeedbackStore
 from .models import count_parameters, get_spec
-from .negatives import negative_recipe, training_negatives, with_negatives
-from .penstyle import pen_split
+from .negatives import negative_recipe, training_negatives
+from .penstyle import pen_split, traced_split
 from .visitors import (
     MNIST_TOLERANCE,
     NEGATIVE_REPLAY_SHARE,
@@ -63,6 +63,8 @@ def reproduce_command(cfg: TrainConfig, precision: str | None = None) -> str:
     args += ["--feedback"] * cfg.feedback + ["--finetune"] * cfg.finetune
     if cfg.negatives:
         args += ["--negatives", str(cfg.negatives)]
+    if cfg.pen_digits:
+        args += ["--pen-digits", str(cfg.pen_digits)]
     return shlex.join(args)
 
 
@@ -108,6 +110,16 @@ def pen_val(val: Split) -> Split:
     """Pen-style drawings of validation digits, made once per process (tracing a thousand
     digits takes seconds)."""
     return _PEN_VAL.get("pen", val, lambda: pen_split(val, PEN_DIGITS, PEN_SEED))
+
+
+_PEN_TRAIN = MadeOnce(keep=1)
+
+
+def pen_training(train: Split, count: int, seed: int) -> Split:
+    """Training digits redrawn with a pen (digits/penstyle.py), made once per process: MNIST
+    is scanned ink on paper, visitors draw with a round brush, and a model shown both reads
+    the brush better (README, "Whole numbers")."""
+    return _PEN_TRAIN.get(("pen", count, seed), train, lambda: traced_split(train, count, seed))
 
 
 def fit_trust(model: torch.nn.Module, val: Split,
@@ -205,7 +217,9 @@ def fit_and_save(cfg: TrainConfig, data: MNISTData, directory: os.PathLike | str
     run = visitor_run(cfg, data, directory, feedback_folder)
     cfg = replace(cfg, negatives=cfg.negatives or negative_replay(cfg, previous, run))
     if cfg.negatives:
-        run.data = with_negatives(run.data, training_negatives(cfg.negatives, cfg.seed, data.train))
+        run.data = with_training(run.data, training_negatives(cfg.negatives, cfg.seed, data.train))
+    if cfg.pen_digits:
+        run.data = with_training(run.data, pen_training(data.train, cfg.pen_digits, cfg.seed))
     result = train(cfg, run.data, on_progress=on_progress, cancel=cancel, init_state=run.init_state,
                    mnist_floor=run.mnist_floor)
     if result.cancelled:

@@ -14,7 +14,7 @@ from conftest import ROOT
 from PIL import Image
 
 from digits import negatives, trust
-from digits.data import NOT_A_DIGIT, MNISTData, Split
+from digits.data import NOT_A_DIGIT, MNISTData, Split, with_training
 from digits.engine import TrainConfig, loss_fn, train
 from digits.evaluate import accuracy, predict_logits
 from digits.inference import EMPTY, ModelStore
@@ -147,7 +147,7 @@ def test_training_with_negatives_makes_the_model_less_sure_of_them(mnist):
     digits = Split(mnist.train.images[:3000], mnist.train.labels[:3000])
     negs = negatives.negative_split(300, seed=11)
     plain_data = MNISTData(train=digits, val=mnist.val, test=mnist.test)
-    exposed_data = negatives.with_negatives(plain_data, negs)
+    exposed_data = with_training(plain_data, negs)
     cfg = TrainConfig.from_recipe("mlp", epochs=2, batch_size=64, label_smoothing=0.0, seed=0, accel=False, bf16=False)
     plain, exposed = train(cfg, plain_data).model, train(cfg, exposed_data).model
     probe = negatives.negative_split(100, seed=12, kinds={"pen-letter": 1, "font-letter": 1}).images

@@ -128,3 +128,15 @@ def test_a_wide_digit_beside_others_is_judged_on_its_own_ink(store):
 
 def _ring(cx: float, cy: float, rx: float, ry: float) -> list[tuple[float, float]]:
     return [(cx + rx * np.cos(t), cy + ry * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 40)]
+
+
+def test_dots_beside_a_digit_join_it_but_a_one_stands_alone(store):
+    """Two dots one above the other (a colon, slips of the pen) are as tall as half a digit but
+    have far less ink than any digit: they are part of their neighbour, not a "1". A real 1
+    between two 8s (the least ink beside the most) stays a digit."""
+    dots = [[(0.97, 0.5), (0.975, 0.52)], [(0.97, 0.95), (0.975, 0.97)]]  # right of the 7, clear of it
+    image = np.asarray(draw_strokes([[(0.1, 0.05), (0.8, 0.05), (0.35, 1.0)], *dots], 800, 24,
+                                    (250, 100, 250, 220)).crop((0, 0, 800, 400)))
+    assert len(group_pieces(strokes(ink_map(image)))) == 2  # the colon really is a piece of its own
+    assert read(image, "modern", store).text == "7"
+    assert read(number_canvas("818", rng=np.random.default_rng(3)), "modern", store).text == "818"

@@ -5,18 +5,20 @@ import shlex
 
 import torch
 
+from digits.data import Split
 from digits.engine import TrainConfig
-from digits.training import fit_and_save, reproduce_command
+from digits.training import fit_and_save, pen_training, reproduce_command
 from digits.weights import card_path, load_model, read_card, save_weights, weights_path
 
 
 def test_reproduce_command_repeats_every_setting_that_changes_the_weights():
-    cfg = TrainConfig.from_recipe("cnn", epochs=3, batch_size=128, lr=0.01, seed=7, max_batches=40)
+    cfg = TrainConfig.from_recipe("cnn", epochs=3, batch_size=128, lr=0.01, seed=7, max_batches=40,
+                                  negatives=500, pen_digits=300)
     args = shlex.split(reproduce_command(cfg, "bfloat16"))
     assert args[:4] == ["python", "-m", "digits", "train"]
     pairs = dict(zip(args[4::2], args[5::2]))
     assert pairs == {"--model": "cnn", "--epochs": "3", "--batch-size": "128", "--lr": "0.01", "--seed": "7",
-                     "--max-batches": "40", "--precision": "bf16"}
+                     "--max-batches": "40", "--precision": "bf16", "--negatives": "500", "--pen-digits": "300"}
     plain = TrainConfig.from_recipe("cnn", accel=False)
     assert shlex.split(reproduce_command(plain, "float32"))[-3:] == ["--precision", "fp32", "--no-accel"]
 
@@ -24,9 +26,10 @@ def test_reproduce_command_repeats_every_setting_that_changes_the_weights():
 def test_the_cli_reads_back_what_the_command_says():
     from digits.cli import build_parser
 
-    cfg = TrainConfig.from_recipe("lenet5", epochs=2, seed=3, accel=False)
+    cfg = TrainConfig.from_recipe("lenet5", epochs=2, seed=3, accel=False, pen_digits=300)
     args = build_parser().parse_args(shlex.split(reproduce_command(cfg, "float32"))[3:])
-    assert (args.model, args.epochs, args.seed, args.precision, args.no_accel) == ("lenet5", 2, 3, "fp32", True)
+    assert (args.model, args.epochs, args.seed, args.precision, args.no_accel, args.pen_digits) == (
+        "lenet5", 2, 3, "fp32", True, 300)
 
 
 def test_cancelled_run_writes_nothing(tmp_path, tiny_data):
@@ -71,3 +74,17 @@ def test_card_records_how_the_run_computed(tmp_path, tiny_data):
     fit_and_save(plain, tiny_data, tmp_path / "plain")
     plain_card = read_card("lenet5", tmp_path / "plain")
     assert plain_card["backend"]["accelerated"] == [] and plain_card["backend"]["precision"] == "float32"
+
+
+def test_pen_digits_are_training_digits_redrawn_with_their_labels(mnist):
+    """`--pen-digits`: real training digits traced and redrawn with a round pen, each with its own label."""
+    source = Split(mnist.train.images[:40], mnist.train.labels[:40])
+    pen = pen_training(source, 12, seed=1)
+    assert pen.images.shape == (12, 1, 28, 28) and pen_training(source, 12, seed=1) is pen  # made once
+    by_label = {int(y): [] for y in source.labels}
+    for img, y in zip(source.images, source.labels):
+        by_label[int(y)].append(img)
+    for img, y in zip(pen.images, pen.labels):  # each looks most like a source digit of its own label
+        nearest = min(((img - s).abs().mean().item(), label) for label, imgs in by_label.items() for s in imgs)
+        assert nearest[1] == int(y)
+        assert not any(torch.equal(img, s) for s in source.images)  # redrawn, not copied
