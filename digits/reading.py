@@ -206,9 +206,10 @@ def _classify(store: ModelStore, ink: np.ndarray, pieces: list[Piece], model: st
 
 def _sureness(predictions: list[Prediction]) -> float:
     """How sure the model is of a way of cutting: the log-odds of its least sure piece (less
-    REFUSED_COST if that is not a digit). Log-odds, not log probability: near certainty every
-    log probability is about 0, and a sure whole (0.9999) must still beat sure halves (0.999).
-    The least sure piece, not the mean: a cut that turns a 7's serif into a doubtful 5 beside a
+    REFUSED_COST if that is not a digit). Log-odds, not log probability: both keep the order
+    of readings, but log probability squeezes every sure reading to about 0, so the width
+    handicap of a wide "one digit" (a fraction of a unit) beat any sure whole digit against
+    halves only 77% sure. The least sure piece, not the mean: a cut that turns a 7's serif into a doubtful 5 beside a
     sure 7 must not win."""
     return float(min(_log_odds(p.top_probability) - REFUSED_COST * (p.digit is None) for p in predictions))
 
