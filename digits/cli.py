@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feedback_parser(sub)
 
     cal = sub.add_parser("calibrate", help="refit each model's temperature and 'not a digit' threshold on "
-                                            "validation digits and write them into its card (tensors untouched)")
+                                            "validation digits (and, after a --feedback run, the visitors' drawings it "
+                                            "did not train on) and write them into its card (tensors untouched)")
     cal.add_argument("--model", default="all", help="a model name or 'all' (default)")
     _add_common(cal)
     ls = sub.add_parser("list", help="registered models and their weight files")
@@ -377,13 +378,15 @@ def cmd_calibrate(args) -> int:
     data = _load_data(args.data_dir)
     for name in names:
         try:
-            fitted = calibrate(name, data, args.weights_dir)
+            fitted = calibrate(name, data, args.weights_dir, args.feedback_dir)
         except WeightsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(f"{name}: temperature {fitted['temperature']:.3f}, not a digit below {100 * fitted['threshold']:.1f}% "
               f"(refuses {100 * fitted['mnist_val']['rejected']:.2f}% of MNIST validation, "
-              f"{100 * fitted['pen_val']['rejected']:.2f}% of pen-style validation digits)")
+              f"{100 * fitted['pen_val']['rejected']:.2f}% of pen-style validation digits"
+              + (f", {100 * fitted['visitor_val']['rejected']:.2f}% of the visitors' unseen drawings"
+                 if "visitor_val" in fitted else "") + ")")
     return 0
 
 

@@ -15,7 +15,7 @@ from . import trust
 from .config import feedback_dir, resolve_device
 from .data import MadeOnce, MNISTData, Split, with_training
 from .engine import CancelToken, ProgressCallback, TrainConfig, TrainResult, train
-from .evaluate import accuracy, predict_logits
+from .evaluate import accuracy, fair_drawings, predict_logits
 from .feedback import FeedbackStore
 from .models import count_parameters, get_spec
 from .negatives import negative_recipe, training_negatives
@@ -25,6 +25,7 @@ from .visitors import (
     NEGATIVE_REPLAY_SHARE,
     NoVisitorDrawings,
     VisitorSplit,
+    drawings_split,
     visitor_split,
     with_visitors,
 )
@@ -151,13 +152,22 @@ def trust_card(model: torch.nn.Module, data: MNISTData, negatives: int,
                       "negatives": negatives, **(negative_recipe() if negatives else {})}}
 
 
-def calibrate(name: str, data: MNISTData, directory: os.PathLike | str | None = None) -> dict[str, Any]:
+def calibrate(name: str, data: MNISTData, directory: os.PathLike | str | None = None,
+              feedback_folder: os.PathLike | str | None = None) -> dict[str, Any]:
     """Refit the current weights' trust (same tensors, new card) and return it."""
     model, card = load_model_and_card(name, directory)
     negatives = (card.get("trust") or {}).get("negatives", 0)
-    card.update(trust_card(model, data, negatives))
+    card.update(trust_card(model, data, negatives, unseen_visitors(card, feedback_folder)))
     save_weights(model, name, card, directory)
     return card["trust"]
+
+
+def unseen_visitors(card: dict[str, Any], feedback_folder: os.PathLike | str | None) -> Split | None:
+    """For weights trained on visitors' drawings, the labelled drawings stored after the last
+    one they trained on: a refit must spare them, as the training run's fit did."""
+    folder = feedback_dir(feedback_folder) if card.get("feedback") else None
+    drawings = fair_drawings(FeedbackStore(folder), card) if folder is not None else []
+    return drawings_split(drawings) if drawings else None
 
 
 def current_card(name: str, directory: os.PathLike | str | None) -> dict[str, Any] | None:

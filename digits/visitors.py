@@ -37,7 +37,8 @@ class VisitorSplit:
     through_id: int  # the last drawing used for training: newer ones are fair to score on
 
 
-def _split(drawings) -> Split:
+def drawings_split(drawings) -> Split:
+    """Labelled single-digit drawings as a Split of their 28x28 views."""
     images = torch.from_numpy(np.stack([d.image28 for d in drawings]))[:, None]
     return Split(images, torch.tensor([d.digit for d in drawings], dtype=torch.long))
 
@@ -50,7 +51,7 @@ def visitor_split(feedback: FeedbackStore, val_share: float = VISITOR_VAL_SHARE)
         raise NoVisitorDrawings(f"{len(rows)} labelled visitor drawings: at least 2 are needed "
                                 f"(add some with `python -m digits feedback add`)")
     train, val = rows[:-n_val], rows[-n_val:]
-    return VisitorSplit(_split(train), _split(val), train[-1].id)
+    return VisitorSplit(drawings_split(train), drawings_split(val), train[-1].id)
 
 
 def with_visitors(data: MNISTData, visitors: VisitorSplit, finetune: bool, seed: int = 0) -> MNISTData:

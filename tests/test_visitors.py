@@ -111,3 +111,27 @@ def test_enough_visitor_drawings_join_the_refusal_threshold(mnist):
     assert fitted.threshold <= without.threshold and fitted.temperature == without.temperature
     few = Split(visitors.images[:MIN_VISITORS_FOR_THRESHOLD - 1], visitors.labels[:MIN_VISITORS_FOR_THRESHOLD - 1])
     assert fit_trust(model, mnist.val, few)[0] == without
+
+
+def test_calibrate_after_a_visitor_run_still_spares_the_visitors_drawings(mnist, tmp_path):
+    """`python -m digits calibrate` refits the refusal rule on the same sets a --feedback run
+    fitted it on: the visitors' drawings stored after the last one the weights trained on."""
+    import numpy as np
+
+    from digits.penstyle import pen_split
+    from digits.training import MIN_VISITORS_FOR_THRESHOLD, calibrate
+    from digits.trust import DIGIT_REJECTION_BUDGET
+    from digits.weights import load_model_and_card, save_weights
+
+    weights, folder = tmp_path / "weights", tmp_path / "feedback"
+    model, card = load_model_and_card("lenet5", ROOT / "weights")
+    save_weights(model, "lenet5", {**card, "feedback": {"through_id": 5}}, weights)
+    drawn, s = pen_split(mnist.test, MIN_VISITORS_FOR_THRESHOLD + 20, 11), fb.FeedbackStore(folder)
+    for image, label in zip(drawn.images[:, 0].numpy(), drawn.labels.tolist()):
+        s.add(b"png", image.astype(np.float32), str(label), {}, "writer")
+    fitted = calibrate("lenet5", mnist, weights, folder)
+    assert fitted["fitted_on"]["visitor_val"] == len(drawn) - 5  # the first five trained the weights
+    assert fitted["visitor_val"]["rejected"] <= DIGIT_REJECTION_BUDGET
+    save_weights(model, "lenet5", card, weights)  # weights never trained on visitors: no visitor set
+    assert "visitor_val" not in calibrate("lenet5", mnist, weights, folder)["fitted_on"]
+

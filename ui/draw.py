@@ -149,7 +149,7 @@ def draw_tab(choices: list[tuple[str, str]], default: str | None, collecting: bo
         with gr.Column(scale=2, min_width=260):
             model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
             mode = gr.Radio([ONE_DIGIT, A_NUMBER], value=ONE_DIGIT, label="Write", elem_id="write-mode",
-                            info="A number: write its digits side by side, a little apart")
+                            info="One digit: draw it large. A number: its digits side by side, a little apart")
             answer = gr.HTML(answer_html(None), elem_id="answer")
             probs = gr.Label(num_top_classes=3, label="Probabilities", elem_id="probs")
             seen = gr.Image(label="What the model sees (28×28)", format="png", height=PREVIEW_PX + 40,
