@@ -10,8 +10,9 @@ function a test can call:
    mostly inside the wider one's columns).
 3. `split_touching`: a group much wider than a digit is tall may be two digits that touch;
    candidate cuts are the columns with the least ink, and the classifier picks between
-   "no cut" and each cut by how sure it is of the pieces. Each side of a cut is tried
-   again, so three or more touching digits come apart one cut at a time.
+   "no cut" and each cut by how sure it is of the pieces ("no cut" is favoured when the
+   group is no wider than the number's other digits). Each side of a cut is tried again,
+   so three or more touching digits come apart one cut at a time.
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads exactly as `predict` reads it.
@@ -38,6 +39,8 @@ EVEN_CUTS = 5  # ... and as many evenly spaced ones (two rings touch where the i
 WIDE_ASPECT = 1.5  # wider than this, a group is more likely two digits than one ...
 WIDE_PENALTY = 4.0  # ... by these log-odds per unit of width/height above it
 REFUSED_COST = 3.0  # log-odds against a way of cutting for each piece the model says is not a digit
+LIKE_NEIGHBOUR = 1.1  # a group no wider than 1.1x the widest other group of the number ...
+NEIGHBOUR_BONUS = 5.0  # ... is more likely one digit by these log-odds (one writer's digits are alike)
 HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
 ODDS_FLOOR = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
 FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
@@ -219,15 +222,24 @@ def _log_odds(p: float) -> float:
     return float(np.log(p) - np.log1p(-p))
 
 
-def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str) -> list[Piece]:
+def _one_digit_score(store: ModelStore, ink: np.ndarray, piece: Piece, model: str, neighbour_width: int) -> float:
+    """How sure the model is that a wide group is one digit, with a handicap that grows with
+    its width beyond a wide digit's, and a head start when it is no wider than another digit
+    of the same number (two touching digits are about twice as wide as one)."""
+    aspect = piece.width / max(piece.height, 1)
+    like_neighbour = 0 < neighbour_width and piece.width <= LIKE_NEIGHBOUR * neighbour_width
+    return (_sureness(_classify(store, ink, [piece], model)) - WIDE_PENALTY * max(0.0, aspect - WIDE_ASPECT)
+            + NEIGHBOUR_BONUS * like_neighbour)
+
+
+def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str,
+                   neighbour_width: int = 0) -> list[Piece]:
     """One digit, or two that touch: whichever the classifier is surer of. A cut must leave
     two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit)."""
     aspect = piece.width / max(piece.height, 1)
     if aspect < TOUCHING_ASPECT:
         return [piece]
-    # "One digit" starts with a handicap that grows with the width beyond a wide digit's.
-    best, best_score = [piece], _sureness(_classify(store, ink, [piece], model)) - WIDE_PENALTY * max(
-        0.0, aspect - WIDE_ASPECT)
+    best, best_score = [piece], _one_digit_score(store, ink, piece, model, neighbour_width)
     for cut in cut_candidates(ink, piece):
         halves = _halves(piece, cut)
         if len(halves) == 2 and min(h.height for h in halves) >= HALF_HEIGHT * piece.height:
@@ -240,11 +252,14 @@ def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str)
 def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
     """The digits of a drawing, left to right."""
     out = []
-    todo = attach_fragments(group_pieces(strokes(ink)))
+    groups = attach_fragments(group_pieces(strokes(ink)))
+    # Each group is weighed against the widest other group of the number, and so are its parts.
+    todo = [(g, max((o.width for o in groups if o is not g), default=0)) for g in groups]
     while todo:  # a cut piece may itself be two digits (three touching in a row)
-        parts = split_touching(store, ink, todo.pop(), model)
+        piece, neighbour_width = todo.pop()
+        parts = split_touching(store, ink, piece, model, neighbour_width)
         if len(parts) > 1:
-            todo.extend(parts)
+            todo.extend((p, neighbour_width) for p in parts)
         else:
             out.extend(parts)
     return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)

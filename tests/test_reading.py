@@ -13,9 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from digits.inference import ModelStore
+from digits.inference import ModelStore, Prediction
 from digits.preprocess import ink_map
-from digits.reading import Piece, attach_fragments, group_pieces, read, read_all, segment, strokes
+from digits.reading import (
+    Piece,
+    attach_fragments,
+    group_pieces,
+    read,
+    read_all,
+    segment,
+    split_touching,
+    strokes,
+)
 from digits.sketches import app_canvas, draw_strokes, number_canvas
 
 
@@ -140,3 +149,23 @@ def test_dots_beside_a_digit_join_it_but_a_one_stands_alone(store):
     assert len(group_pieces(strokes(ink_map(image)))) == 2  # the colon really is a piece of its own
     assert read(image, "modern", store).text == "7"
     assert read(number_canvas("818", rng=np.random.default_rng(3)), "modern", store).text == "818"
+
+
+class _Sure:
+    """A stand-in classifier: a whole group reads as a 4, 95% sure; each half of a cut as a
+    digit, 99.9% sure (a wide 4 whose halves look like a 4 and a 1)."""
+
+    def predict_many(self, prepared, model, pieces=False):
+        sure = 0.95 if len(prepared) == 1 else 0.999
+        return [Prediction(model, 4, [sure] + [(1 - sure) / 9] * 9, None) for _ in prepared]
+
+
+def test_a_group_no_wider_than_the_numbers_other_digits_is_rather_one_digit():
+    """One writer's digits are alike in width: two touching digits are about twice as wide as
+    one. A group no wider than the widest other digit of the number needs much surer halves
+    to be cut; a group twice as wide as it, or with no other digit to compare, does not."""
+    ink = ink_map(number_canvas("00", gap=-0.05))
+    (group,) = group_pieces(strokes(ink))
+    assert len(split_touching(_Sure(), ink, group, "modern")) == 2
+    assert len(split_touching(_Sure(), ink, group, "modern", neighbour_width=group.width // 2)) == 2
+    assert len(split_touching(_Sure(), ink, group, "modern", neighbour_width=group.width)) == 1
