@@ -235,7 +235,8 @@ def _one_digit_score(store: ModelStore, ink: np.ndarray, piece: Piece, model: st
 def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str,
                    neighbour_width: int = 0) -> list[Piece]:
     """One digit, or two that touch: whichever the classifier is surer of. A cut must leave
-    two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit)."""
+    two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit).
+    `neighbour_width`: the widest other group of the number (0 when there is none)."""
     aspect = piece.width / max(piece.height, 1)
     if aspect < TOUCHING_ASPECT:
         return [piece]
