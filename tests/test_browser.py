@@ -131,9 +131,13 @@ def _answer_is_hint(page) -> None:
 
 
 def _answer_digit(page, expected: str):
-    page.wait_for_function(
-        "d => { const el = document.querySelector('#answer .digit'); return el && el.textContent.trim() === d; }",
-        arg=expected, timeout=ANSWER_TIMEOUT_MS)
+    try:
+        page.wait_for_function(
+            "d => { const el = document.querySelector('#answer .digit'); return el && el.textContent.trim() === d; }",
+            arg=expected, timeout=ANSWER_TIMEOUT_MS)
+    except playwright_api.TimeoutError:  # say what was there instead: a lost stroke, or a stale answer
+        pytest.fail(f"expected {expected!r}; the answer says {page.locator('#answer').inner_text()!r} "
+                    f"with {_ink_pixels(page)} ink pixels on the canvas")
 
 
 def _wait_brush(page):
@@ -423,5 +427,6 @@ def test_a_drawn_letter_is_refused_in_the_answer_and_the_compare_table(page, tmp
     page.screenshot(path=tmp_path / "letter.png", full_page=True)
     page.locator("#clear-btn").click()
     _answer_is_hint(page)
+    _wait_brush(page)
     _draw_digit(page, 7)  # and a digit afterwards is answered again
     _answer_digit(page, "7")
