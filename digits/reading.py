@@ -13,6 +13,8 @@ function a test can call:
    "no cut" and each cut by how sure it is of the pieces ("no cut" is favoured when the
    group is no wider than the number's other digits). Each side of a cut is tried again,
    so three or more touching digits come apart one cut at a time.
+4. `cut_refused_pairs`: in a drawing of several groups, a narrower piece the model refuses
+   (often a 1 written into its neighbour) is cut where the model is sure of both halves.
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads exactly as `predict` reads it.
@@ -20,6 +22,7 @@ drawing of one digit reads exactly as `predict` reads it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +44,8 @@ WIDE_PENALTY = 4.0  # ... by these log-odds per unit of width/height above it
 REFUSED_COST = 3.0  # log-odds against a way of cutting for each piece the model says is not a digit
 LIKE_NEIGHBOUR = 1.1  # a group no wider than 1.1x the widest other group of the number ...
 NEIGHBOUR_BONUS = 5.0  # ... is more likely one digit by these log-odds (one writer's digits are alike)
+NARROW_PAIR = 0.6  # a refused group 0.6-0.9x as wide as tall, in a number, may be two touching digits ...
+PAIR_SURE = 0.9  # ... and is cut only where the model is at least this sure of both halves
 HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
 ODDS_FLOOR = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
 FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
@@ -241,19 +246,48 @@ def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str,
     if aspect < TOUCHING_ASPECT:
         return [piece]
     best, best_score = [piece], _one_digit_score(store, ink, piece, model, neighbour_width)
-    for cut in cut_candidates(ink, piece):
-        halves = _halves(piece, cut)
-        if len(halves) == 2 and min(h.height for h in halves) >= HALF_HEIGHT * piece.height:
-            score = _sureness(_classify(store, ink, halves, model))
-            if score > best_score:
-                best, best_score = halves, score
+    for halves in _cuts(ink, piece):
+        score = _sureness(_classify(store, ink, halves, model))
+        if score > best_score:
+            best, best_score = halves, score
     return best
 
 
-def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
-    """The digits of a drawing, left to right."""
+def _cuts(ink: np.ndarray, piece: Piece) -> Iterator[list[Piece]]:
+    """The two sides of each candidate cut that leaves both of nearly the group's height."""
+    for cut in cut_candidates(ink, piece):
+        halves = _halves(piece, cut)
+        if len(halves) == 2 and min(h.height for h in halves) >= HALF_HEIGHT * piece.height:
+            yield halves
+
+
+def cut_refused_pairs(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
+                      model: str) -> list[Piece]:
+    """In a number, a narrow piece the model refuses (`said`: its reading of each piece) is
+    often two touching digits, one of them a 1 (together too narrow to be tried as wide
+    groups are). It is cut where the model is surest of both halves, and only when it is at
+    least PAIR_SURE of each, so a letter beside digits is rarely read as two. Only drawings
+    of several groups of ink are tried: a lone group (one letter, or its wide halves) never is."""
     out = []
-    groups = attach_fragments(group_pieces(strokes(ink)))
+    for piece, reading in zip(pieces, said):
+        narrow = NARROW_PAIR <= piece.width / max(piece.height, 1) < TOUCHING_ASPECT
+        out.extend(_sure_cut(store, ink, piece, model) if narrow and reading.digit is None else [piece])
+    return out
+
+
+def _sure_cut(store: ModelStore, ink: np.ndarray, piece: Piece, model: str) -> list[Piece]:
+    """The two halves the model is surest of, if it is at least PAIR_SURE of both; else the piece."""
+    best, best_score = [piece], -np.inf
+    for halves in _cuts(ink, piece):
+        said = _classify(store, ink, halves, model)
+        if all(p.digit is not None and p.top_probability >= PAIR_SURE for p in said) and _sureness(said) > best_score:
+            best, best_score = halves, _sureness(said)
+    return best
+
+
+def split_groups(store: ModelStore, ink: np.ndarray, groups: list[Piece], model: str) -> list[Piece]:
+    """Each group, cut where it holds touching digits, left to right."""
+    out = []
     # Each group is weighed against the widest other group of the number, and so are its parts.
     todo = [(g, max((o.width for o in groups if o is not g), default=0)) for g in groups]
     while todo:  # a cut piece may itself be two digits (three touching in a row)
@@ -266,9 +300,28 @@ def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
     return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
 
 
-def _read_segments(store: ModelStore, prepared: list[Preprocessed], pieces: list[Piece], model: str) -> Reading:
-    # One batch: every digit at once. A lone digit is judged exactly as `predict` judges it.
-    predictions = store.predict_many(prepared, model, pieces=len(pieces) > 1)
+def segment_and_read(ink: np.ndarray, store: ModelStore, model: str) -> tuple[list[Piece], list[Preprocessed], Reading]:
+    """The digits of a drawing, left to right, their 28x28 views, and `model`'s reading. A
+    number with a refused narrow piece gets a second look (`cut_refused_pairs`), reusing the
+    first reading, so a drawing read at once costs no more."""
+    groups = attach_fragments(group_pieces(strokes(ink)))
+    pieces = split_groups(store, ink, groups, model)
+    prepared = prepare(ink, pieces)
+    said = store.predict_many(prepared, model, pieces=len(pieces) > 1)
+    if len(groups) > 1 and any(p.digit is None and p.reason != EMPTY for p in said):
+        recut = cut_refused_pairs(store, ink, pieces, said, model)
+        if len(recut) > len(pieces):
+            pieces, prepared = recut, prepare(ink, recut)
+            said = store.predict_many(prepared, model, pieces=True)
+    return pieces, prepared, _reading(model, said, pieces)
+
+
+def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
+    """The digits of a drawing, left to right."""
+    return segment_and_read(ink, store, model)[0]
+
+
+def _reading(model: str, predictions: list[Prediction], pieces: list[Piece]) -> Reading:
     kept = [(p, piece.box) for p, piece in zip(predictions, pieces) if p.reason != EMPTY]
     if not kept:
         return Reading(model, None, reason=EMPTY)
@@ -276,6 +329,11 @@ def _read_segments(store: ModelStore, prepared: list[Preprocessed], pieces: list
     if any(p.digit is None for p in digits):  # one piece is not a digit: no number is claimed
         return Reading(model, None, digits, boxes, reason=NOT_A_DIGIT)
     return Reading(model, "".join(str(p.digit) for p in digits), digits, boxes)
+
+
+def _read_segments(store: ModelStore, prepared: list[Preprocessed], pieces: list[Piece], model: str) -> Reading:
+    # One batch: every digit at once. A lone digit is judged exactly as `predict` judges it.
+    return _reading(model, store.predict_many(prepared, model, pieces=len(pieces) > 1), pieces)
 
 
 def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None) -> Reading:
@@ -286,8 +344,7 @@ def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None
     if isinstance(ink, str):
         return Reading(model, None, reason=EMPTY)
     with pinned_threads:
-        pieces = segment(ink, store, model)
-        return _read_segments(store, prepare(ink, pieces), pieces, model)
+        return segment_and_read(ink, store, model)[2]
 
 
 def read_all(image: Any, store: ModelStore | None = None) -> dict[str, Reading]:
@@ -302,7 +359,7 @@ def read_ink_all(ink: np.ndarray | str, store: ModelStore | None = None) -> dict
     names = store.available()
     if isinstance(ink, str) or not names:
         return {name: Reading(name, None, reason=EMPTY) for name in names}
+    first = DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
     with pinned_threads:
-        pieces = segment(ink, store, DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
-        prepared = prepare(ink, pieces)
-        return {name: _read_segments(store, prepared, pieces, name) for name in names}
+        pieces, prepared, reading = segment_and_read(ink, store, first)
+        return {name: reading if name == first else _read_segments(store, prepared, pieces, name) for name in names}

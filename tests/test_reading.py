@@ -16,6 +16,7 @@ from PIL import Image
 from digits.inference import ModelStore, Prediction
 from digits.preprocess import ink_map
 from digits.reading import (
+    TOUCHING_ASPECT,
     Piece,
     attach_fragments,
     group_pieces,
@@ -169,3 +170,14 @@ def test_a_group_no_wider_than_the_numbers_other_digits_is_rather_one_digit():
     assert len(split_touching(_Sure(), ink, group, "modern")) == 2
     assert len(split_touching(_Sure(), ink, group, "modern", neighbour_width=group.width // 2)) == 2
     assert len(split_touching(_Sure(), ink, group, "modern", neighbour_width=group.width)) == 1
+
+
+@pytest.mark.parametrize("pair", ["17", "14"])
+def test_a_one_touching_its_neighbour_in_a_number_is_cut_out(store, pair):
+    """A 1 written into its neighbour makes a group too narrow to be tried as a wide one, and
+    the model refuses it whole; beside other digits it gets a second look, cut where the model
+    is sure of both halves."""
+    image = np.concatenate([number_canvas("5", (400, 400)), number_canvas(pair, (400, 400), gap=-0.4)], axis=1)
+    groups = attach_fragments(group_pieces(strokes(ink_map(image))))
+    assert len(groups) == 2 and groups[1].width < TOUCHING_ASPECT * groups[1].height
+    assert read(image, "modern", store).text == "5" + pair
