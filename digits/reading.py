@@ -217,8 +217,8 @@ def _sureness(predictions: list[Prediction]) -> float:
     REFUSED_COST if that is not a digit). Log-odds, not log probability: both keep the order
     of readings, but log probability squeezes every sure reading to about 0, so the width
     handicap of a wide "one digit" (a fraction of a unit) beat any sure whole digit against
-    halves only 77% sure. The least sure piece, not the mean: a cut that turns a 7's serif into a doubtful 5 beside a
-    sure 7 must not win."""
+    halves only 77% sure. The least sure piece, not the mean: a cut that turns a 7's serif
+    into a doubtful 5 beside a sure 7 must not win."""
     return float(min(_log_odds(p.top_probability) - REFUSED_COST * (p.digit is None) for p in predictions))
 
 
@@ -245,10 +245,19 @@ def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str,
     aspect = piece.width / max(piece.height, 1)
     if aspect < TOUCHING_ASPECT:
         return [piece]
-    best, best_score = [piece], _one_digit_score(store, ink, piece, model, neighbour_width)
+    return _best_cut(store, ink, piece, model, _one_digit_score(store, ink, piece, model, neighbour_width))
+
+
+def _best_cut(store: ModelStore, ink: np.ndarray, piece: Piece, model: str, to_beat: float,
+              min_sure: float | None = None) -> list[Piece]:
+    """The two halves of the cut the model is surest of, if surer than `to_beat` (and, with
+    `min_sure`, both read as digits at least that sure); else the piece whole."""
+    best, best_score = [piece], to_beat
     for halves in _cuts(ink, piece):
-        score = _sureness(_classify(store, ink, halves, model))
-        if score > best_score:
+        said = _classify(store, ink, halves, model)
+        score = _sureness(said)
+        sure = min_sure is None or all(p.digit is not None and p.top_probability >= min_sure for p in said)
+        if sure and score > best_score:
             best, best_score = halves, score
     return best
 
@@ -271,18 +280,9 @@ def cut_refused_pairs(store: ModelStore, ink: np.ndarray, pieces: list[Piece], s
     out = []
     for piece, reading in zip(pieces, said):
         narrow = NARROW_PAIR <= piece.width / max(piece.height, 1) < TOUCHING_ASPECT
-        out.extend(_sure_cut(store, ink, piece, model) if narrow and reading.digit is None else [piece])
+        out.extend(_best_cut(store, ink, piece, model, -np.inf, PAIR_SURE) if narrow and reading.digit is None
+                   else [piece])
     return out
-
-
-def _sure_cut(store: ModelStore, ink: np.ndarray, piece: Piece, model: str) -> list[Piece]:
-    """The two halves the model is surest of, if it is at least PAIR_SURE of both; else the piece."""
-    best, best_score = [piece], -np.inf
-    for halves in _cuts(ink, piece):
-        said = _classify(store, ink, halves, model)
-        if all(p.digit is not None and p.top_probability >= PAIR_SURE for p in said) and _sureness(said) > best_score:
-            best, best_score = halves, _sureness(said)
-    return best
 
 
 def split_groups(store: ModelStore, ink: np.ndarray, groups: list[Piece], model: str) -> list[Piece]:
@@ -307,12 +307,12 @@ def segment_and_read(ink: np.ndarray, store: ModelStore, model: str) -> tuple[li
     groups = attach_fragments(group_pieces(strokes(ink)))
     pieces = split_groups(store, ink, groups, model)
     prepared = prepare(ink, pieces)
-    said = store.predict_many(prepared, model, pieces=len(pieces) > 1)
+    said = _predict(store, prepared, model)
     if len(groups) > 1 and any(p.digit is None and p.reason != EMPTY for p in said):
         recut = cut_refused_pairs(store, ink, pieces, said, model)
         if len(recut) > len(pieces):
             pieces, prepared = recut, prepare(ink, recut)
-            said = store.predict_many(prepared, model, pieces=True)
+            said = _predict(store, prepared, model)
     return pieces, prepared, _reading(model, said, pieces)
 
 
@@ -331,9 +331,9 @@ def _reading(model: str, predictions: list[Prediction], pieces: list[Piece]) -> 
     return Reading(model, "".join(str(p.digit) for p in digits), digits, boxes)
 
 
-def _read_segments(store: ModelStore, prepared: list[Preprocessed], pieces: list[Piece], model: str) -> Reading:
+def _predict(store: ModelStore, prepared: list[Preprocessed], model: str) -> list[Prediction]:
     # One batch: every digit at once. A lone digit is judged exactly as `predict` judges it.
-    return _reading(model, store.predict_many(prepared, model, pieces=len(pieces) > 1), pieces)
+    return store.predict_many(prepared, model, pieces=len(prepared) > 1)
 
 
 def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None) -> Reading:
@@ -362,4 +362,5 @@ def read_ink_all(ink: np.ndarray | str, store: ModelStore | None = None) -> dict
     first = DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
     with pinned_threads:
         pieces, prepared, reading = segment_and_read(ink, store, first)
-        return {name: reading if name == first else _read_segments(store, prepared, pieces, name) for name in names}
+        return {name: reading if name == first else _reading(name, _predict(store, prepared, name), pieces)
+                for name in names}
