@@ -194,3 +194,19 @@ def test_number_mode_names_the_piece_that_is_not_a_digit(app):
     answer, line, label, picture, compare = draw.classify(app, _editor(canvas, canvas), "modern", views.A_NUMBER)
     assert views.REFUSAL in answer and "piece 3 of 3 is not a digit" in answer and "best guess 24" in answer
     assert label is None and picture is not None and "not a digit" in list(compare["value"].data["reading"])
+
+
+def test_clear_resets_once_through_the_editors_bin(app):
+    """The Clear button only presses the editor's bin (in the browser): the bin's `clear`
+    event is the one reset of the answers, the explanations and the feedback row."""
+    blocks = demo.build_app(app)
+    names = {block._id: getattr(block, "elem_id", None) for block in blocks.blocks.values()}
+
+    def served(elem_id: str, event: str) -> list:
+        return [f for f in blocks.fns.values() if f.fn is not None
+                and any(names.get(t[0]) == elem_id and t[1] == event for t in f.targets)]
+
+    assert served("clear-btn", "click") == []
+    assert any(f.js for f in blocks.fns.values() if any(names.get(t[0]) == "clear-btn" for t in f.targets))
+    reset = {names[o._id] for f in served("sketch", "clear") for o in f.outputs}
+    assert {"answer", "compare", "why-summary", "fb-msg", "fb-number"} <= reset

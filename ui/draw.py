@@ -67,8 +67,9 @@ SELECT_BRUSH_JS = """() => {""" + EDITOR_BUTTON_JS + """
 
 
 # Clear through the editor's own "Clear canvas" (its bin): setting the Sketchpad's value to
-# None clears only once (gradio-app/gradio#9978), the bin clears every time. The bin's own
-# `clear` event then resets the answers and selects the brush again.
+# None clears only once (gradio-app/gradio#9978), the bin clears every time. The Clear button
+# only presses the bin in the browser; the bin's own `clear` event (one per Clear) then resets
+# the answers, the explanations and the feedback row, and selects the brush again.
 # The editor exports a stroke's pixels asynchronously: a stroke finished just before Clear
 # can reach the server after it. Such a late drawing is sent as empty when the editor has
 # nothing to undo (its canvas is blank), so no stale answer lands on an empty canvas.
@@ -79,10 +80,9 @@ DROP_STALE_JS = """(sketch, ...rest) => {""" + EDITOR_BUTTON_JS + """
 }"""
 
 
-CLEAR_JS = """(...inputs) => {""" + EDITOR_BUTTON_JS + """
+CLEAR_JS = """() => {""" + EDITOR_BUTTON_JS + """
   const bin = editorButton("Clear canvas", "button.icon-button", -1);
   if (bin) bin.click();
-  return inputs;
 }"""
 
 
@@ -230,8 +230,8 @@ def wire_draw(app: AppState, d: DrawTab) -> list:
     d.sketch.clear(cleared_outputs, [d.mode], outputs, cancels=[drawn, redrawn], show_progress="hidden",
                    api_visibility="private")
     d.sketch.clear(None, None, None, js=SELECT_BRUSH_JS)
-    d.clear_btn.click(cleared_outputs, [d.mode], outputs, js=CLEAR_JS, cancels=[drawn, redrawn],
-                      show_progress="hidden", api_visibility="private")
+    # The Clear button only presses the bin (in the browser): the bin's event above is the one reset.
+    d.clear_btn.click(None, None, None, js=CLEAR_JS)
     d.mode.change(lambda mode: gr.update(label=SKETCH_LABELS[mode]), [d.mode], [d.sketch],
                   show_progress="hidden", api_visibility="private")
     # Loading a sample does not count as a change of the sketchpad: predict explicitly.

@@ -118,5 +118,6 @@ def wire_feedback(app: AppState, d: DrawTab, m: ModelsTab) -> None:
                     api_visibility="private", **served)
     d.mode.change(feedback_mode, [d.mode], [*f.digit_buttons, f.number, f.message], show_progress="hidden",
                   api_visibility="private")
-    for clear in (d.sketch.clear, d.clear_btn.click):  # a new drawing: no thanks or typed number left over
-        clear(feedback_cleared, [d.mode], [f.number, f.message], show_progress="hidden", api_visibility="private")
+    # A new drawing: no thanks or typed number left over (Clear's button presses the bin).
+    d.sketch.clear(feedback_cleared, [d.mode], [f.number, f.message], show_progress="hidden",
+                   api_visibility="private")

@@ -108,5 +108,5 @@ def wire_why(app: AppState, d: DrawTab, w: WhyPanel, predictions: list) -> None:
     events.append(w.accordion.expand(lambda: True, None, w.opened, api_visibility="private")
                   .then(on_why, inputs, outputs, **served))
     w.accordion.collapse(lambda: False, None, w.opened, api_visibility="private")
-    for clear in (d.sketch.clear, d.clear_btn.click):
-        clear(why_cleared, None, outputs, cancels=events, show_progress="hidden", api_visibility="private")
+    # Clear (the button presses the editor's bin): one event, the bin's.
+    d.sketch.clear(why_cleared, None, outputs, cancels=events, show_progress="hidden", api_visibility="private")
