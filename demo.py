@@ -51,8 +51,9 @@ CSS = """
 }
 """
 
-INTRO = ("# ✍️ digits\nDraw a digit. Four PyTorch models, from a one-layer MLP to a modern CNN, "
-         "say what they see, side by side. Every stroke updates the answers.")
+INTRO = ("# ✍️ digits\nDraw a digit, or write a whole number. Four PyTorch models, from a one-layer MLP "
+         "to a modern CNN, say what they see, side by side, and say so when it is not a digit. "
+         "Every stroke updates the answers.")
 
 
 def build_app(app: AppState | None = None) -> gr.Blocks:
