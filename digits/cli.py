@@ -85,7 +85,51 @@ def _add_feedback_parser(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m digits", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_train_parser(sub)
 
+    e = sub.add_parser("evaluate", help="table of every model: accuracy on the test split, speed")
+    e.add_argument("--no-timing", action="store_true", help="skip the latency and throughput columns")
+    e.add_argument("--feedback", action="store_true",
+                   help="score every model on the visitors' drawings it was not trained on (Wilson 95%% interval)")
+    _add_common(e)
+
+    pr = _add_files_parser(sub, "predict", "classify image files")
+    pr.add_argument("--workers", type=int, default=None,
+                    help="worker processes, one torch thread each (default: one per core)")
+    pr.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_common(pr)
+
+    rd = _add_files_parser(sub, "read", "read whole numbers: split each image into digits, left to right")
+    rd.add_argument("--json", action="store_true", help="one JSON object per line and model")
+    _add_common(rd)
+
+    x = _add_files_parser(sub, "explain", "write PNGs of what a model looked at (attribution and feature maps)")
+    x.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS), help=f"default: {DEFAULT_METHOD}")
+    x.add_argument("--out", required=True, help="folder for the PNGs (created if missing)")
+    _add_common(x)
+
+    _add_feedback_parser(sub)
+
+    cal = sub.add_parser("calibrate", help="refit each model's temperature and 'not a digit' threshold on "
+                                            "validation digits (and, after a --feedback run, the visitors' drawings it "
+                                            "did not train on) and write them into its card (tensors untouched)")
+    cal.add_argument("--model", default="all", help="a model name or 'all' (default)")
+    _add_common(cal)
+    ls = sub.add_parser("list", help="registered models and their weight files")
+    _add_common(ls)
+    return parser
+
+
+def _add_files_parser(sub, name: str, help: str) -> argparse.ArgumentParser:
+    """A command that takes image files and a model (predict, read, explain); the caller adds
+    its own options, then `_add_common`."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), directories or globs")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"a model name or 'all' (default: {DEFAULT_MODEL})")
+    return p
+
+
+def _add_train_parser(sub) -> None:
     t = sub.add_parser("train", help="train one model (or all) and save its weights and card")
     t.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"one of {', '.join(list_models())}, or 'all' (default: {DEFAULT_MODEL})")
@@ -113,44 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also train on N MNIST training digits redrawn with a round pen, as visitors draw "
                         "(README, \"Whole numbers\": what 10,000 did)")
     _add_common(t)
-
-    e = sub.add_parser("evaluate", help="table of every model: accuracy on the test split, speed")
-    e.add_argument("--no-timing", action="store_true", help="skip the latency and throughput columns")
-    e.add_argument("--feedback", action="store_true",
-                   help="score every model on the visitors' drawings it was not trained on (Wilson 95%% interval)")
-    _add_common(e)
-
-    pr = sub.add_parser("predict", help="classify image files")
-    pr.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), directories or globs")
-    pr.add_argument("--workers", type=int, default=None,
-                    help="worker processes, one torch thread each (default: one per core)")
-    pr.add_argument("--model", default=DEFAULT_MODEL, help=f"a model name or 'all' (default: {DEFAULT_MODEL})")
-    pr.add_argument("--json", action="store_true", help="one JSON object per line")
-    _add_common(pr)
-
-    rd = sub.add_parser("read", help="read whole numbers: split each image into digits, left to right")
-    rd.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), directories or globs")
-    rd.add_argument("--model", default=DEFAULT_MODEL, help=f"a model name or 'all' (default: {DEFAULT_MODEL})")
-    rd.add_argument("--json", action="store_true", help="one JSON object per line and model")
-    _add_common(rd)
-
-    x = sub.add_parser("explain", help="write PNGs of what a model looked at (attribution and feature maps)")
-    x.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), directories or globs")
-    x.add_argument("--model", default=DEFAULT_MODEL, help=f"a model name or 'all' (default: {DEFAULT_MODEL})")
-    x.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS), help=f"default: {DEFAULT_METHOD}")
-    x.add_argument("--out", required=True, help="folder for the PNGs (created if missing)")
-    _add_common(x)
-
-    _add_feedback_parser(sub)
-
-    cal = sub.add_parser("calibrate", help="refit each model's temperature and 'not a digit' threshold on "
-                                            "validation digits (and, after a --feedback run, the visitors' drawings it "
-                                            "did not train on) and write them into its card (tensors untouched)")
-    cal.add_argument("--model", default="all", help="a model name or 'all' (default)")
-    _add_common(cal)
-    ls = sub.add_parser("list", help="registered models and their weight files")
-    _add_common(ls)
-    return parser
 
 
 class _Exit(Exception):
