@@ -29,8 +29,14 @@ class ModelsTab:
     visitor_gallery: gr.Gallery
 
 
+# Wide enough that no heading breaks inside a word; the long columns wrap (model, test accuracy,
+# parameters, train time, date, not a digit, architecture, reproduce).
+MODELS_TABLE_WIDTHS = ["120px", "130px", "120px", "110px", "115px", "270px", "400px", "440px"]
+
+
 def models_tab(app: AppState, default: str | None) -> ModelsTab:
-    table = gr.Dataframe(models_table(app.store), interactive=False, wrap=True, elem_id="models-table")
+    table = gr.Dataframe(models_table(app.store), interactive=False, wrap=True, elem_id="models-table",
+                         column_widths=MODELS_TABLE_WIDTHS)
     gr.Markdown("**On visitors' own handwriting**: each model scored on the drawings visitors labelled, "
                 "only those stored after the last one its weights trained on (95% Wilson interval).")
     visitors = gr.Dataframe(visitor_table(app), interactive=False, elem_id="visitor-table")
