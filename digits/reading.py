@@ -1,13 +1,14 @@
 """Whole numbers: split a drawing into digits, left to right, and read each one.
 
-Segmentation works on the ink map (`preprocess.ink_map`) in three steps, each a pure
-function a test can call:
+Segmentation works on the ink map (`preprocess.ink_map`) in four steps, each a function a
+test can call (the last two ask the classifier):
 
 1. `strokes`: connected pieces of ink (8-connectivity); specks are dropped.
 2. `group_pieces`: pieces that belong to one digit are joined: a 4, 5 or 7 drawn in two or
    three strokes has pieces that overlap in x, while neighbouring digits do not (a 7's long
    bar may reach over the next digit without swallowing it: the narrower piece must sit
-   mostly inside the wider one's columns).
+   mostly inside the wider one's columns). `attach_fragments` then joins a piece far shorter
+   or lighter than the others (a 5's flag drawn apart, dots) to its nearest digit.
 3. `split_touching`: a group much wider than a digit is tall may be two digits that touch;
    candidate cuts are the columns with the least ink, and the classifier picks between
    "no cut" and each cut by how sure it is of the pieces ("no cut" is favoured when the
