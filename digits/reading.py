@@ -92,6 +92,11 @@ class Piece:
     def ink(self) -> int:
         return int(self.mask.sum())
 
+    @property
+    def aspect(self) -> float:
+        """Width over height (a 1 is about 0.1-0.4 of its height wide, most digits 0.5-0.9)."""
+        return self.width / max(self.height, 1)
+
 
 def _box(mask: np.ndarray) -> Box:
     ys, xs = np.nonzero(mask)
@@ -232,9 +237,8 @@ def _one_digit_score(store: ModelStore, ink: np.ndarray, piece: Piece, model: st
     """How sure the model is that a wide group is one digit, with a handicap that grows with
     its width beyond a wide digit's, and a head start when it is no wider than another digit
     of the same number (two touching digits are about twice as wide as one)."""
-    aspect = piece.width / max(piece.height, 1)
     like_neighbour = 0 < neighbour_width and piece.width <= LIKE_NEIGHBOUR * neighbour_width
-    return (_sureness(_classify(store, ink, [piece], model)) - WIDE_PENALTY * max(0.0, aspect - WIDE_ASPECT)
+    return (_sureness(_classify(store, ink, [piece], model)) - WIDE_PENALTY * max(0.0, piece.aspect - WIDE_ASPECT)
             + NEIGHBOUR_BONUS * like_neighbour)
 
 
@@ -243,8 +247,7 @@ def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str,
     """One digit, or two that touch: whichever the classifier is surer of. A cut must leave
     two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit).
     `neighbour_width`: the widest other group of the number (0 when there is none)."""
-    aspect = piece.width / max(piece.height, 1)
-    if aspect < TOUCHING_ASPECT:
+    if piece.aspect < TOUCHING_ASPECT:
         return [piece]
     return _best_cut(store, ink, piece, model, _one_digit_score(store, ink, piece, model, neighbour_width))
 
@@ -280,7 +283,7 @@ def cut_refused_pairs(store: ModelStore, ink: np.ndarray, pieces: list[Piece], s
     of several groups of ink are tried: a lone group (one letter, or its wide halves) never is."""
     out = []
     for piece, reading in zip(pieces, said):
-        narrow = NARROW_PAIR <= piece.width / max(piece.height, 1) < TOUCHING_ASPECT
+        narrow = NARROW_PAIR <= piece.aspect < TOUCHING_ASPECT
         out.extend(_best_cut(store, ink, piece, model, -np.inf, PAIR_SURE) if narrow and reading.digit is None
                    else [piece])
     return out
