@@ -140,6 +140,18 @@ def _answer_digit(page, expected: str):
                     f"with {_ink_pixels(page)} ink pixels on the canvas")
 
 
+def _shown_answer(page) -> str:
+    """The answer the app rendered, without Gradio's (invisible) status timer around it."""
+    return page.locator("#answer .answer").inner_text()
+
+
+def _wait_answers_landed(page) -> None:
+    """Wait until no answer is in flight: the answer's status tracker shows no running timer."""
+    page.wait_for_function(
+        "() => !/\\d\\.\\ds/.test(document.querySelector('#answer [data-testid=\"status-tracker\"]')"
+        "?.textContent ?? '')", timeout=ANSWER_TIMEOUT_MS)
+
+
 def _wait_brush(page):
     """The app selects the brush by itself (on load and after Clear): no click needed."""
     page.wait_for_function(
@@ -285,11 +297,12 @@ def test_quick_strokes_leave_the_last_strokes_answer(page, tmp_path):
         _stroke(page, points, steps=2)
         time.sleep(0.1)
     _answer_digit(page, "7")
-    time.sleep(2.0)  # every answer still in flight has landed by now
-    settled = page.locator("#answer").inner_text()
+    _wait_answers_landed(page)
+    settled = _shown_answer(page)
     page.locator("#predict-btn").click()  # the server's answer for the canvas as it is now
-    time.sleep(2.0)
-    assert page.locator("#answer").inner_text() == settled
+    time.sleep(0.5)
+    _wait_answers_landed(page)
+    assert _shown_answer(page) == settled
     assert page.locator("#answer .digit").inner_text() == "7"
     page.screenshot(path=tmp_path / "quick.png")
 
