@@ -14,8 +14,9 @@ test can call (the last two ask the classifier):
    "no cut" and each cut by how sure it is of the pieces ("no cut" is favoured when the
    group is no wider than the number's other digits). Each side of a cut is tried again,
    so three or more touching digits come apart one cut at a time.
-4. `cut_refused_pairs`: in a drawing of several groups, a narrower piece the model refuses
-   (often a 1 written into its neighbour) is cut where the model is sure of both halves.
+4. `second_look`: in a drawing of several groups, a narrower piece the model refuses (often
+   a 1 written into its neighbour) is cut where the model is sure of both halves; one it reads
+   but doubts (two digits leaning into each other) where it is far surer of the halves.
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads exactly as `predict` reads it.
@@ -45,8 +46,11 @@ WIDE_PENALTY = 4.0  # ... by these log-odds per unit of width/height above it
 REFUSED_COST = 3.0  # log-odds against a way of cutting for each piece the model says is not a digit
 LIKE_NEIGHBOUR = 1.1  # a group no wider than 1.1x the widest other group of the number ...
 NEIGHBOUR_BONUS = 5.0  # ... is more likely one digit by these log-odds (one writer's digits are alike)
-NARROW_PAIR = 0.6  # a refused group 0.6-0.9x as wide as tall, in a number, may be two touching digits ...
-PAIR_SURE = 0.99  # ... and is cut only where the model is at least this sure of both halves
+NARROW_PAIR = 0.6  # a group 0.6-0.9x as wide as tall, in a number, may be two touching digits: ...
+PAIR_SURE = 0.99  # ... refused, it is cut only where the model is at least this sure of both halves; ...
+DOUBT = 0.99  # ... read less sure than this, it is cut where the model is surer of the halves ...
+DOUBT_MARGIN = 4.0  # ... by these log-odds (the least sure half against the whole) ...
+DOUBT_SURE = 0.9  # ... and reads each half at least this sure
 HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
 ODDS_FLOOR = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
 FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
@@ -274,19 +278,31 @@ def _cuts(ink: np.ndarray, piece: Piece) -> Iterator[list[Piece]]:
             yield halves
 
 
-def cut_refused_pairs(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
-                      model: str) -> list[Piece]:
-    """In a number, a narrow piece the model refuses (`said`: its reading of each piece) is
-    often two touching digits, one of them a 1 (together too narrow to be tried as wide
-    groups are). It is cut where the model is surest of both halves, and only when it is at
-    least PAIR_SURE of each, so a letter beside digits is rarely read as two. Only drawings
-    of several groups of ink are tried: a lone group (one letter, or its wide halves) never is."""
+def second_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
+                model: str) -> list[Piece]:
+    """In a number, a narrow piece the model refuses or doubts (`said`: its reading of each
+    piece) is often two touching digits, one of them a 1 or both leaning into each other
+    (together too narrow to be tried as wide groups are). A refused piece is cut where the
+    model is at least PAIR_SURE of both halves, so a letter beside digits is rarely read as
+    two; a doubted one where the halves beat the whole by DOUBT_MARGIN. Only drawings of
+    several groups of ink are tried: a lone group (one letter, or one digit) never is."""
     out = []
     for piece, reading in zip(pieces, said):
-        narrow = NARROW_PAIR <= piece.aspect < TOUCHING_ASPECT
-        out.extend(_best_cut(store, ink, piece, model, -np.inf, PAIR_SURE) if narrow and reading.digit is None
-                   else [piece])
+        out.extend(_second_cut(store, ink, piece, reading, model))
     return out
+
+
+def _needs_second_look(piece: Piece, reading: Prediction) -> bool:
+    narrow = NARROW_PAIR <= piece.aspect < TOUCHING_ASPECT
+    return narrow and reading.reason != EMPTY and (reading.digit is None or reading.top_probability < DOUBT)
+
+
+def _second_cut(store: ModelStore, ink: np.ndarray, piece: Piece, reading: Prediction, model: str) -> list[Piece]:
+    if not _needs_second_look(piece, reading):
+        return [piece]
+    if reading.digit is None:
+        return _best_cut(store, ink, piece, model, -np.inf, PAIR_SURE)
+    return _best_cut(store, ink, piece, model, _sureness([reading]) + DOUBT_MARGIN, DOUBT_SURE)
 
 
 def split_groups(store: ModelStore, ink: np.ndarray, groups: list[Piece], model: str) -> list[Piece]:
@@ -306,14 +322,14 @@ def split_groups(store: ModelStore, ink: np.ndarray, groups: list[Piece], model:
 
 def segment_and_read(ink: np.ndarray, store: ModelStore, model: str) -> tuple[list[Piece], list[Preprocessed], Reading]:
     """The digits of a drawing, left to right, their 28x28 views, and `model`'s reading. A
-    number with a refused narrow piece gets a second look (`cut_refused_pairs`), reusing the
+    number with a refused or doubted narrow piece gets a second look (`second_look`), reusing the
     first reading, so a drawing read at once costs no more."""
     groups = attach_fragments(group_pieces(strokes(ink)))
     pieces = split_groups(store, ink, groups, model)
     prepared = prepare(ink, pieces)
     said = _predict(store, prepared, model)
-    if len(groups) > 1 and any(p.digit is None and p.reason != EMPTY for p in said):
-        recut = cut_refused_pairs(store, ink, pieces, said, model)
+    if len(groups) > 1 and any(_needs_second_look(piece, p) for piece, p in zip(pieces, said)):
+        recut = second_look(store, ink, pieces, said, model)
         if len(recut) > len(pieces):
             pieces, prepared = recut, prepare(ink, recut)
             said = _predict(store, prepared, model)
