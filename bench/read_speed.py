@@ -3,7 +3,8 @@
 size, on one torch thread (the app's setting). Also how many numbers are read right, for
 template digits well apart, touching, and overlapping a little, and for numbers of 2-5 MNIST
 *test* digits traced with a pen, written as people write numbers: one writer's brush and
-height (within 10%), a slightly wavy baseline, gaps from slightly overlapping boxes to wide.
+height (within 10%), a slightly wavy baseline, gaps from slightly overlapping boxes to wide;
+and for numbers of 2-5 pen-template digits written the same way.
 Last, letters written in number mode (the letter templates by new writers, and letters in
 fonts no training run uses, traced with a pen): how many the reader refuses, instead of
 reading slices of them as digits.
@@ -23,13 +24,14 @@ from timing import median_ms
 from digits import negatives
 from digits.data import load_split
 from digits.inference import NOT_A_DIGIT, ModelStore
-from digits.penstyle import pen_number
+from digits.penstyle import pen_number, write_number
 from digits.preprocess import preprocess
 from digits.reading import read, read_all
-from digits.sketches import number_canvas
+from digits.sketches import number_canvas, writer_glyph
 
 CANVAS = (800, 400)
 GAP_RANGE = (-0.08, 0.6)  # space between digits, as a share of a digit's height (negative: overlap)
+TEMPLATE_SEED = 1  # the pen-template writers of the numbers written as the MNIST ones are
 
 
 def mnist_number(images, labels, rng: np.random.Generator) -> tuple[np.ndarray, str, list[np.ndarray]]:
@@ -38,6 +40,30 @@ def mnist_number(images, labels, rng: np.random.Generator) -> tuple[np.ndarray, 
     pick = rng.choice(len(labels), size=int(rng.integers(2, 6)), replace=False)
     image, _, layers = pen_number([images[i, 0].numpy() for i in pick], rng, CANVAS, GAP_RANGE)
     return image, "".join(str(int(labels[i])) for i in pick), layers
+
+
+def template_number(rng: np.random.Generator) -> tuple[np.ndarray, str, list[np.ndarray]]:
+    """2-5 pen-template digits of a new writer, written as `mnist_number` writes MNIST digits
+    (gaps between their ink, not between template boxes: closer than `number_canvas`'s)."""
+    text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
+    image, _, layers = write_number([writer_glyph(int(d), rng) for d in text], rng, CANVAS, GAP_RANGE)
+    return image, text, layers
+
+
+def report(name: str, make, n: int, store: ModelStore) -> None:
+    """How many of n numbers from `make` the modern CNN reads exactly, with the right count,
+    refuses, and would read with a perfect segmentation (each digit alone, as drawn)."""
+    exact = count = refused = alone = 0
+    for _ in range(n):
+        image, text, layers = make()
+        r = read(image, "modern", store)
+        exact += r.text == text
+        count += len(r.digits) == len(text)
+        refused += r.reason == "not a digit"
+        alone += each_alone(layers, text, store)
+    print(f"modern reads {name} (2-5 digits): {exact / n:.1%} exactly, digit count right "
+          f"{count / n:.1%}, refused as not a digit {refused / n:.1%} of {n}")
+    print(f"  the same numbers, each digit read alone as drawn (a perfect segmentation): {alone / n:.1%} exactly")
 
 
 def main() -> None:
@@ -60,18 +86,9 @@ def main() -> None:
         right = sum(read(number_canvas(t, CANVAS, gap=gap, rng=rng), "modern", store).text == t for t in texts)
         print(f"modern reads {name:<16} {right / len(texts):.1%} of {len(texts)} numbers (2-4 digits)")
     test = load_split(False)
-    exact = count = refused = alone = 0
-    for _ in range(args.numbers):
-        image, text, layers = mnist_number(test.images, test.labels, rng)
-        r = read(image, "modern", store)
-        exact += r.text == text
-        count += len(r.digits) == len(text)
-        refused += r.reason == "not a digit"
-        alone += each_alone(layers, text, store)
-    n = args.numbers
-    print(f"modern reads MNIST-test numbers (2-5 digits): {exact / n:.1%} exactly, digit count right "
-          f"{count / n:.1%}, refused as not a digit {refused / n:.1%} of {n}")
-    print(f"  the same numbers, each digit read alone as drawn (a perfect segmentation): {alone / n:.1%} exactly")
+    report("MNIST-test numbers", lambda: mnist_number(test.images, test.labels, rng), args.numbers, store)
+    writers = np.random.default_rng(TEMPLATE_SEED)
+    report("pen-template numbers", lambda: template_number(writers), args.numbers, store)
     for kind, seed in (("pen-letter", LETTERS_SEED), ("font-letter", LETTERS_SEED + 4)):
         drawn = negatives.canvases(args.letters, seed, {kind: 1}, negatives.font_split()[1])
         refused = sum(read(neg.canvas, "modern", store).reason == NOT_A_DIGIT for neg in drawn)

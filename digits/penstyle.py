@@ -118,13 +118,19 @@ WAVY = 0.04  # ... and sit on a baseline that wanders by this share of their hei
 
 def pen_number(glyphs: list[np.ndarray], rng: np.random.Generator, canvas: tuple[int, int],
                gap_range: tuple[float, float]) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
-    """[0, 1] glyph images written left to right with one pen, as people write a number: one
-    writer's heights, a slightly wavy baseline, gaps drawn from `gap_range` (a share of the
-    digit height; negative: the boxes overlap). Returns the RGBA canvas, each glyph's columns
-    (x0, x1), and each glyph alone on a canvas of its own."""
-    traced_glyphs = [skeleton_strokes(g) for g in glyphs]
+    """[0, 1] glyph images traced along their skeletons and written as one number
+    (`write_number`)."""
+    return write_number([skeleton_strokes(g) for g in glyphs], rng, canvas, gap_range)
+
+
+def write_number(glyphs: list[list[Stroke]], rng: np.random.Generator, canvas: tuple[int, int],
+                 gap_range: tuple[float, float]) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
+    """Glyphs (strokes in units of their height, left edge at 0) written left to right with
+    one pen, as people write a number: one writer's heights, a slightly wavy baseline, gaps
+    drawn from `gap_range` (a share of the digit height; negative: the boxes overlap). Returns
+    the RGBA canvas, each glyph's columns (x0, x1), and each glyph alone on a canvas of its own."""
     sizes = rng.uniform(1 - ONE_WRITER, 1 + ONE_WRITER, len(glyphs))
-    shares = [max((x for st in t for x, _ in st), default=0.5) for t in traced_glyphs]  # width / height
+    shares = [max((x for st in t for x, _ in st), default=0.5) for t in glyphs]  # width / height
     gaps = rng.uniform(*gap_range, len(glyphs) - 1)
     width, height = canvas
     extent = float(sum(sz * w for sz, w in zip(sizes, shares)) + sum(gaps))  # in digit heights
@@ -132,7 +138,7 @@ def pen_number(glyphs: list[np.ndarray], rng: np.random.Generator, canvas: tuple
     brush = rng.uniform(*NUMBER_BRUSH) * h
     x, base = rng.uniform(brush, max(brush, width - brush - extent * h)), rng.uniform(0.35, 0.65) * height
     img, spans, layers = Image.new("RGBA", canvas, (0, 0, 0, 0)), [], []
-    for k, strokes in enumerate(traced_glyphs):
+    for k, strokes in enumerate(glyphs):
         size = h * sizes[k]
         top = base - size / 2 + rng.normal(0, WAVY) * size
         layer = draw_strokes(strokes, max(canvas), brush, (x, top, size, size)).crop((0, 0, width, height))

@@ -43,6 +43,7 @@ TEMPLATES: dict[int, list[list[tuple[Stroke, bool]]]] = {
 }
 
 CURVE_STEPS = 12  # points per Catmull-Rom segment
+DIGIT_ASPECT = 0.62  # a template's unit box is drawn this much as wide as it is tall
 
 # The app's sketchpad, in one place for demo.py, the sample drawings, tests and benches.
 APP_CANVAS_PX = 336  # canvas size: small PNGs per stroke, still comfortable to draw on
@@ -84,6 +85,14 @@ def writer_strokes(digit: int, rng: np.random.Generator | None = None, variant: 
     return out
 
 
+def writer_glyph(digit: int, rng: np.random.Generator) -> list[Stroke]:
+    """A new writer's strokes for the digit in units of its height, its ink's left edge at
+    x = 0 (how `penstyle.write_number` lays out glyphs side by side)."""
+    strokes = [[(x * DIGIT_ASPECT, y) for x, y in stroke] for stroke in writer_strokes(digit, rng)]
+    left = min(x for stroke in strokes for x, _ in stroke)
+    return [[(x - left, y) for x, y in stroke] for stroke in strokes]
+
+
 def draw_strokes(strokes: list[Stroke], canvas: int, brush: float, box: tuple[float, float, float, float],
                  colour: tuple[int, int, int, int] = (0, 0, 0, 255), background=(0, 0, 0, 0),
                  supersample: int = 2) -> Image.Image:
@@ -108,7 +117,7 @@ def render(digit: int, canvas: int = 800, brush: float = 20, height_frac: float 
     """An RGBA sketchpad-like canvas (black ink, transparent background) holding one digit."""
     strokes = writer_strokes(digit, rng, variant)
     height = height_frac * canvas
-    width = height * 0.62
+    width = height * DIGIT_ASPECT
     box = (centre[0] * canvas - width / 2, centre[1] * canvas - height / 2, width, height)
     return np.asarray(draw_strokes(strokes, canvas, brush, box))
 
@@ -125,7 +134,7 @@ def number_canvas(text: str, canvas: tuple[int, int] = (800, 400), brush: float 
     digits as a share of a digit's width (negative: they overlap); `shift` moves it all (px)."""
     width, height = canvas
     h = height * height_frac
-    w = h * 0.62
+    w = h * DIGIT_ASPECT
     x = (width - len(text) * w - (len(text) - 1) * gap * w) / 2 + shift[0]
     img = Image.new("RGBA", canvas, (0, 0, 0, 0))
     for ch in text:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from digits.inference import ModelStore, Prediction
+from digits.penstyle import write_number
 from digits.preprocess import ink_map
 from digits.reading import (
     DOUBT,
@@ -28,7 +29,7 @@ from digits.reading import (
     split_touching,
     strokes,
 )
-from digits.sketches import app_canvas, draw_strokes, number_canvas
+from digits.sketches import app_canvas, draw_strokes, number_canvas, writer_glyph
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +198,14 @@ def test_two_digits_leaning_into_each_other_read_as_one_doubted_digit_are_cut(st
     whole = store.predict_many(prepare(ink, groups), "modern", pieces=True)[1]
     assert whole.digit is not None and whole.top_probability < DOUBT  # read, but doubted
     assert read(image, "modern", store).text == "5" + pair
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_new_writers_number_written_with_clear_gaps_reads_exactly(store, seed):
+    """`penstyle.write_number` lays a writer's digits left to right (the bench's stand-in for
+    pen-written numbers); with clear gaps between their ink every digit is read, in order."""
+    rng = np.random.default_rng(seed)
+    text = "".join(str(d) for d in rng.integers(0, 10, 4))
+    image, spans, layers = write_number([writer_glyph(int(d), rng) for d in text], rng, (800, 400), (0.3, 0.6))
+    assert len(spans) == len(layers) == 4 and all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+    assert read(image, "modern", store).text == text
