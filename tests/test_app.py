@@ -158,6 +158,10 @@ def test_number_mode_reads_every_models_number(app):
     canvas = number_canvas("305", canvas=(336, 336), height_frac=0.3, gap=0.3)
     answer, line, label, seen, compare = draw.classify(app, _editor(canvas, canvas), "modern", views.A_NUMBER)
     assert "<div class='digit'>305</div>" in answer and "3 digits" in answer and "305" in line
+    assert "sure of them all" in answer
+    one = number_canvas("7", canvas=(336, 336), height_frac=0.3)
+    single = draw.classify(app, _editor(one, one), "modern", views.A_NUMBER)[0]
+    assert "1 digit, " in single and "of them all" not in single  # "them all" only for several digits
     assert list(label) == ["305"] and 0 < label["305"] <= 1
     assert seen.ndim == 3 and seen.shape[1] >= views.READING_PX  # the boxes above the three 28x28 views
     table = compare["value"].data

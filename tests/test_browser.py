@@ -7,6 +7,7 @@ the test can never touch weights/. Screenshots of every step go to the test's tm
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import time
 from pathlib import Path
@@ -152,6 +153,11 @@ def _wait_answers_landed(page) -> None:
         "?.textContent ?? '')", timeout=ANSWER_TIMEOUT_MS)
 
 
+def _zoom(page) -> str:
+    """The editor's zoom readout ("100%"): the canvas's size on screen."""
+    return re.search(r"\d+%", page.locator("#sketch").inner_text()).group(0)
+
+
 def _wait_brush(page):
     """The app selects the brush by itself (on load and after Clear): no click needed."""
     page.wait_for_function(
@@ -163,6 +169,7 @@ def test_draw_switch_model_and_clear(page, tmp_path):
     _wait_brush(page)
     page.screenshot(path=tmp_path / "0-start.png", full_page=True)
     assert "Draw a digit" in page.locator("#answer").inner_text()
+    zoom = _zoom(page)
 
     _stroke(page, [(0.5, 0.15), (0.5, 0.85)])  # a 1: one vertical stroke
     _answer_digit(page, "1")
@@ -172,6 +179,7 @@ def test_draw_switch_model_and_clear(page, tmp_path):
     page.wait_for_function("() => document.querySelector('#answer').innerText.includes('Draw a digit')",
                            timeout=ANSWER_TIMEOUT_MS)
     page.screenshot(path=tmp_path / "2-cleared.png", full_page=True)
+    assert _zoom(page) == zoom  # the canvas keeps its size: Clear does not zoom it out
 
     _wait_brush(page)
     _stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.42, 0.85)])  # a 7: the top and the diagonal ...

@@ -36,7 +36,7 @@ from .views import (
     reading_table,
 )
 
-EDITOR_CHROME_PX = 110  # the editor's toolbars around the canvas
+EDITOR_CHROME_PX = 60  # room for the editor's toolbar: the canvas fits at 100%, the zoom its Clear returns to
 SKETCH_LABELS = {ONE_DIGIT: "Draw one digit", A_NUMBER: "Write a number: its digits side by side"}
 
 # The sketchpad starts (and, after Clear, restarts) with no tool selected; select the brush
@@ -200,7 +200,8 @@ def classify_number(app: AppState, sketch: Any, model: str | None):
     name, conf = get_spec(r.model).display_name, r.confidence
     if r.reason == NOT_A_DIGIT:
         return (*number_refusal(r), None, reading_picture(ink, r), reading_table(readings))
-    note = f"{len(r.digits)} digit{'s' * (len(r.digits) != 1)}, {100 * conf:.0f}% sure of them all"
+    sure = f"{100 * conf:.0f}% sure" + (" of them all" if len(r.digits) > 1 else "")
+    note = f"{len(r.digits)} digit{'s' * (len(r.digits) != 1)}, {sure}"
     return (f"<div class='answer'><div class='digit'>{html.escape(r.text)}</div>"
             f"<div class='note'>{html.escape(name)}: {note}</div></div>",
             f"<div class='answer-line'><b class='digit'>{html.escape(r.text)}</b> "
