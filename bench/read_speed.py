@@ -15,6 +15,7 @@ reading slices of them as digits.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -50,7 +51,8 @@ def template_number(rng: np.random.Generator) -> tuple[np.ndarray, str, list[np.
     return image, text, layers
 
 
-def report(name: str, make, n: int, store: ModelStore) -> None:
+def report(name: str, make: Callable[[], tuple[np.ndarray, str, list[np.ndarray]]], n: int,
+           store: ModelStore) -> None:
     """How many of n numbers from `make` the modern CNN reads exactly, with the right count,
     refuses, and would read with a perfect segmentation (each digit alone, as drawn)."""
     exact = count = refused = alone = 0

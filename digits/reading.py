@@ -328,7 +328,7 @@ def segment_and_read(ink: np.ndarray, store: ModelStore, model: str) -> tuple[li
     pieces = split_groups(store, ink, groups, model)
     prepared = prepare(ink, pieces)
     said = _predict(store, prepared, model)
-    if len(groups) > 1 and any(_needs_second_look(piece, p) for piece, p in zip(pieces, said)):
+    if len(groups) > 1:  # a piece that needs no second look is kept as it is, at no cost
         recut = second_look(store, ink, pieces, said, model)
         if len(recut) > len(pieces):
             pieces, prepared = recut, prepare(ink, recut)
