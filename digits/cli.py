@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
                                             "did not train on) and write them into its card (tensors untouched)")
     cal.add_argument("--model", default="all", help="a model name or 'all' (default)")
     _add_common(cal)
+    j = sub.add_parser("train-judge", help="train the reader's judge (one digit, two written into each other, or "
+                                           "no digit) on drawings made from MNIST training digits and letters")
+    j.add_argument("--count", type=int, default=30_000, help="drawings to make (a tenth kept to measure it)")
+    j.add_argument("--epochs", type=int, default=8)
+    j.add_argument("--seed", type=int, default=0)
+    _add_common(j)
     ls = sub.add_parser("list", help="registered models and their weight files")
     _add_common(ls)
     return parser
@@ -396,8 +402,22 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "calibrate": cmd_calibrate, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "read": cmd_read, "explain": cmd_explain, "feedback": cmd_feedback, "list": cmd_list}
+def cmd_train_judge(args) -> int:
+    from . import judge
+
+    def report(epoch: int, loss: float, right: list[float]) -> None:
+        shares = ", ".join(f"{name} {100 * r:.1f}%" for name, r in zip(judge.ANSWERS, right))
+        print(f"epoch {epoch}/{args.epochs}: loss {loss:.3f}; right on held-back drawings: {shares}", flush=True)
+
+    print(f"making {args.count} drawings and training the judge ...", flush=True)
+    model, card = judge.fit(_load_data(args.data_dir).train, args.count, args.epochs, args.seed, on_epoch=report)
+    judge.save(model, card, args.weights_dir)
+    print(f"saved {judge.NAME} ({card['seconds']:.0f} s)")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "train-judge": cmd_train_judge, "calibrate": cmd_calibrate, "evaluate": cmd_evaluate,
+            "predict": cmd_predict, "read": cmd_read, "explain": cmd_explain, "feedback": cmd_feedback, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,11 @@ test can call (the last two ask the classifier):
 4. `second_look`: in a drawing of several groups, a narrower piece the model refuses (often
    a 1 written into its neighbour) is cut where the model is sure of both halves; one it reads
    but doubts (two digits leaning into each other) where it is far surer of the halves.
+5. `third_look`: a piece the model still refuses or doubts is shown to the judge
+   (`digits/judge.py`, a small model that sees the whole piece and says "one digit", "two
+   digits" or "not digits"); where it is sure of two, the piece is cut where the model reads
+   both halves as digits. The model's doubt alone cannot tell two digits written into each
+   other from a letter: both are refused.
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads exactly as `predict` reads it.
@@ -31,6 +36,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from . import judge
 from .inference import EMPTY, NOT_A_DIGIT, ModelStore, Prediction, default_store, pinned_threads
 from .models import DEFAULT_MODEL, get_spec
 from .preprocess import BBOX_LEVEL, Preprocessed, ink_map, normalize_ink
@@ -51,6 +57,8 @@ PAIR_SURE = 0.99  # ... refused, it is cut only where the model is at least this
 DOUBT = 0.99  # ... read less sure than this, it is cut where the model is surer of the halves ...
 DOUBT_MARGIN = 4.0  # ... by these log-odds (the least sure half against the whole) ...
 DOUBT_SURE = 0.9  # ... and reads each half at least this sure
+JUDGED_ASPECT = 0.4  # a refused or doubted piece at least this wide is shown to the judge ...
+JUDGE_SURE = 0.99  # ... and cut when it is this sure the piece holds two digits
 HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
 ODDS_FLOOR = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
 FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
@@ -279,13 +287,15 @@ def _cuts(ink: np.ndarray, piece: Piece) -> Iterator[list[Piece]]:
 
 
 def second_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
-                model: str) -> list[Piece]:
+                model: str, lone: bool = False) -> list[Piece]:
     """In a number, a narrow piece the model refuses or doubts (`said`: its reading of each
     piece) is often two touching digits, one of them a 1 or both leaning into each other
     (together too narrow to be tried as wide groups are). A refused piece is cut where the
     model is at least PAIR_SURE of both halves, so a letter beside digits is rarely read as
     two; a doubted one where the halves beat the whole by DOUBT_MARGIN. Only drawings of
-    several groups of ink are tried: a lone group (one letter, or one digit) never is."""
+    several groups of ink are tried: a `lone` group (one letter, or one digit) never is."""
+    if lone:
+        return pieces
     out = []
     for piece, reading in zip(pieces, said):
         out.extend(_second_cut(store, ink, piece, reading, model))
@@ -293,8 +303,7 @@ def second_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: l
 
 
 def _needs_second_look(piece: Piece, reading: Prediction) -> bool:
-    narrow = NARROW_PAIR <= piece.aspect < TOUCHING_ASPECT
-    return narrow and reading.reason != EMPTY and (reading.digit is None or reading.top_probability < DOUBT)
+    return NARROW_PAIR <= piece.aspect < TOUCHING_ASPECT and _doubted(reading)
 
 
 def _second_cut(store: ModelStore, ink: np.ndarray, piece: Piece, reading: Prediction, model: str) -> list[Piece]:
@@ -303,6 +312,28 @@ def _second_cut(store: ModelStore, ink: np.ndarray, piece: Piece, reading: Predi
     if reading.digit is None:
         return _best_cut(store, ink, piece, model, -np.inf, PAIR_SURE)
     return _best_cut(store, ink, piece, model, _sureness([reading]) + DOUBT_MARGIN, DOUBT_SURE)
+
+
+def third_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
+               model: str, lone: bool) -> list[Piece]:
+    """A piece the model refuses or doubts, and the judge is sure holds two digits, cut where
+    the model reads both halves as digits at least PAIR_SURE (a lone group: the place a letter
+    stands alone) or DOUBT_SURE (in a number) sure. Without a judge, the pieces as they are."""
+    looked = [k for k, (p, s) in enumerate(zip(pieces, said)) if p.aspect >= JUDGED_ASPECT and _doubted(s)]
+    judged = judge.shipped()
+    if not looked or judged is None:
+        return pieces
+    two = dict(zip(looked, judge.two_digits(judged, [_own_ink(ink, pieces[k]) for k in looked])))
+    min_sure = PAIR_SURE if lone else DOUBT_SURE
+    out = []
+    for k, piece in enumerate(pieces):
+        out.extend(_best_cut(store, ink, piece, model, -np.inf, min_sure) if two.get(k, 0.0) >= JUDGE_SURE
+                   else [piece])
+    return out
+
+
+def _doubted(reading: Prediction) -> bool:
+    return reading.reason != EMPTY and (reading.digit is None or reading.top_probability < DOUBT)
 
 
 def split_groups(store: ModelStore, ink: np.ndarray, groups: list[Piece], model: str) -> list[Piece]:
@@ -322,14 +353,14 @@ def split_groups(store: ModelStore, ink: np.ndarray, groups: list[Piece], model:
 
 def segment_and_read(ink: np.ndarray, store: ModelStore, model: str) -> tuple[list[Piece], list[Preprocessed], Reading]:
     """The digits of a drawing, left to right, their 28x28 views, and `model`'s reading. A
-    number with a refused or doubted narrow piece gets a second look (`second_look`), reusing the
-    first reading, so a drawing read at once costs no more."""
+    refused or doubted piece gets a second and a third look (`second_look`, `third_look`),
+    reusing the first reading, so a drawing read at once costs no more."""
     groups = attach_fragments(group_pieces(strokes(ink)))
     pieces = split_groups(store, ink, groups, model)
     prepared = prepare(ink, pieces)
     said = _predict(store, prepared, model)
-    if len(groups) > 1:  # a piece that needs no second look is kept as it is, at no cost
-        recut = second_look(store, ink, pieces, said, model)
+    for look in (second_look, third_look):  # each keeps a piece that needs no look, at no cost
+        recut = look(store, ink, pieces, said, model, lone=len(groups) == 1)
         if len(recut) > len(pieces):
             pieces, prepared = recut, prepare(ink, recut)
             said = _predict(store, prepared, model)

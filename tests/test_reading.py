@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from digits.inference import ModelStore, Prediction
+from digits import judge, negatives
+from digits.inference import NOT_A_DIGIT, ModelStore, Prediction
 from digits.penstyle import write_number
 from digits.preprocess import ink_map
 from digits.reading import (
@@ -209,3 +210,38 @@ def test_a_new_writers_number_written_with_clear_gaps_reads_exactly(store, seed)
     image, spans, layers = write_number([writer_glyph(int(d), rng) for d in text], rng, (800, 400), (0.3, 0.6))
     assert len(spans) == len(layers) == 4 and all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
     assert read(image, "modern", store).text == text
+
+
+def _without_judge(monkeypatch) -> None:
+    monkeypatch.setattr(judge, "shipped", lambda: None)
+
+
+@pytest.mark.parametrize(("pair", "seed"), [("85", 0), ("21", 0), ("14", 7), ("47", 1)])
+def test_two_digits_written_into_each_other_alone_are_read_with_the_judge(store, monkeypatch, pair, seed):
+    """A lone group the model refuses or doubts is either one letter or two digits written into
+    each other; the judge, which sees the whole group, tells them apart. Without it the pair
+    reads as one digit or none."""
+    rng = np.random.default_rng(seed)
+    image = write_number([writer_glyph(int(d), rng) for d in pair], rng, (800, 400), (-0.06, -0.02))[0]
+    assert len(attach_fragments(group_pieces(strokes(ink_map(image))))) == 1  # one piece of ink
+    assert read(image, "modern", store).text == pair
+    _without_judge(monkeypatch)
+    assert read(image, "modern", store).text != pair
+
+
+@pytest.mark.parametrize("letter", ["N", "H", "V", "U", "h", "M", "W", "A", "K"])
+def test_the_judge_lets_no_refused_letter_through(store, monkeypatch, letter):
+    """Letters whose halves could pass for digits (a V as "11", an h as "14") stay refused: the
+    judge is not sure they are two digits."""
+    readings = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        strokes_, aspect = negatives._jittered(negatives.LETTERS[letter], rng)
+        left = min(x for s in strokes_ for x, _ in s)
+        glyph = [[((x - left) * aspect, y) for x, y in s] for s in strokes_]
+        readings.append(write_number([glyph], rng, (800, 400), (0.0, 0.0))[0])
+    with_judge = [read(image, "modern", store).reason for image in readings]
+    _without_judge(monkeypatch)
+    without = [read(image, "modern", store).reason for image in readings]
+    assert NOT_A_DIGIT in without
+    assert all(a == NOT_A_DIGIT for a, b in zip(with_judge, without) if b == NOT_A_DIGIT)

@@ -1,0 +1,210 @@
+"""The judge: is a group of ink one digit, two digits written into each other, or no digit?
+
+The digit models read one digit at a time, and they were taught to refuse two digits side by
+side as they refuse a letter, so their doubt cannot tell a "21" written into each other from
+an "N". The reader's rules then have to choose between cutting letters into digits and
+leaving touching digits whole. The judge sees the whole group at its own width and says
+which of the three it is, so the reader (`reading.third_look`) cuts a doubted group only
+where the judge is sure it holds two digits.
+
+It is trained here, in minutes, on drawings made the way the bench writes numbers: MNIST
+*training* digits traced with a pen and stroke-template digits, alone or two written into
+each other; letters from the templates and the training fonts (never the held-out ones).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from . import negatives
+from .data import Split
+from .penstyle import skeleton_strokes, write_number
+from .preprocess import ink_map
+from .sketches import Stroke, writer_glyph
+from .weights import WeightsError, check_compatible, read_tensors, save_weights, weights_path
+
+NAME = "judge"  # weights/judge.safetensors, beside the digit models' (not a registered model)
+VIEW = (28, 56)  # a group is seen at this height and up to this width, keeping its aspect
+ONE, TWO, OTHER = 0, 1, 2  # the judge's three answers
+ANSWERS = ("one digit", "two digits", "not digits")
+MIX = (0.4, 0.35, 0.25)  # share of each answer among the drawings it learns from
+TOUCHING_GAPS = (-0.15, 0.03)  # two digits' ink from overlapping by 15% of their height to touching
+SKETCH = (320, 160)  # the canvas each drawing is written on (the bench's numbers, scaled down)
+INK_LEVEL = 0.1  # ink above this belongs to the group's box
+VAL_SHARE = 0.1  # of the drawings made, this share is kept to measure the judge
+BATCH = 128
+MAX_SHIFT = (1, 2)  # training views move by up to this many pixels (rows, columns)
+
+
+class JudgeNet(nn.Module):
+    """Three 3x3 convolutions and two linear layers over the 28x56 view."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(64 * (VIEW[0] // 4) * (VIEW[1] // 4), 64),
+                                  nn.ReLU(), nn.Linear(64, len(ANSWERS)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def view(ink: np.ndarray) -> np.ndarray:
+    """A group's ink ([0, 1], any size) cropped to its box and scaled, aspect kept, to fit
+    the 28x56 view, centred. All zeros when there is no ink."""
+    out = np.zeros(VIEW, np.float32)
+    ys, xs = np.nonzero(ink > INK_LEVEL)
+    if len(ys) == 0:
+        return out
+    crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    scale = min(VIEW[0] / crop.shape[0], VIEW[1] / crop.shape[1])
+    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+    small = Image.fromarray((np.clip(crop, 0, 1) * 255).astype(np.uint8)).resize((w, h), Image.BILINEAR)
+    top, left = (VIEW[0] - h) // 2, (VIEW[1] - w) // 2
+    out[top:top + h, left:left + w] = np.asarray(small, dtype=np.float32) / 255
+    return out
+
+
+def _from_left(strokes: list[Stroke]) -> list[Stroke]:
+    left = min(x for stroke in strokes for x, _ in stroke)
+    return [[(x - left, y) for x, y in stroke] for stroke in strokes]
+
+
+def _digit(rng: np.random.Generator, mnist: np.ndarray) -> list[Stroke]:
+    """A training digit traced with a pen, or a template digit by a new writer (half each)."""
+    if rng.random() < 0.5:
+        return _from_left(skeleton_strokes(mnist[int(rng.integers(len(mnist)))]))
+    return writer_glyph(int(rng.integers(10)), rng)
+
+
+def _letter(rng: np.random.Generator, fonts: tuple[str, ...]) -> list[Stroke]:
+    """A template letter by a new writer, or a letter in a training font (half each)."""
+    if fonts and rng.random() < 0.5:
+        char = negatives.FONT_LETTERS[int(rng.integers(len(negatives.FONT_LETTERS)))]
+        strokes = skeleton_strokes(negatives.font_glyph(char, fonts[int(rng.integers(len(fonts)))]))
+        if strokes:
+            return _from_left(strokes)
+    char = list(negatives.LETTERS)[int(rng.integers(len(negatives.LETTERS)))]
+    strokes, aspect = negatives._jittered(negatives.LETTERS[char], rng)
+    return _from_left([[(x * aspect, y) for x, y in stroke] for stroke in strokes])
+
+
+def drawing(answer: int, rng: np.random.Generator, mnist: np.ndarray, fonts: tuple[str, ...]) -> np.ndarray:
+    """An RGBA sketch of one digit, two digits written into each other, or a letter."""
+    if answer == TWO:
+        glyphs, gaps = [_digit(rng, mnist), _digit(rng, mnist)], TOUCHING_GAPS
+    else:
+        glyphs, gaps = [_digit(rng, mnist) if answer == ONE else _letter(rng, fonts)], (0.0, 0.0)
+    return write_number(glyphs, rng, SKETCH, gaps)[0]
+
+
+def judge_set(n: int, seed: int, mnist: Split) -> Split:
+    """n views with their answers; `mnist` must be training digits."""
+    rng = np.random.default_rng(seed)
+    images, fonts = mnist.images[:, 0].numpy(), negatives.font_split()[0]
+    views, answers = [], []
+    while len(views) < n:
+        answer = int(rng.choice(len(ANSWERS), p=MIX))
+        ink = ink_map(drawing(answer, rng, images, fonts))
+        if not isinstance(ink, str):
+            views.append(view(ink))
+            answers.append(answer)
+    return Split(torch.from_numpy(np.stack(views))[:, None], torch.tensor(answers))
+
+
+def _shifted(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    dy, dx = (int(torch.randint(-m, m + 1, (1,), generator=rng)) for m in MAX_SHIFT)
+    return torch.roll(x, (dy, dx), (2, 3))
+
+
+def answers_right(model: nn.Module, split: Split) -> list[float]:
+    """The share of each answer's views the judge gets right."""
+    model.eval()
+    with torch.no_grad():
+        said = model(split.images).argmax(1)
+    return [float((said[split.labels == k] == k).float().mean()) for k in range(len(ANSWERS))]
+
+
+def fit(mnist: Split, count: int, epochs: int, seed: int = 0, lr: float = 3e-3,
+        on_epoch: Callable[[int, float, list[float]], None] | None = None) -> tuple[JudgeNet, dict[str, Any]]:
+    """Make `count` drawings, keep VAL_SHARE of them to measure, and train the judge with
+    Adam and a one-cycle schedule. The digit models' engine (`engine.train`) is built around
+    MNIST's ten classes, recipes and visitors; this three-answer model needs none of that.
+    Returns the judge and its card."""
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    made = judge_set(count, seed, mnist)
+    n_val = int(VAL_SHARE * count)
+    val, train = Split(made.images[:n_val], made.labels[:n_val]), Split(made.images[n_val:], made.labels[n_val:])
+    model, shifts = JudgeNet(), torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr / 3)
+    steps = epochs * -(-len(train) // BATCH)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(train))
+        for i in range(0, len(train), BATCH):
+            batch = order[i:i + BATCH]
+            loss = nn.functional.cross_entropy(model(_shifted(train.images[batch], shifts)), train.labels[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+        right = answers_right(model, val)
+        if on_epoch:
+            on_epoch(epoch, float(loss.detach()), right)
+    card = {"model": NAME, "answers": list(ANSWERS), "drawings": count, "validation_drawings": n_val,
+            "mix": dict(zip(ANSWERS, MIX)), "touching_gaps": list(TOUCHING_GAPS), "epochs": epochs,
+            "seed": seed, "lr": lr, "batch": BATCH, "val_right": dict(zip(ANSWERS, (round(r, 4) for r in right))),
+            "digits_from": "MNIST training split (traced with a pen) and stroke templates",
+            "letters_from": "letter templates and the training fonts (every fourth font held out)",
+            "seconds": round(time.perf_counter() - start, 1),
+            "command": f"python -m digits train-judge --count {count} --epochs {epochs} --seed {seed}"}
+    return model.eval(), card
+
+
+def save(model: JudgeNet, card: dict[str, Any], directory: os.PathLike | str | None = None) -> None:
+    save_weights(model, NAME, card, directory)
+
+
+def load(directory: os.PathLike | str | None = None) -> JudgeNet:
+    """The judge from its safetensors file (WeightsError when missing or damaged)."""
+    path = weights_path(NAME, directory)
+    tensors = read_tensors(path)
+    model = JudgeNet()
+    check_compatible(model, tensors, path)
+    model.load_state_dict(tensors)
+    return model.eval()
+
+
+def shipped() -> JudgeNet | None:
+    """The judge in the weights folder, loaded once per process and folder; None without one
+    (the reader then reads as it did before the judge)."""
+    return _loaded(str(weights_path(NAME)))
+
+
+@functools.cache
+def _loaded(path: str) -> JudgeNet | None:
+    try:
+        return load(os.path.dirname(path))
+    except WeightsError:
+        return None
+
+
+def two_digits(judge: JudgeNet, inks: list[np.ndarray]) -> np.ndarray:
+    """How sure the judge is that each group's ink holds two digits."""
+    views = torch.from_numpy(np.stack([view(ink) for ink in inks]))[:, None]
+    with torch.no_grad():
+        return torch.softmax(judge(views), dim=1)[:, TWO].numpy()

@@ -1,0 +1,79 @@
+"""The reader's judge: one digit, two digits written into each other, or not digits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from digits import judge
+from digits.data import Split, load_mnist
+from digits.preprocess import ink_map
+from digits.weights import WeightsError
+
+HELD_OUT_SEED = 9_001  # drawings no fit saw (the shipped judge was made with seed 0)
+
+
+@pytest.fixture(scope="module")
+def mnist_train():
+    return load_mnist().train
+
+
+def judge_split(split: Split) -> Split:
+    """A few training digits: enough to draw from in a quick test."""
+    return Split(split.images[:200], split.labels[:200])
+
+
+def test_view_keeps_the_groups_shape_and_centres_it():
+    ink = np.zeros((200, 300), np.float32)
+    ink[50:150, 100:150] = 1.0  # half as wide as tall
+    v = judge.view(ink)
+    assert v.shape == judge.VIEW
+    cols = np.nonzero(v.max(0) > 0.5)[0]
+    rows = np.nonzero(v.max(1) > 0.5)[0]
+    assert len(rows) == judge.VIEW[0] and abs(len(cols) - judge.VIEW[0] // 2) <= 1
+    assert abs((cols[0] + cols[-1]) / 2 - (judge.VIEW[1] - 1) / 2) <= 1
+    wide = np.zeros((100, 400), np.float32)
+    wide[40:60, :] = 1.0  # wider than the view: fits its width instead
+    assert (judge.view(wide).max(0) > 0.5).all()
+    assert not judge.view(np.zeros((50, 50), np.float32)).any()
+
+
+def test_each_answers_drawings_are_what_they_say(mnist_train):
+    rng = np.random.default_rng(0)
+    images = mnist_train.images[:100, 0].numpy()
+    widths = {}
+    for answer in (judge.ONE, judge.TWO):
+        inks = [ink_map(judge.drawing(answer, rng, images, ())) for _ in range(20)]
+        widths[answer] = np.median([(i > 0.1).any(0).sum() / (i > 0.1).any(1).sum() for i in inks])
+    assert widths[judge.TWO] > 1.4 * widths[judge.ONE]  # two digits side by side are wider
+    made = judge.judge_set(30, 1, judge_split(mnist_train))
+    assert made.images.shape == (30, 1, *judge.VIEW) and set(made.labels.tolist()) == {0, 1, 2}
+
+
+def test_fit_save_and_load_round_trip(tmp_path, mnist_train):
+    seen = []
+    model, card = judge.fit(judge_split(mnist_train), 60, 1, on_epoch=lambda *a: seen.append(a))
+    assert len(seen) == 1 and len(seen[0][2]) == len(judge.ANSWERS)
+    assert card["drawings"] == 60 and card["epochs"] == 1 and "train-judge" in card["command"]
+    judge.save(model, card, tmp_path)
+    again = judge.load(tmp_path)
+    x = torch.rand(3, 1, *judge.VIEW)
+    with torch.no_grad():
+        assert torch.allclose(model(x), again(x))
+    with pytest.raises(WeightsError):
+        judge.load(tmp_path / "missing")
+
+
+def test_the_shipped_judge_tells_one_digit_from_two_and_from_letters(mnist_train):
+    """On drawings no fit saw (a new seed: new writers, other training digits), the shipped
+    judge gives most of each kind its own answer."""
+    shipped = judge.shipped()
+    assert shipped is not None, "weights/judge.safetensors is missing: python -m digits train-judge"
+    rng = np.random.default_rng(HELD_OUT_SEED)
+    images, fonts = mnist_train.images[:, 0].numpy(), judge.negatives.font_split()[0]
+    for answer in range(len(judge.ANSWERS)):
+        inks = [ink_map(judge.drawing(answer, rng, images, fonts)) for _ in range(40)]
+        said = judge.two_digits(shipped, inks)
+        right = (said >= 0.5) if answer == judge.TWO else (said < 0.5)
+        assert right.mean() >= 0.9, (judge.ANSWERS[answer], right.mean())
