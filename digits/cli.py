@@ -417,7 +417,8 @@ def cmd_train_judge(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "train-judge": cmd_train_judge, "calibrate": cmd_calibrate, "evaluate": cmd_evaluate,
-            "predict": cmd_predict, "read": cmd_read, "explain": cmd_explain, "feedback": cmd_feedback, "list": cmd_list}
+            "predict": cmd_predict, "read": cmd_read, "explain": cmd_explain, "feedback": cmd_feedback,
+            "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,8 +203,8 @@ def _loaded(path: str) -> JudgeNet | None:
         return None
 
 
-def two_digits(judge: JudgeNet, inks: list[np.ndarray]) -> np.ndarray:
-    """How sure the judge is that each group's ink holds two digits."""
+def answers(judge: JudgeNet, inks: list[np.ndarray]) -> np.ndarray:
+    """How sure the judge is of each answer (columns ONE, TWO, OTHER) for each group's ink."""
     views = torch.from_numpy(np.stack([view(ink) for ink in inks]))[:, None]
     with torch.no_grad():
-        return torch.softmax(judge(views), dim=1)[:, TWO].numpy()
+        return torch.softmax(judge(views), dim=1).numpy()

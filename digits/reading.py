@@ -12,7 +12,8 @@ test can call (the last two ask the classifier):
 3. `split_touching`: a group much wider than a digit is tall may be two digits that touch;
    candidate cuts are the columns with the least ink, and the classifier picks between
    "no cut" and each cut by how sure it is of the pieces ("no cut" is favoured when the
-   group is no wider than the number's other digits). Each side of a cut is tried again,
+   group is no wider than the number's other digits; a group the judge of step 5 is sure is
+   one digit is not cut). Each side of a cut is tried again,
    so three or more touching digits come apart one cut at a time.
 4. `second_look`: in a drawing of several groups, a narrower piece the model refuses (often
    a 1 written into its neighbour) is cut where the model is sure of both halves; one it reads
@@ -58,7 +59,7 @@ DOUBT = 0.99  # ... read less sure than this, it is cut where the model is surer
 DOUBT_MARGIN = 4.0  # ... by these log-odds (the least sure half against the whole) ...
 DOUBT_SURE = 0.9  # ... and reads each half at least this sure
 JUDGED_ASPECT = 0.4  # a refused or doubted piece at least this wide is shown to the judge ...
-JUDGE_SURE = 0.99  # ... and cut when it is this sure the piece holds two digits
+JUDGE_SURE = 0.99  # ... and cut when it is this sure of two digits (a wide group it is this sure is one: never)
 HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
 ODDS_FLOOR = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
 FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
@@ -258,8 +259,9 @@ def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str,
                    neighbour_width: int = 0) -> list[Piece]:
     """One digit, or two that touch: whichever the classifier is surer of. A cut must leave
     two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit).
-    `neighbour_width`: the widest other group of the number (0 when there is none)."""
-    if piece.aspect < TOUCHING_ASPECT:
+    `neighbour_width`: the widest other group of the number (0 when there is none). A group the
+    judge is sure is one digit (a wide 0, 4 or 7) is not cut."""
+    if piece.aspect < TOUCHING_ASPECT or _judge_is_sure(ink, [piece], judge.ONE)[0]:
         return [piece]
     return _best_cut(store, ink, piece, model, _one_digit_score(store, ink, piece, model, neighbour_width))
 
@@ -320,16 +322,20 @@ def third_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: li
     the model reads both halves as digits at least PAIR_SURE (a lone group: the place a letter
     stands alone) or DOUBT_SURE (in a number) sure. Without a judge, the pieces as they are."""
     looked = [k for k, (p, s) in enumerate(zip(pieces, said)) if p.aspect >= JUDGED_ASPECT and _doubted(s)]
-    judged = judge.shipped()
-    if not looked or judged is None:
-        return pieces
-    two = dict(zip(looked, judge.two_digits(judged, [_own_ink(ink, pieces[k]) for k in looked])))
+    two = dict(zip(looked, _judge_is_sure(ink, [pieces[k] for k in looked], judge.TWO)))
     min_sure = PAIR_SURE if lone else DOUBT_SURE
     out = []
     for k, piece in enumerate(pieces):
-        out.extend(_best_cut(store, ink, piece, model, -np.inf, min_sure) if two.get(k, 0.0) >= JUDGE_SURE
-                   else [piece])
+        out.extend(_best_cut(store, ink, piece, model, -np.inf, min_sure) if two.get(k) else [piece])
     return out
+
+
+def _judge_is_sure(ink: np.ndarray, pieces: list[Piece], answer: int) -> list[bool]:
+    """Whether the judge gives each piece `answer` at least JUDGE_SURE (never, without one)."""
+    judged = judge.shipped()
+    if not pieces or judged is None:
+        return [False] * len(pieces)
+    return [bool(p >= JUDGE_SURE) for p in judge.answers(judged, [_own_ink(ink, x) for x in pieces])[:, answer]]
 
 
 def _doubted(reading: Prediction) -> bool:

@@ -245,3 +245,16 @@ def test_the_judge_lets_no_refused_letter_through(store, monkeypatch, letter):
     without = [read(image, "modern", store).reason for image in readings]
     assert NOT_A_DIGIT in without
     assert all(a == NOT_A_DIGIT for a, b in zip(with_judge, without) if b == NOT_A_DIGIT)
+
+
+@pytest.mark.parametrize(("digit", "seed"), [("0", 29), ("6", 4)])
+def test_a_wide_digit_the_judge_is_sure_of_is_not_cut(store, monkeypatch, digit, seed):
+    """A digit written nearly twice as wide as usual, beside a 5: without the judge the reader
+    cuts it into two sure halves; the judge, sure it is one digit, keeps it whole."""
+    rng = np.random.default_rng(seed)
+    wide = [[(x * 1.9, y) for x, y in s] for s in writer_glyph(int(digit), rng)]
+    image = np.concatenate([write_number([writer_glyph(5, rng)], rng, (400, 400), (0, 0))[0],
+                            write_number([wide], rng, (500, 400), (0, 0))[0]], axis=1)
+    assert read(image, "modern", store).text == "5" + digit
+    _without_judge(monkeypatch)
+    assert len(read(image, "modern", store).digits) == 3
