@@ -1,7 +1,7 @@
 """Whole numbers: split a drawing into digits, left to right, and read each one.
 
-Segmentation works on the ink map (`preprocess.ink_map`) in four steps, each a function a
-test can call (the last two ask the classifier):
+Segmentation works on the ink map (`preprocess.ink_map`) in five steps, each a function a
+test can call (the last three ask the classifier):
 
 1. `strokes`: connected pieces of ink (8-connectivity); specks are dropped.
 2. `group_pieces`: pieces that belong to one digit are joined: a 4, 5 or 7 drawn in two or
@@ -25,7 +25,8 @@ test can call (the last two ask the classifier):
    other from a letter: both are refused.
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
-drawing of one digit reads exactly as `predict` reads it.
+drawing of one digit reads as `predict` reads it (unless the model refuses or doubts it and
+the judge is sure it is two digits).
 """
 
 from __future__ import annotations
@@ -289,7 +290,7 @@ def _cuts(ink: np.ndarray, piece: Piece) -> Iterator[list[Piece]]:
 
 
 def second_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
-                model: str, lone: bool = False) -> list[Piece]:
+                model: str, lone: bool) -> list[Piece]:
     """In a number, a narrow piece the model refuses or doubts (`said`: its reading of each
     piece) is often two touching digits, one of them a 1 or both leaning into each other
     (together too narrow to be tried as wide groups are). A refused piece is cut where the
