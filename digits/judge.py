@@ -96,9 +96,7 @@ def _letter(rng: np.random.Generator, fonts: tuple[str, ...]) -> list[Stroke]:
         strokes = skeleton_strokes(negatives.font_glyph(char, fonts[int(rng.integers(len(fonts)))]))
         if strokes:
             return _from_left(strokes)
-    char = list(negatives.LETTERS)[int(rng.integers(len(negatives.LETTERS)))]
-    strokes, aspect = negatives._jittered(negatives.LETTERS[char], rng)
-    return _from_left([[(x * aspect, y) for x, y in stroke] for stroke in strokes])
+    return negatives.letter_strokes(list(negatives.LETTERS)[int(rng.integers(len(negatives.LETTERS)))], rng)
 
 
 def drawing(answer: int, rng: np.random.Generator, mnist: np.ndarray, fonts: tuple[str, ...]) -> np.ndarray:

@@ -236,10 +236,7 @@ def test_the_judge_lets_no_refused_letter_through(store, monkeypatch, letter):
     readings = []
     for seed in range(6):
         rng = np.random.default_rng(seed)
-        strokes_, aspect = negatives._jittered(negatives.LETTERS[letter], rng)
-        left = min(x for s in strokes_ for x, _ in s)
-        glyph = [[((x - left) * aspect, y) for x, y in s] for s in strokes_]
-        readings.append(write_number([glyph], rng, (800, 400), (0.0, 0.0))[0])
+        readings.append(write_number([negatives.letter_strokes(letter, rng)], rng, (800, 400), (0.0, 0.0))[0])
     with_judge = [read(image, "modern", store).reason for image in readings]
     _without_judge(monkeypatch)
     without = [read(image, "modern", store).reason for image in readings]
