@@ -29,7 +29,7 @@ from . import negatives
 from .data import Split
 from .penstyle import skeleton_strokes, write_number
 from .preprocess import ink_map
-from .sketches import Stroke, writer_glyph
+from .sketches import Stroke, from_left, writer_glyph
 from .weights import WeightsError, check_compatible, read_tensors, save_weights, weights_path
 
 NAME = "judge"  # weights/judge.safetensors, beside the digit models' (not a registered model)
@@ -77,15 +77,10 @@ def view(ink: np.ndarray) -> np.ndarray:
     return out
 
 
-def _from_left(strokes: list[Stroke]) -> list[Stroke]:
-    left = min(x for stroke in strokes for x, _ in stroke)
-    return [[(x - left, y) for x, y in stroke] for stroke in strokes]
-
-
 def _digit(rng: np.random.Generator, mnist: np.ndarray) -> list[Stroke]:
     """A training digit traced with a pen, or a template digit by a new writer (half each)."""
     if rng.random() < 0.5:
-        return _from_left(skeleton_strokes(mnist[int(rng.integers(len(mnist)))]))
+        return from_left(skeleton_strokes(mnist[int(rng.integers(len(mnist)))]))
     return writer_glyph(int(rng.integers(10)), rng)
 
 
@@ -95,7 +90,7 @@ def _letter(rng: np.random.Generator, fonts: tuple[str, ...]) -> list[Stroke]:
         char = negatives.FONT_LETTERS[int(rng.integers(len(negatives.FONT_LETTERS)))]
         strokes = skeleton_strokes(negatives.font_glyph(char, fonts[int(rng.integers(len(fonts)))]))
         if strokes:
-            return _from_left(strokes)
+            return from_left(strokes)
     return negatives.letter_strokes(list(negatives.LETTERS)[int(rng.integers(len(negatives.LETTERS)))], rng)
 
 

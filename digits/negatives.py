@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .data import NOT_A_DIGIT, MadeOnce, Split
 from .penstyle import as_split, pen_canvas, pen_number, traced
-from .sketches import APP_CANVAS_PX, Stroke, catmull_rom, number_canvas
+from .sketches import APP_CANVAS_PX, Stroke, catmull_rom, from_left, number_canvas
 
 SHIPPED_NEGATIVES = 12_000  # what the shipped weights were fine-tuned with (see README)
 LEFT_OUT = "O o I l i S s Z z B b G g q T D J Q a t ? !"  # written like digits by many: never negatives
@@ -127,9 +127,7 @@ def _jittered(glyph: tuple[list, float], rng: np.random.Generator) -> tuple[list
 def letter_strokes(char: str, rng: np.random.Generator) -> list[Stroke]:
     """A template letter as a new writer draws it, in units of its height, its ink's left
     edge at x = 0 (how `penstyle.write_number` lays out glyphs)."""
-    strokes, aspect = _jittered(LETTERS[char], rng)
-    left = min(x for stroke in strokes for x, _ in stroke)
-    return [[((x - left) * aspect, y) for x, y in stroke] for stroke in strokes]
+    return from_left(*_jittered(LETTERS[char], rng))
 
 
 def _from_templates(glyphs: dict[str, tuple[list, float]], rng: np.random.Generator) -> np.ndarray:

@@ -85,12 +85,16 @@ def writer_strokes(digit: int, rng: np.random.Generator | None = None, variant: 
     return out
 
 
-def writer_glyph(digit: int, rng: np.random.Generator) -> list[Stroke]:
-    """A new writer's strokes for the digit in units of its height, its ink's left edge at
-    x = 0 (how `penstyle.write_number` lays out glyphs side by side)."""
-    strokes = [[(x * DIGIT_ASPECT, y) for x, y in stroke] for stroke in writer_strokes(digit, rng)]
+def from_left(strokes: list[Stroke], aspect: float = 1.0) -> list[Stroke]:
+    """Strokes stretched `aspect` times in x, moved so their ink's left edge is at x = 0 (how
+    `penstyle.write_number` lays out glyphs side by side)."""
     left = min(x for stroke in strokes for x, _ in stroke)
-    return [[(x - left, y) for x, y in stroke] for stroke in strokes]
+    return [[((x - left) * aspect, y) for x, y in stroke] for stroke in strokes]
+
+
+def writer_glyph(digit: int, rng: np.random.Generator) -> list[Stroke]:
+    """A new writer's strokes for the digit in units of its height, its ink's left edge at x = 0."""
+    return from_left(writer_strokes(digit, rng), DIGIT_ASPECT)
 
 
 def draw_strokes(strokes: list[Stroke], canvas: int, brush: float, box: tuple[float, float, float, float],
