@@ -13,16 +13,17 @@ test can call (the last three ask the classifier):
    candidate cuts are the columns with the least ink, and the classifier picks between
    "no cut" and each cut by how sure it is of the pieces ("no cut" is favoured when the
    group is no wider than the number's other digits; a group the judge of step 5 is sure is
-   one digit is not cut). Each side of a cut is tried again,
+   one digit is not cut; where it is sure of two, cuts that bend around the strokes,
+   `ink_paths`, are tried too). Each side of a cut is tried again,
    so three or more touching digits come apart one cut at a time.
 4. `second_look`: in a drawing of several groups, a narrower piece the model refuses (often
    a 1 written into its neighbour) is cut where the model is sure of both halves; one it reads
    but doubts (two digits leaning into each other) where it is far surer of the halves.
 5. `third_look`: a piece the model still refuses or doubts is shown to the judge
    (`digits/judge.py`, a small model that sees the whole piece and says "one digit", "two
-   digits" or "not digits"); where it is sure of two, the piece is cut where the model reads
-   both halves as digits. The model's doubt alone cannot tell two digits written into each
-   other from a letter: both are refused.
+   digits" or "not digits"); where it is sure of two, the piece is cut (straight or bent)
+   where the model reads both halves as digits. The model's doubt alone cannot tell two
+   digits written into each other from a letter: both are refused.
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads as `predict` reads it (unless the model refuses or doubts it and
@@ -61,6 +62,9 @@ DOUBT_MARGIN = 4.0  # ... by these log-odds (the least sure half against the who
 DOUBT_SURE = 0.9  # ... and reads each half at least this sure
 JUDGED_ASPECT = 0.4  # a refused or doubted piece at least this wide is shown to the judge ...
 JUDGE_SURE = 0.99  # ... and cut when it is this sure of two digits (a wide group it is this sure is one: never)
+STEP_COST = 0.05  # a bent cut pays this (in rows of full ink) for each column it steps aside ...
+ANCHOR_COST = 0.01  # ... and this per row for each column it strays from the column it started near
+BENT_HANDICAP = 1.0  # log-odds against a bent cut, which may carve a slice out of a digit
 HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
 ODDS_FLOOR = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
 FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
@@ -112,9 +116,11 @@ class Piece:
         return self.width / max(self.height, 1)
 
 
-def _box(mask: np.ndarray) -> Box:
-    ys, xs = np.nonzero(mask)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+def _box(mask: np.ndarray, within: Box | None = None) -> Box:
+    """The mask's bounding box; `within`: a box known to hold all of it (faster)."""
+    x0, y0, x1, y1 = within or (0, 0, mask.shape[1], mask.shape[0])
+    ys, xs = np.nonzero(mask[y0:y1, x0:x1])
+    return x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1
 
 
 def strokes(ink: np.ndarray) -> list[Piece]:
@@ -203,7 +209,53 @@ def _halves(piece: Piece, cut: int) -> list[Piece]:
     left, right = piece.mask.copy(), piece.mask.copy()
     left[:, cut:] = False
     right[:, :cut] = False
-    return [Piece(m, _box(m)) for m in (left, right) if m.any()]
+    return _sides(piece, left, right)
+
+
+def _sides(piece: Piece, left: np.ndarray, right: np.ndarray) -> list[Piece]:
+    """The two sides of a cut through `piece`, as pieces (a side without ink is left out)."""
+    x0, y0, x1, y1 = piece.box
+    return [Piece(m, _box(m, piece.box)) for m in (left, right) if m[y0:y1, x0:x1].any()]
+
+
+def ink_paths(ink: np.ndarray, piece: Piece, starts: list[int]) -> list[np.ndarray]:
+    """A bent cut near each start column: the path from the group's top row to its bottom
+    row (a step of at most one column per row, within the middle half) that crosses the
+    least ink, held loosely near its start column. It slips between two digits' slanted or
+    curved strokes where no straight column can. Returns each path's column per row."""
+    x0, y0, x1, y1 = piece.box
+    lo, hi = int(CUT_SEARCH[0] * piece.width), int(CUT_SEARCH[1] * piece.width)
+    mine = (ink * piece.mask)[y0:y1, x0:x1]
+    rows = (mine / float(mine.max()))[:, lo:hi]  # 1: the darkest ink
+    anchor = ANCHOR_COST * np.abs(np.arange(x0 + lo, x0 + hi)[None, :] - np.array(starts)[:, None])
+    cost = rows[0][None, :] + anchor  # (start, column): the cheapest path to each cell so far
+    steps = np.zeros((len(starts),) + rows.shape, dtype=np.int8)  # where each cell's path came from
+    padded = np.full((len(starts), rows.shape[1] + 2), np.inf)
+    for y in range(1, len(rows)):
+        padded[:, 1:-1] = cost
+        from_left, from_right = padded[:, :-2] + STEP_COST, padded[:, 2:] + STEP_COST
+        best = np.minimum(cost, np.minimum(from_left, from_right))
+        steps[:, y] = np.where(best == cost, 0, np.where(best == from_left, -1, 1))
+        cost = best + rows[y][None, :] + anchor
+    return [_trace_back(steps[k], int(cost[k].argmin())) + lo + x0 for k in range(len(starts))]
+
+
+def _trace_back(steps: np.ndarray, end: int) -> np.ndarray:
+    """The path's column in each row, from its cheapest end in the bottom row upwards."""
+    path = np.empty(len(steps), dtype=int)
+    x = end
+    for y in range(len(steps) - 1, -1, -1):
+        path[y] = x
+        x += int(steps[y, x])
+    return path
+
+
+def _path_halves(piece: Piece, path: np.ndarray) -> list[Piece]:
+    """The ink left and right of a bent cut (`path`: its column in each row of the box)."""
+    y0, y1 = piece.box[1], piece.box[3]
+    left = np.zeros_like(piece.mask)
+    left[y0:y1] = piece.mask[y0:y1] & (np.arange(piece.mask.shape[1])[None, :] < path[:, None])
+    return _sides(piece, left, piece.mask & ~left)
 
 
 EDGE_PX = 2  # a piece's mask grows this much to keep the soft, anti-aliased edge of its strokes
@@ -262,31 +314,45 @@ def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str,
     two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit).
     `neighbour_width`: the widest other group of the number (0 when there is none). A group the
     judge is sure is one digit (a wide 0, 4 or 7) is not cut."""
-    if piece.aspect < TOUCHING_ASPECT or _judge_is_sure(ink, [piece], judge.ONE)[0]:
+    if piece.aspect < TOUCHING_ASPECT:
         return [piece]
-    return _best_cut(store, ink, piece, model, _one_digit_score(store, ink, piece, model, neighbour_width))
+    one, two = _judge_is_sure(ink, [piece], judge.ONE, judge.TWO)[0]
+    if one:
+        return [piece]
+    return _best_cut(store, ink, piece, model, _one_digit_score(store, ink, piece, model, neighbour_width), bend=two)
 
 
 def _best_cut(store: ModelStore, ink: np.ndarray, piece: Piece, model: str, to_beat: float,
-              min_sure: float | None = None) -> list[Piece]:
+              min_sure: float | None = None, bend: bool = False) -> list[Piece]:
     """The two halves of the cut the model is surest of, if surer than `to_beat` (and, with
-    `min_sure`, both read as digits at least that sure); else the piece whole."""
+    `min_sure`, both read as digits at least that sure); else the piece whole. With `bend`
+    (the judge is sure the piece holds two digits), cuts that follow the gaps in the ink are
+    tried too, at a small handicap: straight cuts are surer to keep each digit whole."""
+    cuts = list(_cuts(ink, piece, bend))
+    if not cuts:
+        return [piece]
+    said = _classify(store, ink, [half for halves, _ in cuts for half in halves], model)  # one batch
     best, best_score = [piece], to_beat
-    for halves in _cuts(ink, piece):
-        said = _classify(store, ink, halves, model)
-        score = _sureness(said)
-        sure = min_sure is None or all(p.digit is not None and p.top_probability >= min_sure for p in said)
+    for k, (halves, bent) in enumerate(cuts):
+        pair = said[2 * k:2 * k + 2]
+        score = _sureness(pair) - BENT_HANDICAP * bent
+        sure = min_sure is None or all(p.digit is not None and p.top_probability >= min_sure for p in pair)
         if sure and score > best_score:
             best, best_score = halves, score
     return best
 
 
-def _cuts(ink: np.ndarray, piece: Piece) -> Iterator[list[Piece]]:
-    """The two sides of each candidate cut that leaves both of nearly the group's height."""
-    for cut in cut_candidates(ink, piece):
-        halves = _halves(piece, cut)
+def _cuts(ink: np.ndarray, piece: Piece, bend: bool) -> Iterator[tuple[list[Piece], bool]]:
+    """The two sides of each candidate cut that leaves both of nearly the group's height, and
+    whether the cut bends (`ink_paths`, only with `bend`) or is a straight column."""
+    starts = cut_candidates(ink, piece)
+    sides = [(_halves(piece, cut), False) for cut in starts]
+    if bend and starts:
+        paths = {tuple(path): path for path in ink_paths(ink, piece, starts) if path.min() < path.max()}
+        sides += [(_path_halves(piece, path), True) for path in paths.values()]  # each bent path once
+    for halves, bent in sides:
         if len(halves) == 2 and min(h.height for h in halves) >= HALF_HEIGHT * piece.height:
-            yield halves
+            yield halves, bent
 
 
 def second_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
@@ -323,20 +389,22 @@ def third_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: li
     the model reads both halves as digits at least PAIR_SURE (a lone group: the place a letter
     stands alone) or DOUBT_SURE (in a number) sure. Without a judge, the pieces as they are."""
     looked = [k for k, (p, s) in enumerate(zip(pieces, said)) if p.aspect >= JUDGED_ASPECT and _doubted(s)]
-    two = dict(zip(looked, _judge_is_sure(ink, [pieces[k] for k in looked], judge.TWO)))
+    two = {k: sure for k, (sure,) in zip(looked, _judge_is_sure(ink, [pieces[k] for k in looked], judge.TWO))}
     min_sure = PAIR_SURE if lone else DOUBT_SURE
     out = []
     for k, piece in enumerate(pieces):
-        out.extend(_best_cut(store, ink, piece, model, -np.inf, min_sure) if two.get(k) else [piece])
+        out.extend(_best_cut(store, ink, piece, model, -np.inf, min_sure, bend=True) if two.get(k) else [piece])
     return out
 
 
-def _judge_is_sure(ink: np.ndarray, pieces: list[Piece], answer: int) -> list[bool]:
-    """Whether the judge gives each piece `answer` at least JUDGE_SURE (never, without one)."""
+def _judge_is_sure(ink: np.ndarray, pieces: list[Piece], *answers: int) -> list[tuple[bool, ...]]:
+    """For each piece, whether the judge gives it each of `answers` at least JUDGE_SURE (never,
+    without one)."""
     judged = judge.shipped()
     if not pieces or judged is None:
-        return [False] * len(pieces)
-    return [bool(p >= JUDGE_SURE) for p in judge.answers(judged, [_own_ink(ink, x) for x in pieces])[:, answer]]
+        return [(False,) * len(answers)] * len(pieces)
+    said = judge.answers(judged, [_own_ink(ink, x) for x in pieces])[:, list(answers)]
+    return [tuple(bool(p >= JUDGE_SURE) for p in row) for row in said]
 
 
 def _doubted(reading: Prediction) -> bool:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from digits import judge, negatives
+from digits import judge, negatives, reading
 from digits.inference import NOT_A_DIGIT, ModelStore, Prediction
 from digits.penstyle import write_number
 from digits.preprocess import ink_map
@@ -23,6 +23,7 @@ from digits.reading import (
     Piece,
     attach_fragments,
     group_pieces,
+    ink_paths,
     prepare,
     read,
     read_all,
@@ -255,3 +256,33 @@ def test_a_wide_digit_the_judge_is_sure_of_is_not_cut(store, monkeypatch, digit,
     assert read(image, "modern", store).text == "5" + digit
     _without_judge(monkeypatch)
     assert len(read(image, "modern", store).digits) == 3
+
+
+def test_a_bent_cut_slips_between_two_slanted_strokes_no_column_can_part():
+    """Two parallel slanted strokes whose columns overlap: every straight column crosses ink,
+    the cheapest bent path crosses none and leaves one stroke on each side."""
+    ink = np.zeros((200, 200))
+    for y in range(20, 180):
+        x = 60 + (180 - y) // 16  # leaning right by 10 columns
+        ink[y, x:x + 6] = 1.0
+        ink[y, x + 16:x + 22] = 1.0
+    piece = Piece(ink > 0, (60, 20, 92, 180))
+    assert all((ink[:, x] > 0).any() for x in range(60, 92))  # no clean column
+    path = ink_paths(ink, piece, [76])[0]
+    assert len(path) == 160
+    assert sum(ink[20 + y, x] for y, x in enumerate(path)) == 0
+    halves = reading._path_halves(piece, path)
+    assert [h.ink for h in halves] == [6 * 160, 6 * 160]
+
+
+@pytest.mark.parametrize(("text", "seed"), [("455", 6), ("598", 64), ("584", 76)])
+def test_digits_written_into_each_other_are_read_with_bent_cuts(store, monkeypatch, text, seed):
+    """A number whose digits are written into each other (boxes overlapping by 2-8% of their
+    height): the judge is sure a piece holds two, and only a cut that bends around the
+    strokes gives each digit its own ink."""
+    rng = np.random.default_rng(seed)
+    assert "".join(str(d) for d in rng.integers(0, 10, 3)) == text  # the writer's number
+    image = write_number([writer_glyph(int(d), rng) for d in text], rng, (800, 400), (-0.08, -0.02))[0]
+    assert read(image, "modern", store).text == text
+    monkeypatch.setattr(reading, "ink_paths", lambda *args: [])
+    assert read(image, "modern", store).text != text
