@@ -206,16 +206,8 @@ def cut_candidates(ink: np.ndarray, piece: Piece) -> list[int]:
 
 
 def _halves(piece: Piece, cut: int) -> list[Piece]:
-    left, right = piece.mask.copy(), piece.mask.copy()
-    left[:, cut:] = False
-    right[:, :cut] = False
-    return _sides(piece, left, right)
-
-
-def _sides(piece: Piece, left: np.ndarray, right: np.ndarray) -> list[Piece]:
-    """The two sides of a cut through `piece`, as pieces (a side without ink is left out)."""
-    x0, y0, x1, y1 = piece.box
-    return [Piece(m, _box(m, piece.box)) for m in (left, right) if m[y0:y1, x0:x1].any()]
+    """The ink left and right of a straight cut: a path with the same column in every row."""
+    return _path_halves(piece, np.full(piece.height, cut))
 
 
 def ink_paths(ink: np.ndarray, piece: Piece, starts: list[int]) -> list[np.ndarray]:
@@ -251,11 +243,12 @@ def _trace_back(steps: np.ndarray, end: int) -> np.ndarray:
 
 
 def _path_halves(piece: Piece, path: np.ndarray) -> list[Piece]:
-    """The ink left and right of a bent cut (`path`: its column in each row of the box)."""
-    y0, y1 = piece.box[1], piece.box[3]
+    """The ink left and right of a cut (`path`: its column in each row of the piece's box),
+    as pieces; a side without ink is left out."""
+    x0, y0, x1, y1 = piece.box
     left = np.zeros_like(piece.mask)
     left[y0:y1] = piece.mask[y0:y1] & (np.arange(piece.mask.shape[1])[None, :] < path[:, None])
-    return _sides(piece, left, piece.mask & ~left)
+    return [Piece(m, _box(m, piece.box)) for m in (left, piece.mask & ~left) if m[y0:y1, x0:x1].any()]
 
 
 EDGE_PX = 2  # a piece's mask grows this much to keep the soft, anti-aliased edge of its strokes
