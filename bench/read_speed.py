@@ -82,19 +82,33 @@ def main() -> None:
     print(f"read_all, four digits    {median_ms(lambda: read_all(four, store), args.repeats):7.1f}")
     print(f"read_all, one digit      {median_ms(lambda: read_all(one, store), args.repeats):7.1f}")
     print(f"predict_all, one digit   {median_ms(lambda: store.predict_all(one), args.repeats):7.1f}")
+    if args.numbers:
+        read_numbers(args.numbers, store)
+    if args.letters:
+        refuse_letters(args.letters, store)
+
+
+def read_numbers(n: int, store: ModelStore) -> None:
+    """How well the modern CNN reads numbers: template boxes at three gaps, MNIST-test and
+    pen-template numbers written as people write."""
     rng = np.random.default_rng(0)
     for name, gap in (("apart", 0.25), ("touching", 0.0), ("overlapping 10%", -0.1)):
-        texts = ["".join(map(str, rng.integers(0, 10, int(rng.integers(2, 5))))) for _ in range(args.numbers)]
+        texts = ["".join(map(str, rng.integers(0, 10, int(rng.integers(2, 5))))) for _ in range(n)]
         right = sum(read(number_canvas(t, CANVAS, gap=gap, rng=rng), "modern", store).text == t for t in texts)
         print(f"modern reads {name:<16} {right / len(texts):.1%} of {len(texts)} numbers (2-4 digits)")
     test = load_split(False)
-    report("MNIST-test numbers", lambda: mnist_number(test.images, test.labels, rng), args.numbers, store)
+    report("MNIST-test numbers", lambda: mnist_number(test.images, test.labels, rng), n, store)
     writers = np.random.default_rng(TEMPLATE_SEED)
-    report("pen-template numbers", lambda: template_number(writers), args.numbers, store)
+    report("pen-template numbers", lambda: template_number(writers), n, store)
+
+
+def refuse_letters(n: int, store: ModelStore) -> None:
+    """How many letters (pen templates; fonts no training run uses) written alone in number
+    mode the modern CNN refuses."""
     for kind, seed in (("pen-letter", LETTERS_SEED), ("font-letter", LETTERS_SEED + 4)):
-        drawn = negatives.canvases(args.letters, seed, {kind: 1}, negatives.font_split()[1])
+        drawn = negatives.canvases(n, seed, {kind: 1}, negatives.font_split()[1])
         refused = sum(read(neg.canvas, "modern", store).reason == NOT_A_DIGIT for neg in drawn)
-        print(f"modern refuses {refused / args.letters:.1%} of {args.letters} {kind}s written in number mode")
+        print(f"modern refuses {refused / n:.1%} of {n} {kind}s written in number mode")
 
 
 def each_alone(layers: list[np.ndarray], text: str, store: ModelStore) -> bool:
