@@ -68,7 +68,7 @@ BENT_HANDICAP = 1.0  # log-odds against a bent cut, which may carve a slice out 
 HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
 ODDS_FLOOR = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
 FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
-FRAGMENT_INK = 0.2  # ... as is one with under this share of the other pieces' median ink (a 1: 0.3 and up)
+FRAGMENT_INK = 0.25  # ... as is one with under this share of the other pieces' median ink (a 1: 0.3 and up)
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) on the input image, exclusive ends
 
@@ -354,13 +354,17 @@ def second_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: l
     piece) is often two touching digits, one of them a 1 or both leaning into each other
     (together too narrow to be tried as wide groups are). A refused piece is cut where the
     model is at least PAIR_SURE of both halves, so a letter beside digits is rarely read as
-    two; a doubted one where the halves beat the whole by DOUBT_MARGIN. Only drawings of
-    several groups of ink are tried: a `lone` group (one letter, or one digit) never is."""
+    two; a doubted one where the halves beat the whole by DOUBT_MARGIN. A piece the judge is
+    sure is one digit (a wide 5 or 0 the model doubts) is not cut, as in `split_touching`.
+    Only drawings of several groups of ink are tried: a `lone` group (one letter, or one
+    digit) never is."""
     if lone:
         return pieces
+    looked = [k for k, (p, s) in enumerate(zip(pieces, said)) if _needs_second_look(p, s)]
+    one = {k: sure for k, (sure,) in zip(looked, _judge_is_sure(ink, [pieces[k] for k in looked], judge.ONE))}
     out = []
-    for piece, reading in zip(pieces, said):
-        out.extend(_second_cut(store, ink, piece, reading, model))
+    for k, (piece, reading) in enumerate(zip(pieces, said)):
+        out.extend([piece] if one.get(k) else _second_cut(store, ink, piece, reading, model))
     return out
 
 

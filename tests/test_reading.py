@@ -19,6 +19,8 @@ from digits.penstyle import write_number
 from digits.preprocess import ink_map
 from digits.reading import (
     DOUBT,
+    FRAGMENT_INK,
+    NARROW_PAIR,
     TOUCHING_ASPECT,
     Piece,
     attach_fragments,
@@ -27,6 +29,7 @@ from digits.reading import (
     prepare,
     read,
     read_all,
+    second_look,
     segment,
     split_touching,
     strokes,
@@ -256,6 +259,50 @@ def test_a_wide_digit_the_judge_is_sure_of_is_not_cut(store, monkeypatch, digit,
     assert read(image, "modern", store).text == "5" + digit
     _without_judge(monkeypatch)
     assert len(read(image, "modern", store).digits) == 3
+
+
+class _HalvesAreSure:
+    """A stand-in classifier that reads every piece it is shown (here: the halves of a cut)
+    as a 5, 99.9% sure."""
+
+    def predict_many(self, prepared, model, pieces=False):
+        return [Prediction(model, 5, [0.0] * 5 + [0.999] + [0.001 / 4] * 4, None) for _ in prepared]
+
+
+@pytest.mark.parametrize("digit", ["3", "5", "8"])
+def test_a_refused_digit_the_judge_is_sure_of_is_not_cut_on_a_second_look(monkeypatch, digit):
+    """A wide digit beside a 1 that the model refuses whole (as it refuses some MNIST 5s with a
+    long flag) gets a second look, and the cut's halves read as sure digits ("15" -> "153").
+    The judge, sure the piece is one digit, keeps it whole, as it does for wide groups."""
+    rng = np.random.default_rng(0)
+    wide = [[(1.5 * x, y) for x, y in s] for s in writer_glyph(int(digit), rng)]
+    image = np.concatenate([write_number([writer_glyph(1, rng)], rng, (300, 400), (0, 0))[0],
+                            write_number([wide], rng, (400, 400), (0, 0))[0]], axis=1)
+    ink = ink_map(image)
+    pieces = attach_fragments(group_pieces(strokes(ink)))
+    assert len(pieces) == 2 and NARROW_PAIR <= pieces[1].aspect < TOUCHING_ASPECT
+    said = [Prediction("modern", 1, [0.0, 1.0] + [0.0] * 8, None),
+            Prediction("modern", None, [0.1] * 10, None, reason=NOT_A_DIGIT)]
+    assert len(second_look(_HalvesAreSure(), ink, pieces, said, "modern", lone=False)) == 2
+    _without_judge(monkeypatch)
+    assert len(second_look(_HalvesAreSure(), ink, pieces, said, "modern", lone=False)) == 3
+
+
+def _bar(x0: int, width: int, height: int) -> Piece:
+    piece = Piece(np.zeros((60, 60), bool), (x0, 0, x0 + width, height))
+    piece.mask[:height, x0:x0 + width] = True
+    return piece
+
+
+def test_a_thin_stroke_with_a_quarter_of_a_digits_ink_joins_it_but_a_one_stands_alone():
+    """A traced digit that fell apart leaves a thin stroke beside it, tall enough to pass for a
+    digit, with under a quarter of a digit's ink: it joins its neighbour. A 1 has at least 0.3."""
+    digits = [_bar(0, 10, 40), _bar(30, 10, 40)]
+    stray = _bar(12, 4, 23)  # 92 pixels: 0.23 of a digit's 400
+    one = _bar(48, 4, 36)  # 144 pixels: 0.36
+    assert stray.ink < FRAGMENT_INK * digits[0].ink < 0.3 * digits[0].ink < one.ink
+    groups = attach_fragments([*digits, stray, one])
+    assert [g.box for g in groups] == [(0, 0, 16, 40), (30, 0, 40, 40), (48, 0, 52, 36)]
 
 
 def test_a_bent_cut_slips_between_two_slanted_strokes_no_column_can_part():
