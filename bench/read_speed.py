@@ -4,7 +4,8 @@ size, on one torch thread (the app's setting). Also how many numbers are read ri
 template digits well apart, touching, and overlapping a little, and for numbers of 2-5 MNIST
 *test* digits traced with a pen, written as people write numbers: one writer's brush and
 height (within 10%), a slightly wavy baseline, gaps from slightly overlapping boxes to wide;
-and for numbers of 2-5 pen-template digits written the same way.
+and for numbers of 2-5 pen-template digits written the same way, on this canvas and on the
+app's square sketchpad with each of its brushes (one digit drawn large; a number's finer pen).
 Last, letters written in number mode (the letter templates by new writers, and letters in
 fonts no training run uses, traced with a pen): how many the reader refuses, instead of
 reading slices of them as digits.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -28,9 +30,10 @@ from digits.inference import NOT_A_DIGIT, ModelStore
 from digits.penstyle import pen_number, write_number
 from digits.preprocess import preprocess
 from digits.reading import read, read_all
-from digits.sketches import number_canvas, writer_glyph
+from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, APP_NUMBER_BRUSH_RADIUS_PX, number_canvas, writer_glyph
 
 CANVAS = (800, 400)
+APP_CANVAS = (APP_CANVAS_PX, APP_CANVAS_PX)  # the app's sketchpad, where visitors write numbers
 GAP_RANGE = (-0.08, 0.6)  # space between digits, as a share of a digit's height (negative: overlap)
 TEMPLATE_SEED = 1  # the pen-template writers of the numbers written as the MNIST ones are
 
@@ -43,11 +46,13 @@ def mnist_number(images, labels, rng: np.random.Generator) -> tuple[np.ndarray, 
     return image, "".join(str(int(labels[i])) for i in pick), layers
 
 
-def template_number(rng: np.random.Generator) -> tuple[np.ndarray, str, list[np.ndarray]]:
+def template_number(rng: np.random.Generator, canvas: tuple[int, int] = CANVAS,
+                    brush_px: float | None = None) -> tuple[np.ndarray, str, list[np.ndarray]]:
     """2-5 pen-template digits of a new writer, written as `mnist_number` writes MNIST digits
     (gaps between their ink, not between template boxes: closer than `number_canvas`'s)."""
     text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
-    image, _, layers = write_number([writer_glyph(int(d), rng) for d in text], rng, CANVAS, GAP_RANGE)
+    glyphs = [writer_glyph(int(d), rng) for d in text]
+    image, _, layers = write_number(glyphs, rng, canvas, GAP_RANGE, brush_px)
     return image, text, layers
 
 
@@ -100,6 +105,9 @@ def read_numbers(n: int, store: ModelStore) -> None:
     report("MNIST-test numbers", lambda: mnist_number(test.images, test.labels, rng), n, store)
     writers = np.random.default_rng(TEMPLATE_SEED)
     report("pen-template numbers", lambda: template_number(writers), n, store)
+    for name, radius in (("one-digit", APP_BRUSH_RADIUS_PX), ("number", APP_NUMBER_BRUSH_RADIUS_PX)):
+        same_writers = np.random.default_rng(TEMPLATE_SEED)  # the same writers and numbers with each pen
+        report(f"app canvas, {name} brush", partial(template_number, same_writers, APP_CANVAS, 2 * radius), n, store)
 
 
 def refuse_letters(n: int, store: ModelStore) -> None:

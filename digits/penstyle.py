@@ -124,18 +124,20 @@ def pen_number(glyphs: list[np.ndarray], rng: np.random.Generator, canvas: tuple
 
 
 def write_number(glyphs: list[list[Stroke]], rng: np.random.Generator, canvas: tuple[int, int],
-                 gap_range: tuple[float, float]) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
+                 gap_range: tuple[float, float], brush_px: float | None = None,
+                 ) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
     """Glyphs (strokes in units of their height, left edge at 0) written left to right with
     one pen, as people write a number: one writer's heights, a slightly wavy baseline, gaps
-    drawn from `gap_range` (a share of the digit height; negative: the boxes overlap). Returns
-    the RGBA canvas, each glyph's columns (x0, x1), and each glyph alone on a canvas of its own."""
+    drawn from `gap_range` (a share of the digit height; negative: the boxes overlap). The pen
+    is `brush_px` wide, or a random share of the digit height (NUMBER_BRUSH). Returns the RGBA
+    canvas, each glyph's columns (x0, x1), and each glyph alone on a canvas of its own."""
     sizes = rng.uniform(1 - ONE_WRITER, 1 + ONE_WRITER, len(glyphs))
     shares = [max((x for st in t for x, _ in st), default=0.5) for t in glyphs]  # width / height
     gaps = rng.uniform(*gap_range, len(glyphs) - 1)
     width, height = canvas
     extent = float(sum(sz * w for sz, w in zip(sizes, shares)) + sum(gaps))  # in digit heights
     h = min(rng.uniform(*NUMBER_HEIGHT) * height, 0.9 * width / max(extent, 1e-6))
-    brush = rng.uniform(*NUMBER_BRUSH) * h
+    brush = brush_px if brush_px is not None else rng.uniform(*NUMBER_BRUSH) * h
     x, base = rng.uniform(brush, max(brush, width - brush - extent * h)), rng.uniform(0.35, 0.65) * height
     img, spans, layers = Image.new("RGBA", canvas, (0, 0, 0, 0)), [], []
     for k, strokes in enumerate(glyphs):

@@ -49,6 +49,9 @@ DIGIT_ASPECT = 0.62  # a template's unit box is drawn this much as wide as it is
 APP_CANVAS_PX = 336  # canvas size: small PNGs per stroke, still comfortable to draw on
 APP_BRUSH_RADIUS_PX = 14  # the default brush (Gradio's Brush.default_size is a radius)
 APP_BRUSH_WIDTH_PX = 2 * APP_BRUSH_RADIUS_PX  # the stroke width that brush draws (what `render` takes)
+# A number's digits are a third to a half as tall as one digit drawn large: the one-digit brush
+# would be a quarter of their height, and they would run into each other (bench/read_speed.py).
+APP_NUMBER_BRUSH_RADIUS_PX = 6
 
 
 def catmull_rom(points: Stroke, steps: int = CURVE_STEPS) -> Stroke:

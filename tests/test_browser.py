@@ -110,6 +110,17 @@ def _ink_pixels(page) -> int:
     return int((area < INK_LEVEL).sum())
 
 
+def _ink_across(page, y: float) -> int:
+    """How many dark pixels the screenshot's row at height `y` (0-1 of the drawing area)
+    crosses in the drawing area's left fifth: the width of a vertical stroke drawn there."""
+    shot = Image.open(io.BytesIO(page.locator("#sketch canvas").first.screenshot())).convert("L")
+    cx, cy, side = _canvas_box(page)
+    box = page.locator("#sketch canvas").first.bounding_box()
+    scale = shot.width / box["width"]
+    x0, row = (cx - box["x"] - side / 2) * scale, (cy - box["y"] + (y - 0.5) * side) * scale
+    return int((np.asarray(shot)[int(row), int(x0):int(x0 + side * scale / 5)] < INK_LEVEL).sum())
+
+
 def _watch_answers(page) -> None:
     """Record every digit the answer panel shows from now on (to catch stale answers)."""
     page.evaluate("""() => {
@@ -412,6 +423,7 @@ def test_number_mode_reads_a_three_digit_number(page, tmp_path):
             " return el && el.textContent.trim() === '147'; }", timeout=ANSWER_TIMEOUT_MS)
         assert "3 digits" in page.locator("#answer").inner_text()
         assert "147" in page.locator("#compare").inner_text()
+        number_pen = _ink_across(page, 0.5)  # the 1, written with the finer pen
         if attempt == 0:
             page.locator("#fb-consent input").check()
             page.locator("#fb-number textarea, #fb-number input").first.fill("147")
@@ -433,6 +445,10 @@ def test_number_mode_reads_a_three_digit_number(page, tmp_path):
                            timeout=ANSWER_TIMEOUT_MS)
     page.locator("#fb-7").wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
     page.locator("#fb-number").wait_for(state="hidden", timeout=ANSWER_TIMEOUT_MS)
+    _stroke(page, [(0.1, 0.25), (0.1, 0.75)])  # the same 1, with the one-digit brush again
+    _answer_digit(page, "1")
+    one_pen = _ink_across(page, 0.5)
+    assert 0 < number_pen and 2 * number_pen <= one_pen  # a number's digits are written finer (12 px, 28 px)
 
 
 def test_a_drawn_letter_is_refused_in_the_answer_and_the_compare_table(page, tmp_path):

@@ -15,7 +15,7 @@ from digits.inference import EMPTY, NOT_A_DIGIT
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec
 from digits.preprocess import ImageInputError, ink_map
 from digits.reading import read_ink_all
-from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, example_paths
+from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, APP_NUMBER_BRUSH_RADIUS_PX, example_paths
 
 from .feedback import FeedbackRow, feedback_row
 from .state import PREDICT_CONCURRENCY, AppState
@@ -38,6 +38,7 @@ from .views import (
 
 EDITOR_CHROME_PX = 60  # room for the editor's toolbar: the canvas fits at 100%, the zoom its Clear returns to
 SKETCH_LABELS = {ONE_DIGIT: "Draw one digit", A_NUMBER: "Write a number: its digits side by side"}
+BRUSH_RADIUS_PX = {ONE_DIGIT: APP_BRUSH_RADIUS_PX, A_NUMBER: APP_NUMBER_BRUSH_RADIUS_PX}  # a finer pen for numbers
 
 # The sketchpad starts (and, after Clear, restarts) with no tool selected; select the brush
 # so a visitor can draw at once. Polls briefly because the editor mounts asynchronously.
@@ -132,6 +133,11 @@ class DrawTab:
     feedback: FeedbackRow | None  # None when collection is switched off
 
 
+def pen(mode: str) -> gr.Brush:
+    """The sketchpad's brush in each writing mode: black only, finer for a number."""
+    return gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS_PX[mode])
+
+
 def draw_tab(choices: list[tuple[str, str]], default: str | None, collecting: bool) -> DrawTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
@@ -139,7 +145,7 @@ def draw_tab(choices: list[tuple[str, str]], default: str | None, collecting: bo
                 label=SKETCH_LABELS[ONE_DIGIT], type="numpy", image_mode="RGBA", format="png",
                 canvas_size=(APP_CANVAS_PX, APP_CANVAS_PX), height=APP_CANVAS_PX + EDITOR_CHROME_PX,
                 fixed_canvas=True,
-                brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=APP_BRUSH_RADIUS_PX),
+                brush=pen(ONE_DIGIT),
                 eraser=gr.Eraser(default_size=2 * APP_BRUSH_RADIUS_PX), layers=False, elem_id="sketch")
             answer_line = gr.HTML(answer_line_html(None), elem_id="answer-line")
             with gr.Row():
@@ -233,7 +239,7 @@ def wire_draw(app: AppState, d: DrawTab) -> list:
     d.sketch.clear(None, None, None, js=SELECT_BRUSH_JS)
     # The Clear button only presses the bin (in the browser): the bin's event above is the one reset.
     d.clear_btn.click(None, None, None, js=CLEAR_JS)
-    d.mode.change(lambda mode: gr.update(label=SKETCH_LABELS[mode]), [d.mode], [d.sketch],
+    d.mode.change(lambda mode: gr.update(label=SKETCH_LABELS[mode], brush=pen(mode)), [d.mode], [d.sketch],
                   show_progress="hidden", api_visibility="private")
     # Loading a sample does not count as a change of the sketchpad: predict explicitly.
     sampled = d.samples.load_input_event.then(on_draw, inputs, outputs, api_visibility="private", **served)
