@@ -439,6 +439,12 @@ def segment_and_read(ink: np.ndarray, store: ModelStore, model: str) -> tuple[li
     return pieces, prepared, _reading(model, said, pieces)
 
 
+def several_digits(ink: np.ndarray | str) -> bool:
+    """Whether a drawing holds groups of ink side by side, as a number's digits are (each
+    group a digit's strokes with its fragments): what one-digit mode cannot read."""
+    return not isinstance(ink, str) and len(attach_fragments(group_pieces(strokes(ink)))) > 1
+
+
 def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
     """The digits of a drawing, left to right."""
     return segment_and_read(ink, store, model)[0]

@@ -107,6 +107,16 @@ def test_a_drawn_letter_is_refused_by_the_app(app):
     assert "not a digit" in list(compare["value"].data["answer"])
 
 
+def test_a_number_written_in_one_digit_mode_is_refused_with_a_pointer_to_number_mode(app):
+    canvas = number_canvas("2026", (336, 336))
+    answer, line, _, _, _ = draw.classify(app, _editor(canvas, canvas), "modern")
+    assert views.REFUSAL in answer and views.NUMBER_HINT in answer and views.NUMBER_HINT in line
+    letter = np.asarray(draw_strokes([[(0.0, 1.0), (0.5, 0.0), (1.0, 1.0)], [(0.22, 0.62), (0.78, 0.62)]],
+                                     336, 28, (60, 60, 200, 220)))  # a capital A: one group of ink
+    answer, line, _, _, _ = draw.classify(app, _editor(letter, letter), "modern")
+    assert views.REFUSAL in answer and views.NUMBER_HINT not in answer + line
+
+
 def test_training_views_render_every_state():
     assert "No training job" in train.progress_html(JobState())
     s = JobState(status="running", model="mlp", progress={"step": 5, "total_steps": 10, "epoch": 1, "epochs": 2,

@@ -31,6 +31,7 @@ from digits.reading import (
     read_all,
     second_look,
     segment,
+    several_digits,
     split_touching,
     strokes,
 )
@@ -123,6 +124,14 @@ def test_cli_read_json(tmp_path):
     assert proc.returncode == 1 and rows[0]["text"] == "305" and rows[0]["file"].endswith("n.png")
     assert [d["digit"] for d in rows[0]["digits"]] == [3, 0, 5]
     assert rows[1]["text"] is None and "not an image" in rows[1]["error"]
+
+
+def test_several_digits_tells_a_number_from_one_digit_of_several_strokes():
+    assert several_digits(ink_map(number_canvas("2026", (336, 336))))
+    assert several_digits(ink_map(number_canvas("11", (336, 336))))
+    for digit in (4, 5, 7):  # drawn with two strokes each
+        assert not several_digits(ink_map(app_canvas(digit, variant=1)))
+    assert not several_digits(ink_map(np.zeros((336, 336, 4), np.uint8)))  # empty
 
 
 def test_a_short_fragment_joins_the_nearest_digit_instead_of_standing_alone():

@@ -14,7 +14,7 @@ from gradio.components.image_editor import EditorData
 from digits.inference import EMPTY, NOT_A_DIGIT
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec
 from digits.preprocess import ImageInputError, ink_map
-from digits.reading import read_ink_all
+from digits.reading import read_ink_all, several_digits
 from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, APP_NUMBER_BRUSH_RADIUS_PX, example_paths
 
 from .feedback import FeedbackRow, feedback_row
@@ -189,8 +189,9 @@ def classify(app: AppState, sketch: Any, model: str | None, mode: str = ONE_DIGI
     if model in unavailable:
         gr.Warning(f"{get_spec(model).display_name} is unavailable ({unavailable[model]}); "
                    f"showing {get_spec(chosen.model).display_name}.")
-    return (answer_html(chosen), answer_line_html(chosen), label_value(chosen), enlarge(chosen.image28),
-            compare_table(preds, unavailable))
+    several = chosen.reason == NOT_A_DIGIT and several_digits(ink_map(sketch))  # a number, in this mode?
+    return (answer_html(chosen, several), answer_line_html(chosen, several), label_value(chosen),
+            enlarge(chosen.image28), compare_table(preds, unavailable))
 
 
 def classify_number(app: AppState, sketch: Any, model: str | None):

@@ -24,6 +24,7 @@ READING_PX = 300  # number mode: the copy of the drawing with each digit's box
 READING_DIGIT_PX = 56  # ... and each digit's 28x28, twice as large
 UNSURE_BELOW = 0.8  # a calibrated probability below this: the answer says it is unsure (digits/trust.py)
 REFUSAL = "That doesn't look like a digit"
+NUMBER_HINT = "Several digits? Choose “A number” under Write."  # a number written in one-digit mode
 
 
 def enlarge(image28: np.ndarray, size: int = PREVIEW_PX) -> np.ndarray:
@@ -65,11 +66,13 @@ def empty_answers(mode: str = ONE_DIGIT) -> tuple[str, str]:
             f"<div class='answer-line empty'>{line}</div>")
 
 
-def answer_html(p: Prediction | None) -> str:
+def answer_html(p: Prediction | None, several: bool = False) -> str:
+    """The answer panel; `several`: the refused drawing holds several groups of ink (a number)."""
     name = "" if p is None else html.escape(get_spec(p.model).display_name)
     if p is not None and p.reason == NOT_A_DIGIT:
+        hint = f"<div class='note number-hint'>{NUMBER_HINT}</div>" if several else ""
         return (f"<div class='answer refused'><div class='refusal'>{REFUSAL}</div>"
-                f"<div class='note'>{name}: {_guess_note(p)}</div></div>")
+                f"<div class='note'>{name}: {_guess_note(p)}</div>{hint}</div>")
     if p is None or p.digit is None:
         why = "" if p is None or not p.empty_reason or p.empty_reason == "no ink" else f" ({p.empty_reason})"
         return f"<div class='answer empty'><div class='hint'>✍️ {HINTS[ONE_DIGIT][0]}{html.escape(why)}</div></div>"
@@ -80,10 +83,11 @@ def answer_html(p: Prediction | None) -> str:
     return f"<div class='{cls}'><div class='digit'>{p.digit}</div><div class='note'>{name}: {note}</div></div>"
 
 
-def answer_line_html(p: Prediction | None) -> str:
+def answer_line_html(p: Prediction | None, several: bool = False) -> str:
     """The compact answer shown next to the canvas on narrow screens (the full panel is below)."""
     if p is not None and p.reason == NOT_A_DIGIT:
-        return f"<div class='answer-line refused'><b>{REFUSAL}</b> <span>{_guess_note(p)}</span></div>"
+        note = NUMBER_HINT if several else _guess_note(p)
+        return f"<div class='answer-line refused'><b>{REFUSAL}</b> <span>{note}</span></div>"
     if p is None or p.digit is None:
         return empty_answers(ONE_DIGIT)[1]
     conf = p.confidence
