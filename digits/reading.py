@@ -355,7 +355,7 @@ def second_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: l
     (together too narrow to be tried as wide groups are). A refused piece is cut where the
     model is at least PAIR_SURE of both halves, so a letter beside digits is rarely read as
     two; a doubted one where the halves beat the whole by DOUBT_MARGIN. A piece the judge is
-    sure is one digit (a wide 5 or 0 the model doubts) is not cut, as in `split_touching`.
+    sure is one digit (a wide 5 or 0 the model refuses) is not cut, as in `split_touching`.
     Only drawings of several groups of ink are tried: a `lone` group (one letter, or one
     digit) never is."""
     if lone:
