@@ -30,19 +30,28 @@ from digits.inference import NOT_A_DIGIT, ModelStore
 from digits.penstyle import pen_number, write_number
 from digits.preprocess import preprocess
 from digits.reading import read, read_all
-from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, APP_NUMBER_BRUSH_RADIUS_PX, number_canvas, writer_glyph
+from digits.sketches import (
+    APP_BRUSH_RADIUS_PX,
+    APP_BRUSH_WIDTH_PX,
+    APP_CANVAS_PX,
+    APP_NUMBER_BRUSH_RADIUS_PX,
+    number_canvas,
+    writer_glyph,
+)
 
 CANVAS = (800, 400)
 APP_CANVAS = (APP_CANVAS_PX, APP_CANVAS_PX)  # the app's sketchpad, where visitors write numbers
 GAP_RANGE = (-0.08, 0.6)  # space between digits, as a share of a digit's height (negative: overlap)
 TEMPLATE_SEED = 1  # the pen-template writers of the numbers written as the MNIST ones are
+PEN_SEED = 1_000  # the MNIST-test numbers written with two pens
 
 
-def mnist_number(images, labels, rng: np.random.Generator) -> tuple[np.ndarray, str, list[np.ndarray]]:
+def mnist_number(images, labels, rng: np.random.Generator,
+                 brush_px: float | None = None) -> tuple[np.ndarray, str, list[np.ndarray]]:
     """2-5 MNIST test digits traced with one pen and written left to right on an 800x400
     canvas: the canvas, the number, and each digit alone on a canvas of its own."""
     pick = rng.choice(len(labels), size=int(rng.integers(2, 6)), replace=False)
-    image, _, layers = pen_number([images[i, 0].numpy() for i in pick], rng, CANVAS, GAP_RANGE)
+    image, _, layers = pen_number([images[i, 0].numpy() for i in pick], rng, CANVAS, GAP_RANGE, brush_px)
     return image, "".join(str(int(labels[i])) for i in pick), layers
 
 
@@ -105,6 +114,14 @@ def read_numbers(n: int, store: ModelStore) -> None:
     report("MNIST-test numbers", lambda: mnist_number(test.images, test.labels, rng), n, store)
     writers = np.random.default_rng(TEMPLATE_SEED)
     report("pen-template numbers", lambda: template_number(writers), n, store)
+    # Numbers whose digits (about 200 px tall here) are written with the app's brush, a pen 0.14
+    # of their height, beside the same numbers with the pens above (the same rng: the same numbers).
+    for name, brush in (("the pens above", None), ("the app's 28 px brush", APP_BRUSH_WIDTH_PX)):
+        report(f"MNIST-test numbers (seed {PEN_SEED}), {name}",
+               partial(mnist_number, test.images, test.labels, np.random.default_rng(PEN_SEED), brush), n, store)
+    same_writers = np.random.default_rng(TEMPLATE_SEED)  # the pen-template numbers above
+    report("pen-template numbers, the app's 28 px brush", partial(template_number, same_writers, CANVAS,
+                                                                   APP_BRUSH_WIDTH_PX), n, store)
     for name, radius in (("one-digit", APP_BRUSH_RADIUS_PX), ("number", APP_NUMBER_BRUSH_RADIUS_PX)):
         same_writers = np.random.default_rng(TEMPLATE_SEED)  # the same writers and numbers with each pen
         report(f"app canvas, {name} brush", partial(template_number, same_writers, APP_CANVAS, 2 * radius), n, store)

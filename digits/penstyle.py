@@ -117,10 +117,11 @@ WAVY = 0.04  # ... and sit on a baseline that wanders by this share of their hei
 
 
 def pen_number(glyphs: list[np.ndarray], rng: np.random.Generator, canvas: tuple[int, int],
-               gap_range: tuple[float, float]) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
+               gap_range: tuple[float, float], brush_px: float | None = None,
+               ) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
     """[0, 1] glyph images traced along their skeletons and written as one number
     (`write_number`)."""
-    return write_number([skeleton_strokes(g) for g in glyphs], rng, canvas, gap_range)
+    return write_number([skeleton_strokes(g) for g in glyphs], rng, canvas, gap_range, brush_px)
 
 
 def write_number(glyphs: list[list[Stroke]], rng: np.random.Generator, canvas: tuple[int, int],
@@ -137,7 +138,8 @@ def write_number(glyphs: list[list[Stroke]], rng: np.random.Generator, canvas: t
     width, height = canvas
     extent = float(sum(sz * w for sz, w in zip(sizes, shares)) + sum(gaps))  # in digit heights
     h = min(rng.uniform(*NUMBER_HEIGHT) * height, 0.9 * width / max(extent, 1e-6))
-    brush = brush_px if brush_px is not None else rng.uniform(*NUMBER_BRUSH) * h
+    drawn = rng.uniform(*NUMBER_BRUSH) * h  # drawn either way: the same rng gives the same numbers with any pen
+    brush = drawn if brush_px is None else brush_px
     x, base = rng.uniform(brush, max(brush, width - brush - extent * h)), rng.uniform(0.35, 0.65) * height
     img, spans, layers = Image.new("RGBA", canvas, (0, 0, 0, 0)), [], []
     for k, strokes in enumerate(glyphs):
