@@ -182,7 +182,10 @@ class ModelStore:
 
     def predict_all(self, image: Any, models: list[str] | None = None) -> dict[str, Prediction]:
         """Preprocess once, then every available model (or the given ones)."""
-        prepared = preprocess(image)
+        return self.classify_all(preprocess(image), models)
+
+    def classify_all(self, prepared: Preprocessed, models: list[str] | None = None) -> dict[str, Prediction]:
+        """`predict_all` of a drawing already preprocessed (the app decodes each drawing once)."""
         if prepared.empty:  # answered without loading the given models
             return {name: _empty_prediction(prepared, name) for name in (models or self.available())}
         with pinned_threads:  # one pin around every model

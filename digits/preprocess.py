@@ -442,7 +442,11 @@ def to_input(map28: np.ndarray, placement: Placement) -> np.ndarray:
 
 def preprocess(image: Any) -> Preprocessed:
     """The whole pipeline: any supported input -> `Preprocessed` (28x28 or empty)."""
-    ink = ink_map(image)
+    return preprocess_ink(ink_map(image))
+
+
+def preprocess_ink(ink: np.ndarray | str) -> Preprocessed:
+    """The pipeline after decoding: an ink map (or the reason there is none) -> `Preprocessed`."""
     if isinstance(ink, str):
         return Preprocessed(None, ink)
     return normalize_ink(ink)

@@ -360,11 +360,11 @@ def second_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: l
     digit) never is."""
     if lone:
         return pieces
-    looked = [k for k, (p, s) in enumerate(zip(pieces, said)) if _needs_second_look(p, s)]
-    one = {k: sure for k, (sure,) in zip(looked, _judge_is_sure(ink, [pieces[k] for k in looked], judge.ONE))}
+    looked = [_needs_second_look(p, s) for p, s in zip(pieces, said)]
+    one = _judged(ink, pieces, looked, judge.ONE)
     out = []
-    for k, (piece, reading) in enumerate(zip(pieces, said)):
-        out.extend([piece] if one.get(k) else _second_cut(store, ink, piece, reading, model))
+    for piece, reading, look, whole in zip(pieces, said, looked, one):
+        out.extend(_second_cut(store, ink, piece, reading, model) if look and not whole else [piece])
     return out
 
 
@@ -373,8 +373,6 @@ def _needs_second_look(piece: Piece, reading: Prediction) -> bool:
 
 
 def _second_cut(store: ModelStore, ink: np.ndarray, piece: Piece, reading: Prediction, model: str) -> list[Piece]:
-    if not _needs_second_look(piece, reading):
-        return [piece]
     if reading.digit is None:
         return _best_cut(store, ink, piece, model, -np.inf, PAIR_SURE)
     return _best_cut(store, ink, piece, model, _sureness([reading]) + DOUBT_MARGIN, DOUBT_SURE)
@@ -385,13 +383,20 @@ def third_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: li
     """A piece the model refuses or doubts, and the judge is sure holds two digits, cut where
     the model reads both halves as digits at least PAIR_SURE (a lone group: the place a letter
     stands alone) or DOUBT_SURE (in a number) sure. Without a judge, the pieces as they are."""
-    looked = [k for k, (p, s) in enumerate(zip(pieces, said)) if p.aspect >= JUDGED_ASPECT and _doubted(s)]
-    two = {k: sure for k, (sure,) in zip(looked, _judge_is_sure(ink, [pieces[k] for k in looked], judge.TWO))}
+    two = _judged(ink, pieces, [p.aspect >= JUDGED_ASPECT and _doubted(s) for p, s in zip(pieces, said)], judge.TWO)
     min_sure = PAIR_SURE if lone else DOUBT_SURE
     out = []
-    for k, piece in enumerate(pieces):
-        out.extend(_best_cut(store, ink, piece, model, -np.inf, min_sure, bend=True) if two.get(k) else [piece])
+    for piece, cut in zip(pieces, two):
+        out.extend(_best_cut(store, ink, piece, model, -np.inf, min_sure, bend=True) if cut else [piece])
     return out
+
+
+def _judged(ink: np.ndarray, pieces: list[Piece], looked: list[bool], answer: int) -> list[bool]:
+    """For each piece, whether it is `looked` at and the judge is sure of `answer` for it
+    (one batch for all the pieces looked at; False for the others)."""
+    asked = [p for p, look in zip(pieces, looked) if look]
+    said = iter(_judge_is_sure(ink, asked, answer))
+    return [look and next(said)[0] for look in looked]
 
 
 def _judge_is_sure(ink: np.ndarray, pieces: list[Piece], *answers: int) -> list[tuple[bool, ...]]:

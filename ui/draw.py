@@ -13,7 +13,7 @@ from gradio.components.image_editor import EditorData
 
 from digits.inference import EMPTY, NOT_A_DIGIT
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec
-from digits.preprocess import ImageInputError, ink_map
+from digits.preprocess import ImageInputError, ink_map, preprocess_ink
 from digits.reading import read_ink_all, several_digits
 from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, APP_NUMBER_BRUSH_RADIUS_PX, example_paths
 
@@ -179,7 +179,8 @@ def classify(app: AppState, sketch: Any, model: str | None, mode: str = ONE_DIGI
     if mode == A_NUMBER:
         return classify_number(app, sketch, model)
     try:
-        preds = app.store.predict_all(sketch)
+        ink = ink_map(sketch)  # decoded once: the models' 28x28 view and, if refused, its groups of ink
+        preds = app.store.classify_all(preprocess_ink(ink))
     except (ValueError, TypeError, OSError, AttributeError) as exc:  # a bad upload must not break the page
         raise unreadable(exc) from None
     chosen = preds.get(model or "") or next(iter(preds.values()), None)
@@ -189,7 +190,7 @@ def classify(app: AppState, sketch: Any, model: str | None, mode: str = ONE_DIGI
     if model in unavailable:
         gr.Warning(f"{get_spec(model).display_name} is unavailable ({unavailable[model]}); "
                    f"showing {get_spec(chosen.model).display_name}.")
-    several = chosen.reason == NOT_A_DIGIT and several_digits(ink_map(sketch))  # a number, in this mode?
+    several = chosen.reason == NOT_A_DIGIT and several_digits(ink)  # a number, in this mode?
     return (answer_html(chosen, several), answer_line_html(chosen, several), label_value(chosen),
             enlarge(chosen.image28), compare_table(preds, unavailable))
 
