@@ -46,22 +46,22 @@ TEMPLATE_SEED = 1  # the pen-template writers of the numbers written as the MNIS
 PEN_SEED = 1_000  # the MNIST-test numbers written with two pens
 
 
-def mnist_number(images, labels, rng: np.random.Generator,
-                 brush_px: float | None = None) -> tuple[np.ndarray, str, list[np.ndarray]]:
+def mnist_number(images, labels, rng: np.random.Generator, brush_px: float | None = None,
+                 ink_gaps: bool = False) -> tuple[np.ndarray, str, list[np.ndarray]]:
     """2-5 MNIST test digits traced with one pen and written left to right on an 800x400
     canvas: the canvas, the number, and each digit alone on a canvas of its own."""
     pick = rng.choice(len(labels), size=int(rng.integers(2, 6)), replace=False)
-    image, _, layers = pen_number([images[i, 0].numpy() for i in pick], rng, CANVAS, GAP_RANGE, brush_px)
+    image, _, layers = pen_number([images[i, 0].numpy() for i in pick], rng, CANVAS, GAP_RANGE, brush_px, ink_gaps)
     return image, "".join(str(int(labels[i])) for i in pick), layers
 
 
-def template_number(rng: np.random.Generator, canvas: tuple[int, int] = CANVAS,
-                    brush_px: float | None = None) -> tuple[np.ndarray, str, list[np.ndarray]]:
+def template_number(rng: np.random.Generator, canvas: tuple[int, int] = CANVAS, brush_px: float | None = None,
+                    ink_gaps: bool = False) -> tuple[np.ndarray, str, list[np.ndarray]]:
     """2-5 pen-template digits of a new writer, written as `mnist_number` writes MNIST digits
     (gaps between their ink, not between template boxes: closer than `number_canvas`'s)."""
     text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
     glyphs = [writer_glyph(int(d), rng) for d in text]
-    image, _, layers = write_number(glyphs, rng, canvas, GAP_RANGE, brush_px)
+    image, _, layers = write_number(glyphs, rng, canvas, GAP_RANGE, brush_px, ink_gaps)
     return image, text, layers
 
 
@@ -114,14 +114,16 @@ def read_numbers(n: int, store: ModelStore) -> None:
     report("MNIST-test numbers", lambda: mnist_number(test.images, test.labels, rng), n, store)
     writers = np.random.default_rng(TEMPLATE_SEED)
     report("pen-template numbers", lambda: template_number(writers), n, store)
-    # Numbers whose digits (about 200 px tall here) are written with the app's brush, a pen 0.14
-    # of their height, beside the same numbers with the pens above (the same rng: the same numbers).
-    for name, brush in (("the pens above", None), ("the app's 28 px brush", APP_BRUSH_WIDTH_PX)):
-        report(f"MNIST-test numbers (seed {PEN_SEED}), {name}",
-               partial(mnist_number, test.images, test.labels, np.random.default_rng(PEN_SEED), brush), n, store)
-    same_writers = np.random.default_rng(TEMPLATE_SEED)  # the pen-template numbers above
-    report("pen-template numbers, the app's 28 px brush", partial(template_number, same_writers, CANVAS,
-                                                                   APP_BRUSH_WIDTH_PX), n, store)
+    # The same numbers (a new rng for each row) with the pens above and with the app's 28 px
+    # brush, a pen 0.14 of these digits' height (about 200 px); the gaps between the strokes'
+    # boxes, as above (a pen wider than a gap joins two digits' ink), or between the ink's boxes.
+    for gaps, ink_gaps in (("strokes", False), ("ink", True)):
+        for pen, brush in (("the pens above", None), ("the app's 28 px brush", APP_BRUSH_WIDTH_PX)):
+            report(f"MNIST-test numbers (seed {PEN_SEED}), {pen}, gaps between the {gaps}",
+                   partial(mnist_number, test.images, test.labels, np.random.default_rng(PEN_SEED), brush, ink_gaps),
+                   n, store)
+            report(f"pen-template numbers, {pen}, gaps between the {gaps}",
+                   partial(template_number, np.random.default_rng(TEMPLATE_SEED), CANVAS, brush, ink_gaps), n, store)
     for name, radius in (("one-digit", APP_BRUSH_RADIUS_PX), ("number", APP_NUMBER_BRUSH_RADIUS_PX)):
         same_writers = np.random.default_rng(TEMPLATE_SEED)  # the same writers and numbers with each pen
         report(f"app canvas, {name} brush", partial(template_number, same_writers, APP_CANVAS, 2 * radius), n, store)

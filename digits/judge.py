@@ -38,6 +38,7 @@ ONE, TWO, OTHER = 0, 1, 2  # the judge's three answers
 ANSWERS = ("one digit", "two digits", "not digits")
 MIX = (0.4, 0.35, 0.25)  # share of each answer among the drawings it learns from
 TOUCHING_GAPS = (-0.15, 0.03)  # two digits' ink from overlapping by 15% of their height to touching
+PENS = (0.06, 0.22)  # pen widths as a share of the digit height: the bench's pens to the app's brush on small digits
 SKETCH = (320, 160)  # the canvas each drawing is written on (the bench's numbers, scaled down)
 INK_LEVEL = 0.1  # ink above this belongs to the group's box
 VAL_SHARE = 0.1  # of the drawings made, this share is kept to measure the judge
@@ -100,7 +101,7 @@ def drawing(answer: int, rng: np.random.Generator, mnist: np.ndarray, fonts: tup
         glyphs, gaps = [_digit(rng, mnist), _digit(rng, mnist)], TOUCHING_GAPS
     else:
         glyphs, gaps = [_digit(rng, mnist) if answer == ONE else _letter(rng, fonts)], (0.0, 0.0)
-    return write_number(glyphs, rng, SKETCH, gaps)[0]
+    return write_number(glyphs, rng, SKETCH, gaps, pens=PENS)[0]
 
 
 def judge_set(n: int, seed: int, mnist: Split) -> Split:
@@ -159,7 +160,7 @@ def fit(mnist: Split, count: int, epochs: int, seed: int = 0, lr: float = 3e-3,
         if on_epoch:
             on_epoch(epoch, float(loss.detach()), right)
     card = {"model": NAME, "answers": list(ANSWERS), "drawings": count, "validation_drawings": n_val,
-            "mix": dict(zip(ANSWERS, MIX)), "touching_gaps": list(TOUCHING_GAPS), "epochs": epochs,
+            "mix": dict(zip(ANSWERS, MIX)), "touching_gaps": list(TOUCHING_GAPS), "pens": list(PENS), "epochs": epochs,
             "seed": seed, "lr": lr, "batch": BATCH, "val_right": dict(zip(ANSWERS, (round(r, 4) for r in right))),
             "digits_from": "MNIST training split (traced with a pen) and stroke templates",
             "letters_from": "letter templates and the training fonts (every fourth font held out)",

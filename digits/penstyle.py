@@ -117,30 +117,40 @@ WAVY = 0.04  # ... and sit on a baseline that wanders by this share of their hei
 
 
 def pen_number(glyphs: list[np.ndarray], rng: np.random.Generator, canvas: tuple[int, int],
-               gap_range: tuple[float, float], brush_px: float | None = None,
+               gap_range: tuple[float, float], brush_px: float | None = None, ink_gaps: bool = False,
                ) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
     """[0, 1] glyph images traced along their skeletons and written as one number
     (`write_number`)."""
-    return write_number([skeleton_strokes(g) for g in glyphs], rng, canvas, gap_range, brush_px)
+    return write_number([skeleton_strokes(g) for g in glyphs], rng, canvas, gap_range, brush_px, ink_gaps)
 
 
 def write_number(glyphs: list[list[Stroke]], rng: np.random.Generator, canvas: tuple[int, int],
-                 gap_range: tuple[float, float], brush_px: float | None = None,
+                 gap_range: tuple[float, float], brush_px: float | None = None, ink_gaps: bool = False,
+                 pens: tuple[float, float] = NUMBER_BRUSH,
                  ) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
     """Glyphs (strokes in units of their height, left edge at 0) written left to right with
     one pen, as people write a number: one writer's heights, a slightly wavy baseline, gaps
-    drawn from `gap_range` (a share of the digit height; negative: the boxes overlap). The pen
-    is `brush_px` wide, or a random share of the digit height (NUMBER_BRUSH). Returns the RGBA
+    drawn from `gap_range` (a share of the digit height; negative: the boxes overlap). The gaps
+    hold between the strokes' boxes, so a pen wider than a gap joins the digits' ink; with
+    `ink_gaps`, between the boxes of the ink (each gap widened by the pen). The pen is
+    `brush_px` wide, or a random share of the digit height within `pens`. Returns the RGBA
     canvas, each glyph's columns (x0, x1), and each glyph alone on a canvas of its own."""
     sizes = rng.uniform(1 - ONE_WRITER, 1 + ONE_WRITER, len(glyphs))
     shares = [max((x for st in t for x, _ in st), default=0.5) for t in glyphs]  # width / height
     gaps = rng.uniform(*gap_range, len(glyphs) - 1)
     width, height = canvas
     extent = float(sum(sz * w for sz, w in zip(sizes, shares)) + sum(gaps))  # in digit heights
-    h = min(rng.uniform(*NUMBER_HEIGHT) * height, 0.9 * width / max(extent, 1e-6))
-    drawn = rng.uniform(*NUMBER_BRUSH) * h  # drawn either way: the same rng gives the same numbers with any pen
-    brush = drawn if brush_px is None else brush_px
-    x, base = rng.uniform(brush, max(brush, width - brush - extent * h)), rng.uniform(0.35, 0.65) * height
+    # Both drawn either way: the same rng gives the same numbers with any pen.
+    tall, pen_share = rng.uniform(*NUMBER_HEIGHT) * height, rng.uniform(*pens)
+    widened = (len(glyphs) - 1) * ink_gaps  # how many pen widths the gaps add
+    if brush_px is None:
+        h = min(tall, 0.9 * width / max(extent + pen_share * widened, 1e-6))
+        brush = pen_share * h
+    else:
+        h = min(tall, (0.9 * width - brush_px * widened) / max(extent, 1e-6))
+        brush = brush_px
+    room = width - brush - extent * h - brush * widened  # the last place the number may start
+    x, base = rng.uniform(brush, max(brush, room)), rng.uniform(0.35, 0.65) * height
     img, spans, layers = Image.new("RGBA", canvas, (0, 0, 0, 0)), [], []
     for k, strokes in enumerate(glyphs):
         size = h * sizes[k]
@@ -149,5 +159,5 @@ def write_number(glyphs: list[list[Stroke]], rng: np.random.Generator, canvas: t
         img = Image.alpha_composite(img, layer)
         layers.append(np.asarray(layer))
         spans.append((int(x), int(x + size * shares[k])))
-        x += size * shares[k] + (gaps[k] * h if k < len(gaps) else 0)
+        x += size * shares[k] + (gaps[k] * h + brush * ink_gaps if k < len(gaps) else 0)
     return np.asarray(img), spans, layers
