@@ -3,9 +3,11 @@
 size, on one torch thread (the app's setting). Also how many numbers are read right, for
 template digits well apart, touching, and overlapping a little, and for numbers of 2-5 MNIST
 *test* digits traced with a pen, written as people write numbers: one writer's brush and
-height (within 10%), a slightly wavy baseline, gaps from slightly overlapping boxes to wide;
-and for numbers of 2-5 pen-template digits written the same way, on this canvas and on the
-app's square sketchpad with each of its brushes (one digit drawn large; a number's finer pen).
+height (within 10%), a slightly wavy baseline, gaps from slightly overlapping boxes to wide
+(between the boxes of the strokes, or of the ink as the issue's held-out numbers; with the
+bench's pens or the app's 28 px brush); and for numbers of 2-5 pen-template digits written
+the same way, on this canvas and on the app's square sketchpad with each of its brushes (one
+digit drawn large; a number's finer pen).
 Last, letters written in number mode (the letter templates by new writers, and letters in
 fonts no training run uses, traced with a pen): how many the reader refuses, instead of
 reading slices of them as digits.
@@ -58,7 +60,8 @@ def mnist_number(images, labels, rng: np.random.Generator, brush_px: float | Non
 def template_number(rng: np.random.Generator, canvas: tuple[int, int] = CANVAS, brush_px: float | None = None,
                     ink_gaps: bool = False) -> tuple[np.ndarray, str, list[np.ndarray]]:
     """2-5 pen-template digits of a new writer, written as `mnist_number` writes MNIST digits
-    (gaps between their ink, not between template boxes: closer than `number_canvas`'s)."""
+    (gaps between the boxes of their strokes, or with `ink_gaps` of their ink: closer than
+    `number_canvas`'s template boxes)."""
     text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
     glyphs = [writer_glyph(int(d), rng) for d in text]
     image, _, layers = write_number(glyphs, rng, canvas, GAP_RANGE, brush_px, ink_gaps)
