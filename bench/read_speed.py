@@ -115,11 +115,10 @@ def read_numbers(n: int, store: ModelStore) -> None:
         print(f"modern reads {name:<16} {right / len(texts):.1%} of {len(texts)} numbers (2-4 digits)")
     test = load_split(False)
     report("MNIST-test numbers", lambda: mnist_number(test.images, test.labels, rng), n, store)
-    writers = np.random.default_rng(TEMPLATE_SEED)
-    report("pen-template numbers", lambda: template_number(writers), n, store)
-    # The same numbers (a new rng for each row) with the pens above and with the app's 28 px
-    # brush, a pen 0.14 of these digits' height (about 200 px); the gaps between the strokes'
-    # boxes, as above (a pen wider than a gap joins two digits' ink), or between the ink's boxes.
+    # The same numbers (a new rng for each row; templates by the writers of TEMPLATE_SEED) with
+    # the pens above and with the app's 28 px brush, a pen 0.14 of these digits' height (about
+    # 200 px); the gaps between the strokes' boxes, as above (a pen wider than a gap joins two
+    # digits' ink), or between the ink's boxes.
     for gaps, ink_gaps in (("strokes", False), ("ink", True)):
         for pen, brush in (("the pens above", None), ("the app's 28 px brush", APP_BRUSH_WIDTH_PX)):
             report(f"MNIST-test numbers (seed {PEN_SEED}), {pen}, gaps between the {gaps}",
