@@ -14,9 +14,9 @@ import gradio as gr
 import torch
 from PIL import Image
 
-from digits.inference import INFERENCE_THREADS
 from digits.models import DEFAULT_MODEL
-from digits.preprocess import MAX_PIXELS
+from digits.recognition.inference import INFERENCE_THREADS
+from digits.recognition.preprocess import MAX_PIXELS
 from ui.cards import models_tab, wire_models
 from ui.draw import SELECT_BRUSH_JS, draw_tab, wire_api, wire_draw
 from ui.feedback import wire_feedback

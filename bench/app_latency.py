@@ -15,14 +15,16 @@ import argparse
 import base64
 import io
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import httpx
 from PIL import Image
 
-from digits.devserver import call, file_data, running_app, upload
-from digits.sketches import APP_CANVAS_PX, app_canvas
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the dev server lives in tests/
+from digits.synthetic.sketches import APP_CANVAS_PX, app_canvas
+from tests.devserver import call, file_data, running_app, upload  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from digits.models import list_models
-from digits.sketches import render
+from digits.synthetic.sketches import render
 
 CANVAS = 800
 DISTINCT = 200  # drawings rendered; the rest of the files are copies of them

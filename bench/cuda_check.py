@@ -17,11 +17,11 @@ import time
 
 import torch
 
-from digits.data import load_mnist
-from digits.engine import TrainConfig
 from digits.evaluate import accuracy, predict_logits
 from digits.models import list_models
-from digits.training import fit_and_save
+from digits.training.data import load_mnist
+from digits.training.engine import TrainConfig
+from digits.training.fit import fit_and_save
 from digits.weights import load_model_and_card
 
 COMPARED = 2000  # test images whose logits are compared between the GPU and the CPU

@@ -4,7 +4,7 @@ Sources (none from MNIST's training split):
   pen-mnist   strokes traced along the skeletons of MNIST *test* digits, redrawn on an
               800x800 RGBA canvas the way a sketchpad does (black ink on transparent,
               round brush 8-40 px, digit 25-80% of the canvas, random position);
-  pen-writer  the hand-made stroke templates of digits/sketches.py, jittered, slanted and
+  pen-writer  the hand-made stroke templates of digits/synthetic/sketches.py, jittered, slanted and
               stretched like different writers, on the same kind of canvas;
   scan-mnist  MNIST test digits as scanned uploads: black on white, 64-400 px, blurred,
               noisy, random contrast and margins;
@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from digits.data import load_split
-from digits.inference import ModelStore
-from digits.penstyle import skeleton_strokes
-from digits.preprocess import preprocess
-from digits.sketches import draw_strokes, render
+from digits.recognition.inference import ModelStore
+from digits.recognition.preprocess import preprocess
+from digits.synthetic.penstyle import skeleton_strokes
+from digits.synthetic.sketches import draw_strokes, render
+from digits.training.data import load_split
 
 CANVAS = 800
 BRUSH_RANGE = (8, 40)

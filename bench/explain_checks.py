@@ -5,7 +5,7 @@
 - sanity (Adebayo et al.): rank correlation on the ink between the trained model's map and
   an untrained model's; target < 0.5;
 - on the ink: the share of positive credit within 6 px of the strokes of drawn digits
-  (sketchpad canvases of digits/sketches.py), mapped back onto the canvas; target >= 80%.
+  (sketchpad canvases of digits/synthetic/sketches.py), mapped back onto the canvas; target >= 80%.
 
 Also the methods that were tried and not shipped (gradient x input, Grad-CAM), for the README.
 
@@ -20,13 +20,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from digits.data import load_split, normalize
-from digits.explanations import METHODS, averaged_gradient_x_input, conv_activations, explain, forward_keeping
-from digits.faithfulness import deletion_drops, deletion_win_rate, mass_near_ink, predicted, randomised_correlations
-from digits.inference import ModelStore
+from digits.explain.explanations import METHODS, averaged_gradient_x_input, conv_activations, explain, forward_keeping
+from digits.explain.faithfulness import (
+    deletion_drops,
+    deletion_win_rate,
+    mass_near_ink,
+    predicted,
+    randomised_correlations,
+)
 from digits.models import create_model
-from digits.preprocess import ink_map
-from digits.sketches import app_canvas
+from digits.recognition.inference import ModelStore
+from digits.recognition.preprocess import ink_map
+from digits.synthetic.sketches import app_canvas
+from digits.training.data import load_split, normalize
 
 NEAR_STROKE_PX = 6
 

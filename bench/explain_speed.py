@@ -18,9 +18,9 @@ import time
 import torch
 from timing import median_ms
 
-from digits.explanations import METHODS, explain, explain_all
-from digits.inference import ModelStore
-from digits.sketches import app_canvas
+from digits.explain.explanations import METHODS, explain, explain_all
+from digits.recognition.inference import ModelStore
+from digits.synthetic.sketches import app_canvas
 
 TRAINING_WARMUP_S = 10  # the job loads MNIST and starts its batches
 

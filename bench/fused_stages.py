@@ -1,5 +1,5 @@
-"""Forward + backward time of each fused native stage (`digits.accel.fused`) against the PyTorch
-path the engine otherwise takes (channels-last bfloat16 with `digits.accel.fastpath`'s drop-ins),
+"""Forward + backward time of each fused native stage (`digits.training.accel.fused`) against the PyTorch
+path the engine otherwise takes (channels-last bfloat16 with `digits.training.accel.fastpath`'s drop-ins),
 and of a whole training step of each model that has such stages.
 
     python bench/fused_stages.py [--models lenet5 cnn] [--batch 512] [--repeats 50]
@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digits.accel import native
-from digits.accel.fastpath import accelerated, tune_allocator
-from digits.accel.fused import find_stages
-from digits.engine import bf16_supported
 from digits.models import create_model
+from digits.training.accel import native
+from digits.training.accel.fastpath import accelerated, tune_allocator
+from digits.training.accel.fused import find_stages
+from digits.training.engine import bf16_supported
 
 WARMUP = 5
 WIDTH = 62  # label column

@@ -1,7 +1,7 @@
 """A classroom at once: N simulated visitors drawing against one app on loopback.
 
 Each visitor is one page (one Gradio session) doing what the browser does for every stroke
-(digits.devserver.BrowserSession): post the sketchpad's background, composite and layer
+(tests.devserver.BrowserSession): post the sketchpad's background, composite and layer
 PNGs (the app's canvas size) as blobs, upload the same three files, join the queue and read the answer
 from the session's event stream, about once a second with jitter. Prints, per N, the answers' median and
 p95 latency, errors ("busy" refusals counted apart), and the server's CPU and peak memory;
@@ -16,14 +16,17 @@ import argparse
 import io
 import random
 import statistics
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 from PIL import Image
 
-from digits.devserver import BrowserSession, call, running_app, sketch_value
-from digits.sketches import app_canvas
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the dev server lives in tests/
+from digits.synthetic.sketches import app_canvas
+from tests.devserver import BrowserSession, call, running_app, sketch_value  # noqa: E402
 
 STROKE_EVERY_S = 1.0  # one stroke a second per visitor ...
 JITTER_S = 0.3  # ... give or take this much

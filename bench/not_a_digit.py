@@ -2,9 +2,9 @@
 well calibrated its probabilities are (expected calibration error, 15 bins; NLL).
 
 Each model's card holds its temperature and threshold (fitted on MNIST validation and on
-pen-style drawings of validation digits: digits/trust.py). Measured here on drawings none of
+pen-style drawings of validation digits: digits/recognition/trust.py). Measured here on drawings none of
 that saw:
-  pen letters  the letter templates of digits/negatives.py drawn by new writers (the same
+  pen letters  the letter templates of digits/synthetic/negatives.py drawn by new writers (the same
                templates training used: an optimistic figure);
   font letters letters typeset in fonts no training run uses (negatives.font_split), traced
                and redrawn with a pen (letter shapes training never saw);
@@ -23,11 +23,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from digits import negatives, trust
-from digits.data import load_mnist
 from digits.evaluate import predict_logits
-from digits.inference import ModelStore
-from digits.penstyle import pen_split
+from digits.recognition import trust
+from digits.recognition.inference import ModelStore
+from digits.synthetic import negatives
+from digits.synthetic.penstyle import pen_split
+from digits.training.data import load_mnist
 
 HELD_OUT_SEED = 90_000  # no training run uses seeds this high
 

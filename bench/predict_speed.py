@@ -16,9 +16,9 @@ import time
 import numpy as np
 import torch
 
-from digits.inference import INFERENCE_THREADS, ModelStore
-from digits.preprocess import preprocess
-from digits.sketches import render
+from digits.recognition.inference import INFERENCE_THREADS, ModelStore
+from digits.recognition.preprocess import preprocess
+from digits.synthetic.sketches import render
 
 CANVAS = 800
 
@@ -36,8 +36,8 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 def round_trip(store: ModelStore, names: list[str], data_dir: str | None) -> None:
     from PIL import Image
 
-    from digits.data import load_split
     from digits.evaluate import accuracy
+    from digits.training.data import load_split
 
     test = load_split(False, data_dir)
     pngs = []

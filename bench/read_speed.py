@@ -26,13 +26,12 @@ import torch
 from not_a_digit import HELD_OUT_SEED as LETTERS_SEED  # seeds no training run uses
 from timing import median_ms
 
-from digits import negatives
-from digits.data import load_split
-from digits.inference import NOT_A_DIGIT, ModelStore
-from digits.penstyle import pen_number, write_number
-from digits.preprocess import preprocess
-from digits.reading import read, read_all
-from digits.sketches import (
+from digits.recognition.inference import NOT_A_DIGIT, ModelStore
+from digits.recognition.preprocess import preprocess
+from digits.recognition.reading import read, read_all
+from digits.synthetic import negatives
+from digits.synthetic.penstyle import pen_number, write_number
+from digits.synthetic.sketches import (
     APP_BRUSH_RADIUS_PX,
     APP_BRUSH_WIDTH_PX,
     APP_CANVAS_PX,
@@ -40,6 +39,7 @@ from digits.sketches import (
     number_canvas,
     writer_glyph,
 )
+from digits.training.data import load_split
 
 CANVAS = (800, 400)
 APP_CANVAS = (APP_CANVAS_PX, APP_CANVAS_PX)  # the app's sketchpad, where visitors write numbers

@@ -13,10 +13,10 @@ import statistics
 
 import torch
 
-from digits.data import load_mnist
-from digits.engine import TrainConfig, train
 from digits.evaluate import accuracy
 from digits.models import list_models
+from digits.training.data import load_mnist
+from digits.training.engine import TrainConfig, train
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Measure MNIST's stroke width and centre of mass with the pipeline's own estimator.
 
-The constants MNIST_STROKE_* in digits/preprocess.py come from this script:
+The constants MNIST_STROKE_* in digits/recognition/preprocess.py come from this script:
     python bench/stroke_width.py [--count N]
 """
 
@@ -10,8 +10,8 @@ import argparse
 
 import numpy as np
 
-from digits.data import load_split
-from digits.preprocess import crop, ink_bbox, stroke_width
+from digits.recognition.preprocess import crop, ink_bbox, stroke_width
+from digits.training.data import load_split
 
 
 def main() -> None:

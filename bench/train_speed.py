@@ -3,7 +3,7 @@
 Same architecture, one epoch each, in one process. The tutorial loop is the classic one:
 torchvision MNIST with transforms.ToTensor(), a DataLoader of batch 100, plain SGD. All the
 tutorial loops run first: the engine tunes the process's memory allocator when it starts
-(`digits.accel.fastpath.tune_allocator`), and the tutorial loop must not profit from that.
+(`digits.training.accel.fastpath.tune_allocator`), and the tutorial loop must not profit from that.
 The last column times the engine without the recipe's augmentation (the model alone).
 
     python bench/train_speed.py [--models lenet5 cnn] [--data-dir DIR]
@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from digits.config import data_dir
-from digits.data import load_mnist
-from digits.engine import TrainConfig, train
 from digits.models import Augment, create_model
+from digits.training.data import load_mnist
+from digits.training.engine import TrainConfig, train
 
 TUTORIAL_BATCH = 100
 TUTORIAL_LR = 0.01

@@ -6,7 +6,7 @@ Two sources of "visitors", each split by writer:
              disjoint people, so the visitors are drawn from *training* digits (the last
              5,000, the validation tail, are never used) and the held-out writers from *test*
              digits: nothing of the test split is trained on.
-  writers    digits/sketches.py's stroke templates, each writer with habits of its own kept
+  writers    digits/synthetic/sketches.py's stroke templates, each writer with habits of its own kept
              across drawings (slant, width, wobble, which form of 1, 4, 7 and 9, brush size).
 
 The visitors' drawings go in through `record` (the code `python -m digits feedback add` and
@@ -34,15 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
-from digits import feedback as fb
-from digits import negatives, trust
-from digits.data import load_mnist
-from digits.engine import TrainConfig
 from digits.evaluate import accuracy, predict_logits
-from digits.inference import ModelStore
-from digits.sketches import APP_CANVAS_PX, TEMPLATES, catmull_rom, draw_strokes
-from digits.training import fit_and_save
-from digits.visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE
+from digits.recognition import trust
+from digits.recognition.inference import ModelStore
+from digits.synthetic import negatives
+from digits.synthetic.sketches import APP_CANVAS_PX, TEMPLATES, catmull_rom, draw_strokes
+from digits.training.data import load_mnist
+from digits.training.engine import TrainConfig
+from digits.training.fit import fit_and_save
+from digits.visitors import store as fb
+from digits.visitors.finetune import FINETUNE_EPOCHS, FINETUNE_LR_SCALE
 from digits.weights import load_model_and_card
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,7 @@ def pen_mnist(images: np.ndarray, labels, seed: int):
     """MNIST digits redrawn with a pen on a sketchpad canvas (bench/drawn_digits.py)."""
     from drawn_digits import canvas_from_strokes
 
-    from digits.penstyle import skeleton_strokes
+    from digits.synthetic.penstyle import skeleton_strokes
 
     rng = np.random.default_rng(seed)
     for img, label in zip(images, labels):

@@ -5,10 +5,10 @@ the modules are named after the data flow: data -> models -> engine -> weights, 
 canvas -> preprocess -> inference.
 """
 
-from .explanations import explain, explain_all
-from .inference import ModelStore, Prediction, predict, predict_all
-from .models import create_model, get_spec, list_models
-from .reading import Reading, read, read_all
+from digits.explain.explanations import explain, explain_all
+from digits.models import create_model, get_spec, list_models
+from digits.recognition.inference import ModelStore, Prediction, predict, predict_all
+from digits.recognition.reading import Reading, read, read_all
 
 __all__ = ["ModelStore", "Prediction", "Reading", "create_model", "explain", "explain_all", "get_spec",
            "list_models", "predict", "predict_all", "read", "read_all"]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from .accel.fastpath import tune_allocator
-from .config import accel_enabled
-from .inference import ModelStore, Prediction
-from .preprocess import preprocess
+from digits.config import accel_enabled
+from digits.recognition.inference import ModelStore, Prediction
+from digits.recognition.preprocess import preprocess
+from digits.training.accel.fastpath import tune_allocator
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 INLINE_BELOW = 64  # fewer files than this: starting worker processes costs more than it saves

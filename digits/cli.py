@@ -12,15 +12,15 @@ from typing import Any, NoReturn
 import numpy as np
 from PIL import Image
 
-from . import config
-from .data import DataNotFoundError, MNISTData, load_mnist
-from .engine import Progress, TrainConfig
-from .explanations import DEFAULT_METHOD, METHODS
-from .feedback import FeedbackUnavailable
-from .models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
-from .negatives import SHIPPED_NEGATIVES
-from .visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, NoVisitorDrawings
-from .weights import WeightsError
+from digits import config
+from digits.explain.explanations import DEFAULT_METHOD, METHODS
+from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
+from digits.synthetic.negatives import SHIPPED_NEGATIVES
+from digits.training.data import DataNotFoundError, MNISTData, load_mnist
+from digits.training.engine import Progress, TrainConfig
+from digits.visitors.finetune import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, NoVisitorDrawings
+from digits.visitors.store import FeedbackUnavailable
+from digits.weights import WeightsError
 
 
 def _bar(fraction: float, width: int = 24) -> str:
@@ -148,7 +148,7 @@ def _add_train_parser(sub) -> None:
     t.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
                    help="bf16: bfloat16 autocast; auto: bf16 where the CPU or GPU has it (default: auto)")
     t.add_argument("--no-accel", action="store_true",
-                   help="plain PyTorch: no CPU speed-ups from digits/accel (default: on; also DIGITS_ACCEL=0)")
+                   help="plain PyTorch: no CPU speed-ups from digits/training/accel (default: on; also DIGITS_ACCEL=0)")
     t.add_argument("--force", action="store_true",
                    help="replace the weights even if validation accuracy is lower (default: keep the better)")
     t.add_argument("--feedback", action="store_true",
@@ -186,8 +186,8 @@ def _load_data(data_dir) -> MNISTData:
 
 
 def cmd_train(args) -> int:
-    from .engine import describe_backend
-    from .training import fit_and_save
+    from digits.training.engine import describe_backend
+    from digits.training.fit import fit_and_save
 
     names = list_models() if args.model == "all" else [args.model]
     for name in names:
@@ -223,7 +223,7 @@ def train_config(name: str, args) -> TrainConfig:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_all, format_table
+    from digits.evaluate import evaluate_all, format_table
 
     if args.feedback:
         return visitor_table(args)
@@ -237,8 +237,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .batch import expand, predict_files
-    from .inference import ModelStore
+    from digits.batch import expand, predict_files
+    from digits.recognition.inference import ModelStore
 
     names = ModelStore(args.weights_dir).available() if args.model == "all" else [get_spec(args.model).name]
     failed = False
@@ -268,9 +268,9 @@ def _print_row(row: dict, as_json: bool) -> None:
 
 def cmd_read(args) -> int:
     """One line per file and model: the number, or the reason there is none."""
-    from .batch import expand
-    from .inference import ModelStore
-    from .reading import read, read_all
+    from digits.batch import expand
+    from digits.recognition.inference import ModelStore
+    from digits.recognition.reading import read, read_all
 
     store = ModelStore(args.weights_dir)
     names = store.available() if args.model == "all" else [get_spec(args.model).name]
@@ -291,10 +291,10 @@ def cmd_read(args) -> int:
 def cmd_explain(args) -> int:
     """Per file and model: FILE.MODEL.drawing.png (the evidence on the input), .28x28.png (for
     the answer | for the runner-up) and, for CNNs, .features.png (kernel | feature map)."""
-    from .batch import expand
-    from .explanations import explain
-    from .inference import ModelStore
-    from .overlay import answer_maps, drawing_overlay, feature_sheet
+    from digits.batch import expand
+    from digits.explain.explanations import explain
+    from digits.explain.overlay import answer_maps, drawing_overlay, feature_sheet
+    from digits.recognition.inference import ModelStore
 
     store = ModelStore(args.weights_dir)
     names = store.available() if args.model == "all" else [get_spec(args.model).name]
@@ -323,7 +323,7 @@ def cmd_explain(args) -> int:
 
 
 def _feedback_store(args):
-    from .feedback import FeedbackStore
+    from digits.visitors.store import FeedbackStore
 
     folder = config.feedback_dir(args.feedback_dir)
     if folder is None:
@@ -335,8 +335,8 @@ def _feedback_store(args):
 
 
 def visitor_table(args) -> int:
-    from .evaluate import format_visitor_table, score_visitors
-    from .inference import ModelStore
+    from digits.evaluate import format_visitor_table, score_visitors
+    from digits.recognition.inference import ModelStore
 
     models = ModelStore(args.weights_dir)
     scores = score_visitors(models, _feedback_store(args))
@@ -346,9 +346,9 @@ def visitor_table(args) -> int:
 
 
 def cmd_feedback(args) -> int:
-    from .batch import expand
-    from .feedback import FeedbackError, export, record
-    from .inference import ModelStore
+    from digits.batch import expand
+    from digits.recognition.inference import ModelStore
+    from digits.visitors.store import FeedbackError, export, record
 
     store = _feedback_store(args)
     if args.action == "stats":
@@ -370,7 +370,7 @@ def cmd_feedback(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .weights import read_card
+    from digits.weights import read_card
 
     for name in list_models():
         spec = get_spec(name)
@@ -384,7 +384,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from .training import calibrate
+    from digits.training.fit import calibrate
 
     names = list_models() if args.model == "all" else [get_spec(args.model).name]
     data = _load_data(args.data_dir)
@@ -403,15 +403,17 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_train_judge(args) -> int:
-    from . import judge
+    from digits.recognition import judge
+    from digits.training import judge_training
 
     def report(epoch: int, loss: float, right: list[float]) -> None:
         shares = ", ".join(f"{name} {100 * r:.1f}%" for name, r in zip(judge.ANSWERS, right))
         print(f"epoch {epoch}/{args.epochs}: loss {loss:.3f}; right on held-back drawings: {shares}", flush=True)
 
     print(f"making {args.count} drawings and training the judge ...", flush=True)
-    model, card = judge.fit(_load_data(args.data_dir).train, args.count, args.epochs, args.seed, on_epoch=report)
-    judge.save(model, card, args.weights_dir)
+    train = _load_data(args.data_dir).train
+    model, card = judge_training.fit(train, args.count, args.epochs, args.seed, on_epoch=report)
+    judge_training.save(model, card, args.weights_dir)
     print(f"saved {judge.NAME} ({card['seconds']:.0f} s)")
     return 0
 

@@ -8,20 +8,25 @@ from pathlib import Path
 import torch
 
 # MNIST pixel statistics over the 60,000 training images (ToTensor scale, [0, 1]).
-# Training and inference both normalise with these through `digits.data.normalize`.
+# Training and inference both normalise with these through `digits.training.data.normalize`.
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 
 DATA_ENV = "DIGITS_DATA"
-ACCEL_ENV = "DIGITS_ACCEL"  # "0" turns every CPU training speed-up off (digits/accel)
+ACCEL_ENV = "DIGITS_ACCEL"  # "0" turns every CPU training speed-up off (digits/training/accel)
 WEIGHTS_ENV = "DIGITS_WEIGHTS"
 FEEDBACK_ENV = "DIGITS_FEEDBACK"  # the visitors' drawings folder, or "off"
 DEFAULT_DATA_DIR = "data"
 DEFAULT_FEEDBACK_DIR = Path(DEFAULT_DATA_DIR) / "feedback"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEIGHTS_DIR = PROJECT_ROOT / "weights"
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """Map [0, 1] ink images to the models' input scale (shared by training and inference)."""
+    return (images - MNIST_MEAN) / MNIST_STD
 
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:
@@ -42,7 +47,7 @@ def feedback_dir(override: str | os.PathLike | None = None) -> Path | None:
 
 
 def accel_enabled() -> bool:
-    """The CPU training speed-ups (digits.accel) are on unless DIGITS_ACCEL=0."""
+    """The CPU training speed-ups (digits.training.accel) are on unless DIGITS_ACCEL=0."""
     return os.environ.get(ACCEL_ENV, "1").strip() != "0"
 
 

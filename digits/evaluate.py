@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import IMAGE_SIZE
-from .data import MNISTData, Split, load_split, normalize
-from .feedback import Drawing, FeedbackStore
-from .inference import ModelStore
-from .models import count_parameters, get_spec
-from .preprocess import Preprocessed
-from .weights import WeightsError, available_weights, load_model_and_card
+from digits.config import IMAGE_SIZE
+from digits.models import count_parameters, get_spec
+from digits.recognition.inference import ModelStore
+from digits.recognition.preprocess import Preprocessed
+from digits.training.data import MNISTData, Split, load_split, normalize
+from digits.visitors.store import Drawing, FeedbackStore
+from digits.weights import WeightsError, available_weights, load_model_and_card
 
 LATENCY_REPEATS = 50
 THROUGHPUT_BATCH = 1000
@@ -161,7 +161,7 @@ class MistakeGallery:
             return self._cache[key]
 
 
-# --- visitors' drawings (digits/feedback.py) ---------------------------------------------------
+# --- visitors' drawings (digits/visitors/store.py) ---------------------------------------------------
 
 WILSON_Z = 1.96  # 95% interval
 VISITOR_MISTAKES_SHOWN = 12

@@ -12,14 +12,14 @@ from typing import Callable
 
 from torch import nn
 
-from .config import IMAGE_SIZE, NUM_CLASSES
+from digits.config import IMAGE_SIZE, NUM_CLASSES
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 
 
 @dataclass(frozen=True)
 class Augment:
-    """Per-batch random distortions (see `digits.augment`); zeros switch a part off."""
+    """Per-batch random distortions (see `digits.training.augment`); zeros switch a part off."""
 
     rotate_deg: float = 0.0
     scale: float = 0.0  # +- fraction

@@ -17,8 +17,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .config import weights_dir
-from .models import create_model, list_models
+from digits.config import weights_dir
+from digits.models import create_model, list_models
 
 WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"

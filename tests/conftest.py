@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from digits.data import MNISTData, Split, load_mnist, mnist_available
+from digits.training.data import MNISTData, Split, load_mnist, mnist_available
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,9 +5,9 @@ import pytest
 
 import demo
 from digits.evaluate import MISTAKES_SHOWN, MistakeGallery
-from digits.inference import ModelStore
-from digits.jobs import JobState
-from digits.sketches import app_canvas, draw_strokes, number_canvas, render
+from digits.recognition.inference import ModelStore
+from digits.synthetic.sketches import app_canvas, draw_strokes, number_canvas, render
+from digits.training.jobs import JobState
 from ui import cards, draw, feedback, state, train, views
 
 
@@ -62,14 +62,14 @@ def test_rgba_canvas_with_no_alpha_anywhere(app):
 
 
 def test_low_confidence_says_unsure():
-    from digits.inference import Prediction
+    from digits.recognition.inference import Prediction
 
     p = Prediction("lenet5", 3, [0.05, 0, 0, 0.4, 0.3, 0.25, 0, 0, 0, 0], np.zeros((28, 28)))
     assert "not sure" in views.answer_html(p)
 
 
 def test_compare_marks_disagreement():
-    from digits.inference import Prediction
+    from digits.recognition.inference import Prediction
 
     probs = lambda d: [0.9 if i == d else 0.1 / 9 for i in range(10)]  # noqa: E731
     preds = {"mlp": Prediction("mlp", 1, probs(1), None), "cnn": Prediction("cnn", 7, probs(7), None),
@@ -83,7 +83,7 @@ def test_compare_marks_disagreement():
 
 
 def test_a_refusal_in_the_answer_the_compare_table_and_the_feedback_label(app):
-    from digits.inference import NOT_A_DIGIT, Prediction
+    from digits.recognition.inference import NOT_A_DIGIT, Prediction
 
     probs = [0.3 if i == 4 else 0.7 / 9 for i in range(10)]
     refused = Prediction("cnn", None, probs, np.zeros((28, 28)), reason=NOT_A_DIGIT)
@@ -163,7 +163,7 @@ def test_training_on_shows_the_train_tab(monkeypatch):
 
 
 def test_number_mode_reads_every_models_number(app):
-    from digits.sketches import number_canvas
+    from digits.synthetic.sketches import number_canvas
 
     canvas = number_canvas("305", canvas=(336, 336), height_frac=0.3, gap=0.3)
     answer, line, label, seen, compare = draw.classify(app, _editor(canvas, canvas), "modern", views.A_NUMBER)
@@ -188,7 +188,7 @@ def test_number_mode_swaps_the_digit_buttons_for_a_typed_number(app, tmp_path):
     assert "type the number" in ask
     *buttons, number, ask = feedback.feedback_mode(views.ONE_DIGIT)
     assert all(b["visible"] for b in buttons) and not number["visible"] and "click the digit" in ask
-    from digits.feedback import FeedbackStore
+    from digits.visitors.store import FeedbackStore
 
     shared = state.AppState(store=app.store, job=None, training_enabled=False, max_epochs=1,
                             mistakes=app.mistakes, feedback=FeedbackStore(tmp_path / "fb"))

@@ -1,10 +1,10 @@
-"""digits/augment.py: whole-batch augmentation as tensor ops."""
+"""digits/training/augment.py: whole-batch augmentation as tensor ops."""
 
 import torch
 import torch.nn.functional as F
 
-from digits.augment import affine_grid, augment_batch, dilate, erode, random_thickness
 from digits.models import Augment
+from digits.training.augment import affine_grid, augment_batch, dilate, erode, random_thickness
 
 
 def _bars(n: int = 8) -> torch.Tensor:

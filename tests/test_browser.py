@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digits.devserver import AppStartError, running_app
-from digits.sketches import writer_strokes
+from digits.synthetic.sketches import writer_strokes
+from tests.devserver import AppStartError, running_app
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.browser
 
 DEBIAN_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -41,7 +42,7 @@ def chromium_executable(p) -> str | None:
     for candidate in (DEBIAN_CHROMIUM, shutil.which("chromium"), shutil.which("chromium-browser")):
         if candidate and Path(candidate).exists():
             return candidate
-    pytest.fail("no Chromium for the browser tests: run `python -m playwright install chromium` "
+    pytest.skip("no Chromium for the browser tests: run `python -m playwright install chromium` "
                 "(or, on Debian, `apt-get install chromium`)")
 
 
@@ -92,7 +93,7 @@ def _stroke(page, points, steps=12):
 
 
 def _draw_digit(page, digit: int) -> None:
-    """The digit's pen-style template (digits/sketches.py) drawn with real mouse strokes."""
+    """The digit's pen-style template (digits/synthetic/sketches.py) drawn with real mouse strokes."""
     for points in writer_strokes(digit, variant=0):
         step = max(1, len(points) // MAX_POINTS_PER_STROKE)
         pts = list(points[::step]) + ([points[-1]] if (len(points) - 1) % step else [])
@@ -243,7 +244,7 @@ def test_phone_width_layout(phone, tmp_path):
 
 
 def test_train_progress_then_cancel_keeps_weights(page, app_url, tmp_path):
-    from digits.data import mnist_available
+    from digits.training.data import mnist_available
 
     if not mnist_available():
         pytest.skip("real MNIST is not reachable (set DIGITS_DATA): the job could not start training")

@@ -2,10 +2,10 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT
 from PIL import Image
 
-from digits.sketches import render
+from digits.synthetic.sketches import render
+from tests.conftest import ROOT
 
 
 def run_cli(*args, env=None):
@@ -79,7 +79,7 @@ def test_list_shows_every_model_with_its_shipped_accuracy():
 def test_predict_a_folder_with_workers_matches_the_library_in_order(tmp_path):
     """A directory (sorted), a glob, two worker processes: the same answers as `predict_all`, in input order."""
     from digits.batch import INLINE_BELOW
-    from digits.inference import ModelStore
+    from digits.recognition.inference import ModelStore
 
     digits_drawn = [i % 10 for i in range(INLINE_BELOW + 6)]  # enough files to use the worker pool
     for i, d in enumerate(digits_drawn):

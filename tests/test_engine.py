@@ -2,9 +2,9 @@ import threading
 
 import torch
 
-from digits.engine import TrainConfig, train
 from digits.evaluate import accuracy
 from digits.models import Augment
+from digits.training.engine import TrainConfig, train
 
 
 def _cfg(**kw):
@@ -61,9 +61,9 @@ def test_best_epoch_is_chosen_on_validation(tiny_data):
 
 
 def test_describe_backend_names_device_precision_and_speedups_without_building(monkeypatch):
-    from digits.accel import native
     from digits.config import ACCEL_ENV
-    from digits.engine import describe_backend
+    from digits.training.accel import native
+    from digits.training.engine import describe_backend
 
     native.reset()
     calls = []

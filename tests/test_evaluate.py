@@ -1,12 +1,12 @@
 """digits/evaluate.py: accuracy, misclassified digits, the model table."""
 
 import torch
-from conftest import synthetic_data
 from torch import nn
 
-from digits.data import Split
 from digits.evaluate import ModelReport, accuracy, evaluate_all, format_table, misclassified, predict_logits
+from digits.training.data import Split
 from digits.weights import weights_path
+from tests.conftest import synthetic_data
 
 
 class BandReader(nn.Module):

@@ -9,17 +9,17 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 from PIL import Image
 from scipy import ndimage
 
-from digits.data import normalize
-from digits.explanations import IG_STEPS, METHODS, explain, explain_all
-from digits.faithfulness import deletion_win_rate, mass_near_ink, randomised_correlations
-from digits.inference import ModelStore
+from digits.explain.explanations import IG_STEPS, METHODS, explain, explain_all
+from digits.explain.faithfulness import deletion_win_rate, mass_near_ink, randomised_correlations
 from digits.models import create_model, list_models
-from digits.preprocess import ink_map, preprocess, to_input
-from digits.sketches import app_canvas
+from digits.recognition.inference import ModelStore
+from digits.recognition.preprocess import ink_map, preprocess, to_input
+from digits.synthetic.sketches import app_canvas
+from digits.training.data import normalize
+from tests.conftest import ROOT
 
 DELETION_DIGITS = 100  # MNIST test digits per model and method (bench/explain_checks.py runs 1,000)
 SANITY_DIGITS = 40

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digits.accel import native
-from digits.accel.fastpath import (
+from digits.models import create_model, list_models
+from digits.training.accel import native
+from digits.training.accel.fastpath import (
     AvgPool2x2,
     FastDropout,
     FullConvAsLinear,
@@ -16,9 +17,8 @@ from digits.accel.fastpath import (
     accelerated,
     tune_allocator,
 )
-from digits.accel.fused import ConvReluPoolStem, ConvTanhPool
-from digits.augment import affine_grid, dilate, erode
-from digits.models import create_model, list_models
+from digits.training.accel.fused import ConvReluPoolStem, ConvTanhPool
+from digits.training.augment import affine_grid, dilate, erode
 
 LAYOUTS = [torch.contiguous_format, torch.channels_last]
 

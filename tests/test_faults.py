@@ -16,14 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT
 
-from digits.data import mnist_available
-from digits.devserver import call, running_app, sketch_value
-from digits.engine import TrainConfig
-from digits.jobs import TrainingJob
-from digits.sketches import app_canvas
+from digits.synthetic.sketches import app_canvas
+from digits.training.data import mnist_available
+from digits.training.engine import TrainConfig
+from digits.training.jobs import TrainingJob
 from digits.weights import load_model, read_card
+from tests.conftest import ROOT
+from tests.devserver import call, running_app, sketch_value
 
 JOB_TIMEOUT_S = 120
 SMALL_DISK = "400k"  # holds the shipped LeNet-5 weights (about 250 kB) but not a second copy
@@ -138,6 +138,7 @@ def _small_disk(size: str):
         folder.rmdir()
 
 
+@pytest.mark.slow
 @needs_mnist
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 def test_job_that_cannot_save_says_why_and_leaves_nothing_half_written(tmp_path, fault):

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digits import feedback as fb
-from digits.devserver import call, running_app, sketch_value
 from digits.evaluate import confusion_matrix, fair_drawings, score_visitors, wilson_interval
-from digits.inference import ModelStore
-from digits.sketches import app_canvas
+from digits.recognition.inference import ModelStore
+from digits.synthetic.sketches import app_canvas
+from digits.visitors import store as fb
+from tests.devserver import call, running_app, sketch_value
 
 CONCURRENT = 50
 
@@ -134,6 +134,7 @@ def _count(folder) -> int:
     return fb.FeedbackStore(folder).count()
 
 
+@pytest.mark.slow
 def test_concurrent_corrections_restart_and_consent(tmp_path):
     folder = tmp_path / "feedback"
     png = _png(app_canvas(7, variant=0))
@@ -163,6 +164,7 @@ def test_concurrent_corrections_restart_and_consent(tmp_path):
     assert _count(folder) == CONCURRENT + 2
 
 
+@pytest.mark.slow
 def test_a_killed_server_loses_at_most_the_requests_in_flight(tmp_path):
     folder = tmp_path / "feedback"
     png = _png(app_canvas(4, variant=0))
@@ -221,7 +223,7 @@ def test_collection_off_shows_no_buttons_and_stores_nothing(tmp_path):
 
 
 def test_sync_uploads_new_rows_once_and_retries_failures(tmp_path, models):
-    from digits.sync import FeedbackSync, copy_upload, start_sync
+    from digits.visitors.sync import FeedbackSync, copy_upload, start_sync
 
     store = fb.FeedbackStore(tmp_path / "db")
     assert start_sync(store, env={}) is None and start_sync(store, env={"DIGITS_FEEDBACK_REPO": "a/b"}) is None
@@ -250,7 +252,7 @@ def test_sync_uploads_new_rows_once_and_retries_failures(tmp_path, models):
 
 
 def test_sync_thread_runs_in_the_background(tmp_path, models):
-    from digits.sync import FeedbackSync, copy_upload
+    from digits.visitors.sync import FeedbackSync, copy_upload
 
     store = fb.FeedbackStore(tmp_path / "db")
     fb.record(store, models, app_canvas(5), "5", "s")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digits.devserver import AppStartError, call, file_data, running_app, sketch_value, upload
-from digits.sketches import app_canvas
+from digits.synthetic.sketches import app_canvas
+from tests.devserver import AppStartError, call, file_data, running_app, sketch_value, upload
 
 FUZZ_CASES = 240  # malformed values and files sent through the API (seeded, so repeatable)
 MEMORY_SLACK_MB = 150  # resident memory may grow this much over the fuzz run (allocator caches)
@@ -101,6 +101,7 @@ def _fuzz_value(rng: random.Random, client) -> object:
     return {"id": "".join(rng.choice("abc123") for _ in range(8))}  # blobs never sent
 
 
+@pytest.mark.slow
 def test_fuzz_keeps_serving_with_flat_memory(app):
     running, client = app
     assert _seven(client)[0] == "complete"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from digits.engine import TrainConfig
-from digits.jobs import TrainingJob
+from digits.training.engine import TrainConfig
+from digits.training.jobs import TrainingJob
 from digits.weights import weights_path
 
 
@@ -14,6 +14,7 @@ def test_caps_apply_whatever_was_asked():
     assert job.limit(TrainConfig.from_recipe("mlp", epochs=2, max_batches=10)).max_batches == 10
 
 
+@pytest.mark.slow
 def test_job_runs_refuses_a_second_start_and_saves(mnist, tmp_path):
     job = TrainingJob(weights_dir=str(tmp_path), max_batches=40, threads=1)
     finished = []
@@ -31,6 +32,7 @@ def test_job_runs_refuses_a_second_start_and_saves(mnist, tmp_path):
     assert state.backend.startswith("cpu, ")  # the child said how it computes
 
 
+@pytest.mark.slow
 def test_cancel_keeps_previous_weights(mnist, tmp_path):
     job = TrainingJob(weights_dir=str(tmp_path), threads=1)
     job.start(TrainConfig.from_recipe("lenet5", epochs=1, max_batches=40))
@@ -58,6 +60,6 @@ def test_cancel_without_a_job_is_a_no_op():
 
 @pytest.mark.parametrize("status,active", [("running", True), ("cancelling", True), ("done", False)])
 def test_active_states(status, active):
-    from digits.jobs import JobState
+    from digits.training.jobs import JobState
 
     assert JobState(status=status).active is active

@@ -6,18 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from digits import judge, penstyle, reading
-from digits.data import Split, load_mnist
-from digits.preprocess import ink_map
-from digits.sketches import APP_BRUSH_WIDTH_PX
+from digits.recognition import judge, reading
+from digits.recognition.preprocess import ink_map
+from digits.synthetic import penstyle
+from digits.synthetic.sketches import APP_BRUSH_WIDTH_PX
+from digits.training import judge_training
+from digits.training.data import Split
 from digits.weights import WeightsError
 
 HELD_OUT_SEED = 9_001  # drawings no fit saw (the shipped judge was made with seed 0)
 
 
-@pytest.fixture(scope="module")
-def mnist_train():
-    return load_mnist().train
+@pytest.fixture
+def mnist_train(mnist):
+    """MNIST's training digits through the guarded fixture: skipped, saying why, without MNIST."""
+    return mnist.train
 
 
 def judge_split(split: Split) -> Split:
@@ -45,19 +48,19 @@ def test_each_answers_drawings_are_what_they_say(mnist_train):
     images = mnist_train.images[:100, 0].numpy()
     widths = {}
     for answer in (judge.ONE, judge.TWO):
-        inks = [ink_map(judge.drawing(answer, rng, images, ())) for _ in range(20)]
+        inks = [ink_map(judge_training.drawing(answer, rng, images, ())) for _ in range(20)]
         widths[answer] = np.median([(i > 0.1).any(0).sum() / (i > 0.1).any(1).sum() for i in inks])
     assert widths[judge.TWO] > 1.4 * widths[judge.ONE]  # two digits side by side are wider
-    made = judge.judge_set(30, 1, judge_split(mnist_train))
+    made = judge_training.judge_set(30, 1, judge_split(mnist_train))
     assert made.images.shape == (30, 1, *judge.VIEW) and set(made.labels.tolist()) == {0, 1, 2}
 
 
 def test_fit_save_and_load_round_trip(tmp_path, mnist_train):
     seen = []
-    model, card = judge.fit(judge_split(mnist_train), 60, 1, on_epoch=lambda *a: seen.append(a))
+    model, card = judge_training.fit(judge_split(mnist_train), 60, 1, on_epoch=lambda *a: seen.append(a))
     assert len(seen) == 1 and len(seen[0][2]) == len(judge.ANSWERS)
     assert card["drawings"] == 60 and card["epochs"] == 1 and "train-judge" in card["command"]
-    judge.save(model, card, tmp_path)
+    judge_training.save(model, card, tmp_path)
     again = judge.load(tmp_path)
     x = torch.rand(3, 1, *judge.VIEW)
     with torch.no_grad():
@@ -72,20 +75,20 @@ def test_the_shipped_judge_tells_one_digit_from_two_and_from_letters(mnist_train
     shipped = judge.shipped()
     assert shipped is not None, "weights/judge.safetensors is missing: python -m digits train-judge"
     rng = np.random.default_rng(HELD_OUT_SEED)
-    images, fonts = mnist_train.images[:, 0].numpy(), judge.negatives.font_split()[0]
+    images, fonts = mnist_train.images[:, 0].numpy(), judge_training.negatives.font_split()[0]
     for answer in range(len(judge.ANSWERS)):
-        inks = [ink_map(judge.drawing(answer, rng, images, fonts)) for _ in range(40)]
+        inks = [ink_map(judge_training.drawing(answer, rng, images, fonts)) for _ in range(40)]
         said = judge.answers(shipped, inks)[:, judge.TWO]
         right = (said >= 0.5) if answer == judge.TWO else (said < 0.5)
         assert right.mean() >= 0.9, (judge.ANSWERS[answer], right.mean())
 
 
-def test_the_shipped_judge_does_not_take_a_thick_digit_for_two():
+def test_the_shipped_judge_does_not_take_a_thick_digit_for_two(mnist):
     """MNIST validation digits written with the app's 28 px brush (a pen 0.12-0.2 of their
     height): the judge, trained on pens up to 0.22 of the height, is sure "two digits" for
     hardly any. (The judge trained on pens up to 0.12 was sure of two for 3 of these 100, and
     22 of 300 of another seed: the reader cut such a digit into a "1" and the rest.)"""
-    val = load_mnist().val
+    val = mnist.val
     rng = np.random.default_rng(HELD_OUT_SEED)
     inks = [ink_map(penstyle.pen_number([val.images[i, 0].numpy()], rng, (800, 400), (0.0, 0.0),
                                         APP_BRUSH_WIDTH_PX)[0]) for i in range(100)]

@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from digits.data import VALIDATION_SIZE
-from digits.engine import TrainConfig, train
 from digits.evaluate import accuracy
-from digits.inference import ModelStore
-from digits.preprocess import preprocess
+from digits.recognition.inference import ModelStore
+from digits.recognition.preprocess import preprocess
+from digits.training.data import VALIDATION_SIZE
+from digits.training.engine import TrainConfig, train
 from digits.weights import available_weights, load_model, read_card
 
 SAMPLE = 1000  # test digits used by the pipeline round trips (the full split is in bench/)
@@ -44,6 +44,7 @@ def _sample(mnist, n=SAMPLE):
     return mnist.test.images[idx, 0].numpy(), mnist.test.labels[idx].numpy()
 
 
+@pytest.mark.slow
 def test_upscaled_thickened_test_digits_are_recognised(mnist):
     images, labels = _sample(mnist)
     store = ModelStore()
@@ -80,7 +81,7 @@ def test_pipeline_keeps_mnist_digits_nearly_unchanged(mnist):
 
 
 def test_made_once_makes_each_split_once_per_source_content():
-    from digits.data import MadeOnce, Split
+    from digits.training.data import MadeOnce, Split
 
     cache, calls = MadeOnce(keep=1), []
 

@@ -42,11 +42,11 @@ def test_every_spec_is_complete():
         assert spec.recipe.epochs > 0 and spec.recipe.batch_size > 0 and spec.recipe.lr > 0
 
 
-def _readme_table(heading_row: str) -> dict[str, list[str]]:
-    """Rows of the README table whose header starts with `heading_row`, keyed by model name."""
-    from conftest import ROOT
+def _readme_table(heading_row: str, doc: str = "README.md") -> dict[str, list[str]]:
+    """Rows of the table in `doc` whose header starts with `heading_row`, keyed by model name."""
+    from tests.conftest import ROOT
 
-    lines = (ROOT / "README.md").read_text().splitlines()
+    lines = (ROOT / doc).read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(heading_row))
     rows = {}
     for line in lines[start + 2:]:
@@ -57,15 +57,18 @@ def _readme_table(heading_row: str) -> dict[str, list[str]]:
     return rows
 
 
-def test_readme_recipe_and_parameter_tables_match_the_registry():
+def test_readme_and_design_tables_match_the_registry_and_the_shipped_cards():
     from digits.models import DRAWING_AUGMENT, LIGHT_AUGMENT
+    from digits.weights import read_card
 
     augment_names = {LIGHT_AUGMENT: "light", DRAWING_AUGMENT: "drawing"}
-    recipes = _readme_table("| model | epochs | batch |")
+    recipes = _readme_table("| model | epochs | batch |", "docs/design.md")
     params = _readme_table("| name | architecture | parameters |")
     assert set(recipes) == set(list_models()) == set(params)
     for name, (epochs, batch, lr, wd, augment) in recipes.items():
         r = get_spec(name).recipe
         assert (int(epochs), int(batch), float(lr), float(wd)) == (r.epochs, r.batch_size, r.lr, r.weight_decay), name
         assert augment == augment_names[r.augment], name
-        assert int(params[name][-1].replace(",", "")) == count_parameters(create_model(name)), name
+        assert int(params[name][1].replace(",", "")) == count_parameters(create_model(name)), name
+        shipped = read_card(name)["test_accuracy"]
+        assert params[name][2].strip("*") == f"{100 * shipped:.2f}%", name

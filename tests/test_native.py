@@ -1,4 +1,4 @@
-"""The native kernels (digits/accel/csrc via digits.accel.native) and the fused LeNet stages (digits.accel.fused)."""
+"""The native kernels (digits/training/accel/csrc, native.py) and the fused LeNet stages (fused.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digits.accel import native
-from digits.accel.fused import ConvReluPoolStem, ConvTanhPool, _TanhPool
+from digits.training.accel import native
+from digits.training.accel.fused import ConvReluPoolStem, ConvTanhPool, _TanhPool
 
 HAVE_COMPILER = any(shutil.which(c) for c in ("cc", "gcc", "clang"))
 BF16_TOL = 2**-7  # two bfloat16 steps at 1.0

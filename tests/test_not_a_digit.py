@@ -10,20 +10,21 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 from PIL import Image
 
-from digits import negatives, trust
-from digits.data import NOT_A_DIGIT, MNISTData, Split, with_training
-from digits.engine import TrainConfig, loss_fn, train
 from digits.evaluate import accuracy, predict_logits
-from digits.inference import EMPTY, ModelStore
-from digits.inference import NOT_A_DIGIT as REFUSED
 from digits.models import list_models
-from digits.penstyle import pen_canvas, skeleton_strokes
-from digits.preprocess import preprocess
-from digits.reading import read
-from digits.sketches import APP_CANVAS_PX, app_canvas, draw_strokes, number_canvas
+from digits.recognition import trust
+from digits.recognition.inference import EMPTY, ModelStore
+from digits.recognition.inference import NOT_A_DIGIT as REFUSED
+from digits.recognition.preprocess import preprocess
+from digits.recognition.reading import read
+from digits.synthetic import negatives
+from digits.synthetic.penstyle import pen_canvas, skeleton_strokes
+from digits.synthetic.sketches import APP_CANVAS_PX, app_canvas, draw_strokes, number_canvas
+from digits.training.data import NOT_A_DIGIT, MNISTData, Split, with_training
+from digits.training.engine import TrainConfig, loss_fn, train
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def store():
     return ModelStore()
 
 
-# --- digits/trust.py: pure functions -------------------------------------------------------
+# --- digits/recognition/trust.py: pure functions -------------------------------------------------------
 
 def test_ece_is_zero_when_confidence_matches_accuracy_and_large_when_overconfident():
     labels = torch.tensor([0] * 8 + [1] * 2)
@@ -218,7 +219,7 @@ def test_cli_predict_json_says_not_a_digit(tmp_path):
 
 
 def test_finetuning_weights_that_learned_to_refuse_replays_non_digits(tiny_data):
-    from digits.training import VisitorRun, negative_replay
+    from digits.training.fit import VisitorRun, negative_replay
 
     run = VisitorRun(tiny_data, None, None, None, None)
     tuned = TrainConfig.from_recipe("mlp", finetune=True)
@@ -229,7 +230,7 @@ def test_finetuning_weights_that_learned_to_refuse_replays_non_digits(tiny_data)
 
 
 def test_an_explanation_says_when_the_model_refuses(store):
-    from digits.explanations import explain
+    from digits.explain.explanations import explain
 
     letter, digit = explain(_letter("M"), "modern", store=store), explain(app_canvas(3), "modern", store=store)
     assert letter.refused and not digit.refused and digit.digit == 3

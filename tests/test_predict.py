@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import digits
-from digits.inference import ModelStore
-from digits.sketches import render
+from digits.recognition.inference import ModelStore
+from digits.synthetic.sketches import render
 from digits.weights import available_weights
 
 SHIPPED = available_weights()
@@ -72,8 +72,8 @@ def test_concurrent_callers_get_consistent_answers(store):
 def test_prediction_runs_on_one_thread_and_restores_the_callers_setting(monkeypatch):
     import torch
 
-    from digits import inference
-    from digits.sketches import render
+    from digits.recognition import inference
+    from digits.synthetic.sketches import render
 
     seen = []
     original = inference._classify

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from digits.preprocess import (
+from digits.recognition.preprocess import (
     EMPTY_FAINT,
     EMPTY_NO_INK,
     EMPTY_SMALL,
@@ -21,7 +21,7 @@ from digits.preprocess import (
     preprocess,
     stroke_width,
 )
-from digits.sketches import render
+from digits.synthetic.sketches import render
 
 
 def _seven(canvas=400, brush=16, height=0.6, centre=(0.5, 0.5)):

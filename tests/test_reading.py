@@ -8,16 +8,14 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from digits import judge, negatives, reading
-from digits.inference import NOT_A_DIGIT, ModelStore, Prediction
-from digits.penstyle import write_number
-from digits.preprocess import ink_map
-from digits.reading import (
+from digits.recognition import judge, reading
+from digits.recognition.inference import NOT_A_DIGIT, ModelStore, Prediction
+from digits.recognition.preprocess import ink_map
+from digits.recognition.reading import (
     DOUBT,
     FRAGMENT_INK,
     NARROW_PAIR,
@@ -35,7 +33,10 @@ from digits.reading import (
     split_touching,
     strokes,
 )
-from digits.sketches import app_canvas, draw_strokes, number_canvas, writer_glyph
+from digits.synthetic import negatives
+from digits.synthetic.penstyle import write_number
+from digits.synthetic.sketches import app_canvas, draw_strokes, number_canvas, writer_glyph
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")

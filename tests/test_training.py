@@ -1,13 +1,13 @@
-"""digits/training.py: train, measure, write the card, replace the weights only if not worse."""
+"""digits/training/fit.py: train, measure, write the card, replace the weights only if not worse."""
 
 import json
 import shlex
 
 import torch
 
-from digits.data import Split
-from digits.engine import TrainConfig
-from digits.training import fit_and_save, pen_training, reproduce_command
+from digits.training.data import Split
+from digits.training.engine import TrainConfig
+from digits.training.fit import fit_and_save, pen_training, reproduce_command
 from digits.weights import card_path, load_model, read_card, save_weights, weights_path
 
 

@@ -7,15 +7,14 @@ import shutil
 from types import SimpleNamespace
 
 import pytest
-from conftest import ROOT
 
-from digits import feedback as fb
-from digits.data import Split
-from digits.engine import TrainConfig, selection_score
-from digits.inference import ModelStore
-from digits.sketches import app_canvas
-from digits.training import VisitorRun, fit_and_save, is_better
-from digits.visitors import (
+from digits.recognition.inference import ModelStore
+from digits.synthetic.sketches import app_canvas
+from digits.training.data import Split
+from digits.training.engine import TrainConfig, selection_score
+from digits.training.fit import VisitorRun, fit_and_save, is_better
+from digits.visitors import store as fb
+from digits.visitors.finetune import (
     MNIST_TOLERANCE,
     REPLAY_PER_VISITOR,
     VISITOR_REPEATS,
@@ -23,6 +22,7 @@ from digits.visitors import (
     visitor_split,
     with_visitors,
 )
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -78,6 +78,7 @@ def test_replacement_weighs_mnist_and_visitors():
     assert is_better(_result(0.991, None), plain, previous) and not is_better(_result(0.98, None), plain, previous)
 
 
+@pytest.mark.slow
 def test_finetune_on_visitors_end_to_end(store, mnist, tmp_path):
     weights = tmp_path / "weights"
     weights.mkdir()
@@ -98,9 +99,9 @@ def test_finetune_on_visitors_end_to_end(store, mnist, tmp_path):
 def test_enough_visitor_drawings_join_the_refusal_threshold(mnist):
     """The threshold spares the visitors' own digits too, once there are enough of them to
     have a 1% quantile; a handful of drawings leaves the rule as MNIST and pen digits set it."""
-    from digits import trust
-    from digits.penstyle import pen_split
-    from digits.training import MIN_VISITORS_FOR_THRESHOLD, fit_trust
+    from digits.recognition import trust
+    from digits.synthetic.penstyle import pen_split
+    from digits.training.fit import MIN_VISITORS_FOR_THRESHOLD, fit_trust
     from digits.weights import load_model_and_card
 
     model, _ = load_model_and_card("lenet5", ROOT / "weights")
@@ -118,9 +119,9 @@ def test_calibrate_after_a_visitor_run_still_spares_the_visitors_drawings(mnist,
     fitted it on: the visitors' drawings stored after the last one the weights trained on."""
     import numpy as np
 
-    from digits.penstyle import pen_split
-    from digits.training import MIN_VISITORS_FOR_THRESHOLD, calibrate
-    from digits.trust import DIGIT_REJECTION_BUDGET
+    from digits.recognition.trust import DIGIT_REJECTION_BUDGET
+    from digits.synthetic.penstyle import pen_split
+    from digits.training.fit import MIN_VISITORS_FOR_THRESHOLD, calibrate
     from digits.weights import load_model_and_card, save_weights
 
     weights, folder = tmp_path / "weights", tmp_path / "feedback"

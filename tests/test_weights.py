@@ -4,8 +4,8 @@ from unittest import mock
 import pytest
 import torch
 
-from digits.inference import ModelStore
 from digits.models import create_model
+from digits.recognition.inference import ModelStore
 from digits.weights import WeightsError, load_model, read_card, save_weights, weights_path
 
 CARD = {"model": "lenet5", "test_accuracy": 0.5, "val_accuracy": 0.5}

@@ -9,9 +9,9 @@ import gradio as gr
 import pandas as pd
 
 from digits.evaluate import score_visitors
-from digits.inference import ModelStore
+from digits.explain.overlay import confusion_picture
 from digits.models import get_spec, list_models
-from digits.overlay import confusion_picture
+from digits.recognition.inference import ModelStore
 from digits.weights import WeightsError
 
 from .state import AppState

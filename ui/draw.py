@@ -11,11 +11,11 @@ from typing import Any
 import gradio as gr
 from gradio.components.image_editor import EditorData
 
-from digits.inference import EMPTY, NOT_A_DIGIT
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec
-from digits.preprocess import ImageInputError, ink_map, preprocess_ink
-from digits.reading import read_ink_all, several_digits
-from digits.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, APP_NUMBER_BRUSH_RADIUS_PX, example_paths
+from digits.recognition.inference import EMPTY, NOT_A_DIGIT
+from digits.recognition.preprocess import ImageInputError, ink_map, preprocess_ink
+from digits.recognition.reading import read_ink_all, several_digits
+from digits.synthetic.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, APP_NUMBER_BRUSH_RADIUS_PX, example_paths
 
 from .feedback import FeedbackRow, feedback_row
 from .state import PREDICT_CONCURRENCY, AppState

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from digits.feedback import MAX_LABEL_DIGITS, FeedbackError, FeedbackUnavailable, anonymous_session, record
-from digits.inference import NOT_A_DIGIT
 from digits.models import DEFAULT_MODEL
-from digits.reading import read
+from digits.recognition.inference import NOT_A_DIGIT
+from digits.recognition.reading import read
+from digits.visitors.store import MAX_LABEL_DIGITS, FeedbackError, FeedbackUnavailable, anonymous_session, record
 
 from .cards import ModelsTab, visitor_table
 from .state import PREDICT_CONCURRENCY, AppState

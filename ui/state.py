@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from digits import config
 from digits.evaluate import MistakeGallery
-from digits.feedback import FeedbackStore, FeedbackUnavailable
-from digits.inference import ModelStore
-from digits.jobs import TrainingJob
-from digits.sync import start_sync
+from digits.recognition.inference import ModelStore
+from digits.training.jobs import TrainingJob
+from digits.visitors.store import FeedbackStore, FeedbackUnavailable
+from digits.visitors.sync import start_sync
 
 PREDICT_CONCURRENCY = 4  # prediction events served at once (each runs on one torch thread)
 TRAINING_ENV = "DIGITS_TRAINING"  # "off" hides the Train tab (public Spaces)

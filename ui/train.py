@@ -8,11 +8,9 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from digits.engine import TrainConfig
-from digits.jobs import JobState
 from digits.models import get_spec, list_models
-from digits.negatives import SHIPPED_NEGATIVES
-from digits.visitors import FINETUNE_EPOCHS, FINETUNE_LR_SCALE
+from digits.training.engine import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, SHIPPED_NEGATIVES, TrainConfig
+from digits.training.jobs import JobState
 
 from .cards import ModelsTab, models_table
 from .draw import DrawTab

@@ -12,9 +12,9 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from digits.evaluate import Mistake
-from digits.inference import EMPTY, NOT_A_DIGIT, ModelStore, Prediction
 from digits.models import get_spec
-from digits.reading import Reading
+from digits.recognition.inference import EMPTY, NOT_A_DIGIT, ModelStore, Prediction
+from digits.recognition.reading import Reading
 from digits.weights import WeightsError
 
 ONE_DIGIT, A_NUMBER = "One digit", "A number"  # the Draw tab's "Write" choice
@@ -22,7 +22,7 @@ MISTAKE_PX = 84  # each misclassified test digit in the gallery: 28 x 3
 PREVIEW_PX = 168  # "what the model sees": 28 x 6, nearest neighbour
 READING_PX = 300  # number mode: the copy of the drawing with each digit's box
 READING_DIGIT_PX = 56  # ... and each digit's 28x28, twice as large
-UNSURE_BELOW = 0.8  # a calibrated probability below this: the answer says it is unsure (digits/trust.py)
+UNSURE_BELOW = 0.8  # a calibrated probability below this: the answer says it is unsure (digits/recognition/trust.py)
 REFUSAL = "That doesn't look like a digit"
 NUMBER_HINT = "Several digits? Choose “A number” under Write."  # a number written in one-digit mode
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import gradio as gr
 
-from digits.explanations import DEFAULT_METHOD, METHODS, Method, explain_all
+from digits.explain.explanations import DEFAULT_METHOD, METHODS, Method, explain_all
+from digits.explain.overlay import HEAT_PX, answer_maps, drawing_overlay, feature_pairs, fit_width
 from digits.models import get_spec
-from digits.overlay import HEAT_PX, answer_maps, drawing_overlay, feature_pairs, fit_width
 
 from .draw import DrawTab
 from .state import AppState

@@ -1,0 +1,500 @@
+"""Whole numbers: split a drawing into digits, left to right, and read each one.
+
+Segmentation works on the ink map (`preprocess.ink_map`) in five steps, each a function a
+test can call (the last three ask the classifier):
+
+1. `strokes`: connected pieces of ink (8-connectivity); specks are dropped.
+2. `group_pieces`: pieces that belong to one digit are joined: a 4, 5 or 7 drawn in two or
+   three strokes has pieces that overlap in x, while neighbouring digits do not (a 7's long
+   bar may reach over the next digit without swallowing it: the narrower piece must sit
+   mostly inside the wider one's columns). `attach_fragments` then joins a piece far shorter
+   or lighter than the others (a 5's flag drawn apart, dots) to its nearest digit.
+3. `split_touching`: a group much wider than a digit is tall may be two digits that touch;
+   candidate cuts are the columns with the least ink, and the classifier picks between
+   "no cut" and each cut by how sure it is of the pieces ("no cut" is favoured when the
+   group is no wider than the number's other digits; a group the judge of step 5 is sure is
+   one digit is not cut; where it is sure of two, cuts that bend around the strokes,
+   `ink_paths`, are tried too). Each side of a cut is tried again,
+   so three or more touching digits come apart one cut at a time.
+4. `second_look`: in a drawing of several groups, a narrower piece the model refuses (often
+   a 1 written into its neighbour) is cut where the model is sure of both halves; one it reads
+   but doubts (two digits leaning into each other) where it is far surer of the halves.
+5. `third_look`: a piece the model still refuses or doubts is shown to the judge
+   (`digits/recognition/judge.py`, a small model that sees the whole piece and says "one digit", "two
+   digits" or "not digits"); where it is sure of two, the piece is cut (straight or bent)
+   where the model reads both halves as digits. The model's doubt alone cannot tell two
+   digits written into each other from a letter: both are refused.
+
+Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
+drawing of one digit reads as `predict` reads it (unless the model refuses or doubts it and
+the judge is sure it is two digits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from digits.models import DEFAULT_MODEL, get_spec
+from digits.recognition import judge
+from digits.recognition.inference import EMPTY, NOT_A_DIGIT, ModelStore, Prediction, default_store, pinned_threads
+from digits.recognition.preprocess import BBOX_LEVEL, Preprocessed, ink_map, normalize_ink
+
+SPECK_SHARE = 0.02  # a piece with less than 2% of the largest piece's ink is a speck
+INSIDE_SHARE = 0.6  # the narrower piece lies this much inside the wider's columns: one digit
+TOUCHING_ASPECT = 0.9  # a group wider than 0.9x its height may be two touching digits (one is 0.4-0.8)
+CUT_SEARCH = (0.25, 0.75)  # cuts are looked for in the middle half of such a group
+CUT_CANDIDATES = 3  # the columns with the least ink tried as cuts ...
+EVEN_CUTS = 5  # ... and as many evenly spaced ones (two rings touch where the ink is thickest)
+WIDE_ASPECT = 1.5  # wider than this, a group is more likely two digits than one ...
+WIDE_PENALTY = 4.0  # ... by these log-odds per unit of width/height above it
+REFUSED_COST = 3.0  # log-odds against a way of cutting for each piece the model says is not a digit
+LIKE_NEIGHBOUR = 1.1  # a group no wider than 1.1x the widest other group of the number ...
+NEIGHBOUR_BONUS = 5.0  # ... is more likely one digit by these log-odds (one writer's digits are alike)
+NARROW_PAIR = 0.6  # a group 0.6-0.9x as wide as tall, in a number, may be two touching digits: ...
+PAIR_SURE = 0.99  # ... refused, it is cut only where the model is at least this sure of both halves; ...
+DOUBT = 0.99  # ... read less sure than this, it is cut where the model is surer of the halves ...
+DOUBT_MARGIN = 4.0  # ... by these log-odds (the least sure half against the whole) ...
+DOUBT_SURE = 0.9  # ... and reads each half at least this sure
+JUDGED_ASPECT = 0.4  # a refused or doubted piece at least this wide is shown to the judge ...
+JUDGE_SURE = 0.99  # ... and cut when it is this sure of two digits (a wide group it is this sure is one: never)
+STEP_COST = 0.05  # a bent cut pays this (in rows of full ink) for each column it steps aside ...
+ANCHOR_COST = 0.01  # ... and this per row for each column it strays from the column it started near
+BENT_HANDICAP = 1.0  # log-odds against a bent cut, which may carve a slice out of a digit
+HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
+ODDS_FLOOR = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
+FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
+FRAGMENT_INK = 0.25  # ... as is one with under this share of the other pieces' median ink (a 1: 0.3 and up)
+
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) on the input image, exclusive ends
+
+
+@dataclass
+class Reading:
+    model: str
+    text: str | None  # "2026"; None when nothing (or not every digit) could be read
+    digits: list[Prediction] = field(default_factory=list)  # left to right
+    boxes: list[Box] = field(default_factory=list)  # each digit's box on the input image
+    reason: str | None = None  # None when read; EMPTY when there is no ink; NOT_A_DIGIT when a piece is not one
+
+    @property
+    def confidence(self) -> float:
+        """How sure the model is of the whole number: the product of its digits' confidences."""
+        return float(np.prod([p.confidence for p in self.digits])) if self.digits else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The CLI's JSON shape (`python -m digits read --json`)."""
+        return {"model": self.model, "text": self.text, "reason": self.reason,
+                "digits": [{"digit": p.digit, "box": list(b), "probabilities": [round(v, 6) for v in p.probabilities]}
+                           for p, b in zip(self.digits, self.boxes)]}
+
+
+@dataclass
+class Piece:
+    mask: np.ndarray  # bool, the whole image's size
+    box: Box
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+    @property
+    def ink(self) -> int:
+        return int(self.mask.sum())
+
+    @property
+    def aspect(self) -> float:
+        """Width over height (a 1 is about 0.1-0.4 of its height wide, most digits 0.5-0.9)."""
+        return self.width / max(self.height, 1)
+
+
+def _box(mask: np.ndarray, within: Box | None = None) -> Box:
+    """The mask's bounding box; `within`: a box known to hold all of it (faster)."""
+    x0, y0, x1, y1 = within or (0, 0, mask.shape[1], mask.shape[0])
+    ys, xs = np.nonzero(mask[y0:y1, x0:x1])
+    return x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1
+
+
+def strokes(ink: np.ndarray) -> list[Piece]:
+    """Connected pieces of clear ink, specks dropped, left to right."""
+    peak = float(ink.max(initial=0.0))
+    if peak <= 0:
+        return []
+    labels, n = ndimage.label(ink >= BBOX_LEVEL * peak, structure=np.ones((3, 3)))
+    if n == 0:
+        return []
+    boxes = ndimage.find_objects(labels)  # each piece's ink summed inside its own box: 10x quicker
+    mass = [float(ink[b][labels[b] == i + 1].sum(dtype=np.float64)) for i, b in enumerate(boxes)]
+    keep = [i + 1 for i, m in enumerate(mass) if m >= SPECK_SHARE * max(mass)]
+    pieces = [Piece(labels == i, (boxes[i - 1][1].start, boxes[i - 1][0].start, boxes[i - 1][1].stop,
+                                  boxes[i - 1][0].stop)) for i in keep]
+    return sorted(pieces, key=lambda p: (p.box[0] + p.box[2]) / 2)
+
+
+def belong_together(a: Piece, b: Piece) -> bool:
+    """One digit: the narrower piece's columns lie mostly inside the wider piece's."""
+    narrow, wide = (a, b) if a.width <= b.width else (b, a)
+    overlap = min(narrow.box[2], wide.box[2]) - max(narrow.box[0], wide.box[0])
+    return overlap >= INSIDE_SHARE * narrow.width
+
+
+def _join(a: Piece, b: Piece) -> Piece:
+    mask = a.mask | b.mask
+    return Piece(mask, _box(mask))
+
+
+def _gap(a: Piece, b: Piece) -> int:
+    """Horizontal space between two boxes (0 when their columns overlap)."""
+    return max(0, max(a.box[0], b.box[0]) - min(a.box[2], b.box[2]))
+
+
+def attach_fragments(groups: list[Piece]) -> list[Piece]:
+    """A piece far shorter than the tallest (a 5's flag, a 7's bar drawn apart), or with far
+    less ink than the other pieces (dots, a slip of the pen), joins the nearest digit instead
+    of standing as a digit of its own."""
+    tallest = max((g.height for g in groups), default=0)
+    inks = [g.ink for g in groups]
+    small = [g.height < FRAGMENT_HEIGHT * tallest
+             or len(groups) > 1 and inks[k] < FRAGMENT_INK * float(np.median(inks[:k] + inks[k + 1:]))
+             for k, g in enumerate(groups)]
+    out = [g for g, is_small in zip(groups, small) if not is_small]
+    for piece in (g for g, is_small in zip(groups, small) if is_small):
+        if not out:
+            out.append(piece)
+            continue
+        near = min(range(len(out)), key=lambda i: _gap(piece, out[i]))
+        out[near] = _join(out[near], piece)
+    return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
+
+
+def group_pieces(pieces: list[Piece]) -> list[Piece]:
+    """Join the pieces of each digit (repeatedly, so three strokes become one digit)."""
+    groups = list(pieces)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if belong_together(groups[i], groups[j]):
+                    groups[i] = _join(groups[i], groups[j])
+                    del groups[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted(groups, key=lambda p: (p.box[0] + p.box[2]) / 2)
+
+
+def cut_candidates(ink: np.ndarray, piece: Piece) -> list[int]:
+    """Columns (on the input) with the least ink in the middle of a wide group."""
+    x0, _, x1, _ = piece.box
+    column_ink = (ink * piece.mask)[:, x0:x1].sum(0)
+    lo, hi = int(CUT_SEARCH[0] * piece.width), int(CUT_SEARCH[1] * piece.width)
+    if hi - lo < 1:
+        return []
+    order = np.argsort(column_ink[lo:hi], kind="stable")[:CUT_CANDIDATES]
+    even = np.linspace(lo, hi, EVEN_CUTS).round().astype(int)
+    return sorted({x0 + lo + int(i) for i in order} | {x0 + int(i) for i in even})
+
+
+def _halves(piece: Piece, cut: int) -> list[Piece]:
+    """The ink left and right of a straight cut: a path with the same column in every row."""
+    return _path_halves(piece, np.full(piece.height, cut))
+
+
+def ink_paths(ink: np.ndarray, piece: Piece, starts: list[int]) -> list[np.ndarray]:
+    """A bent cut near each start column: the path from the group's top row to its bottom
+    row (a step of at most one column per row, within the middle half) that crosses the
+    least ink, held loosely near its start column. It slips between two digits' slanted or
+    curved strokes where no straight column can. Returns each path's column per row."""
+    x0, y0, x1, y1 = piece.box
+    lo, hi = int(CUT_SEARCH[0] * piece.width), int(CUT_SEARCH[1] * piece.width)
+    mine = (ink * piece.mask)[y0:y1, x0:x1]
+    rows = (mine / float(mine.max()))[:, lo:hi]  # 1: the darkest ink
+    anchor = ANCHOR_COST * np.abs(np.arange(x0 + lo, x0 + hi)[None, :] - np.array(starts)[:, None])
+    cost = rows[0][None, :] + anchor  # (start, column): the cheapest path to each cell so far
+    steps = np.zeros((len(starts),) + rows.shape, dtype=np.int8)  # where each cell's path came from
+    padded = np.full((len(starts), rows.shape[1] + 2), np.inf)
+    for y in range(1, len(rows)):
+        padded[:, 1:-1] = cost
+        from_left, from_right = padded[:, :-2] + STEP_COST, padded[:, 2:] + STEP_COST
+        best = np.minimum(cost, np.minimum(from_left, from_right))
+        steps[:, y] = np.where(best == cost, 0, np.where(best == from_left, -1, 1))
+        cost = best + rows[y][None, :] + anchor
+    return [_trace_back(steps[k], int(cost[k].argmin())) + lo + x0 for k in range(len(starts))]
+
+
+def _trace_back(steps: np.ndarray, end: int) -> np.ndarray:
+    """The path's column in each row, from its cheapest end in the bottom row upwards."""
+    path = np.empty(len(steps), dtype=int)
+    x = end
+    for y in range(len(steps) - 1, -1, -1):
+        path[y] = x
+        x += int(steps[y, x])
+    return path
+
+
+def _path_halves(piece: Piece, path: np.ndarray) -> list[Piece]:
+    """The ink left and right of a cut (`path`: its column in each row of the piece's box),
+    as pieces; a side without ink is left out."""
+    x0, y0, x1, y1 = piece.box
+    left = np.zeros_like(piece.mask)
+    left[y0:y1] = piece.mask[y0:y1] & (np.arange(piece.mask.shape[1])[None, :] < path[:, None])
+    return [Piece(m, _box(m, piece.box)) for m in (left, piece.mask & ~left) if m[y0:y1, x0:x1].any()]
+
+
+EDGE_PX = 2  # a piece's mask grows this much to keep the soft, anti-aliased edge of its strokes
+
+
+def prepare(ink: np.ndarray, pieces: list[Piece]) -> list[Preprocessed]:
+    """Each piece through the single-digit pipeline; one piece is the whole drawing, exactly
+    as `predict` sees it."""
+    if len(pieces) == 1:
+        return [normalize_ink(ink)]
+    return [normalize_ink(_own_ink(ink, p)) for p in pieces]
+
+
+def _own_ink(ink: np.ndarray, piece: Piece) -> np.ndarray:
+    """The piece's ink with its soft edge, cut out around its box (no other digit's ink)."""
+    x0, y0, x1, y1 = piece.box
+    h, w = ink.shape
+    ys = slice(max(0, y0 - EDGE_PX), min(h, y1 + EDGE_PX))
+    xs = slice(max(0, x0 - EDGE_PX), min(w, x1 + EDGE_PX))
+    return ink[ys, xs] * ndimage.binary_dilation(piece.mask[ys, xs], iterations=EDGE_PX)
+
+
+def _classify(store: ModelStore, ink: np.ndarray, pieces: list[Piece], model: str) -> list[Prediction]:
+    """Each piece on its own ink (never the whole drawing: a group is judged apart from the
+    other digits beside it)."""
+    return store.predict_many([normalize_ink(_own_ink(ink, p)) for p in pieces], model, pieces=True)
+
+
+def _sureness(predictions: list[Prediction]) -> float:
+    """How sure the model is of a way of cutting: the log-odds of its least sure piece (less
+    REFUSED_COST if that is not a digit). Log-odds, not log probability: both keep the order
+    of readings, but log probability squeezes every sure reading to about 0, so the width
+    handicap of a wide "one digit" (a fraction of a unit) beat any sure whole digit against
+    halves only 77% sure. The least sure piece, not the mean: a cut that turns a 7's serif
+    into a doubtful 5 beside a sure 7 must not win."""
+    return float(min(_log_odds(p.top_probability) - REFUSED_COST * (p.digit is None) for p in predictions))
+
+
+def _log_odds(p: float) -> float:
+    p = min(max(p, ODDS_FLOOR), 1 - ODDS_FLOOR)
+    return float(np.log(p) - np.log1p(-p))
+
+
+def _one_digit_score(store: ModelStore, ink: np.ndarray, piece: Piece, model: str, neighbour_width: int) -> float:
+    """How sure the model is that a wide group is one digit, with a handicap that grows with
+    its width beyond a wide digit's, and a head start when it is no wider than another digit
+    of the same number (two touching digits are about twice as wide as one)."""
+    like_neighbour = 0 < neighbour_width and piece.width <= LIKE_NEIGHBOUR * neighbour_width
+    return (_sureness(_classify(store, ink, [piece], model)) - WIDE_PENALTY * max(0.0, piece.aspect - WIDE_ASPECT)
+            + NEIGHBOUR_BONUS * like_neighbour)
+
+
+def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str,
+                   neighbour_width: int = 0) -> list[Piece]:
+    """One digit, or two that touch: whichever the classifier is surer of. A cut must leave
+    two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit).
+    `neighbour_width`: the widest other group of the number (0 when there is none). A group the
+    judge is sure is one digit (a wide 0, 4 or 7) is not cut."""
+    if piece.aspect < TOUCHING_ASPECT:
+        return [piece]
+    one, two = _judge_is_sure(ink, [piece], judge.ONE, judge.TWO)[0]
+    if one:
+        return [piece]
+    return _best_cut(store, ink, piece, model, _one_digit_score(store, ink, piece, model, neighbour_width), bend=two)
+
+
+def _best_cut(store: ModelStore, ink: np.ndarray, piece: Piece, model: str, to_beat: float,
+              min_sure: float | None = None, bend: bool = False) -> list[Piece]:
+    """The two halves of the cut the model is surest of, if surer than `to_beat` (and, with
+    `min_sure`, both read as digits at least that sure); else the piece whole. With `bend`
+    (the judge is sure the piece holds two digits), cuts that follow the gaps in the ink are
+    tried too, at a small handicap: straight cuts are surer to keep each digit whole."""
+    cuts = list(_cuts(ink, piece, bend))
+    if not cuts:
+        return [piece]
+    said = _classify(store, ink, [half for halves, _ in cuts for half in halves], model)  # one batch
+    best, best_score = [piece], to_beat
+    for k, (halves, bent) in enumerate(cuts):
+        pair = said[2 * k:2 * k + 2]
+        score = _sureness(pair) - BENT_HANDICAP * bent
+        sure = min_sure is None or all(p.digit is not None and p.top_probability >= min_sure for p in pair)
+        if sure and score > best_score:
+            best, best_score = halves, score
+    return best
+
+
+def _cuts(ink: np.ndarray, piece: Piece, bend: bool) -> Iterator[tuple[list[Piece], bool]]:
+    """The two sides of each candidate cut that leaves both of nearly the group's height, and
+    whether the cut bends (`ink_paths`, only with `bend`) or is a straight column."""
+    starts = cut_candidates(ink, piece)
+    sides = [(_halves(piece, cut), False) for cut in starts]
+    if bend and starts:
+        paths = {tuple(path): path for path in ink_paths(ink, piece, starts) if path.min() < path.max()}
+        sides += [(_path_halves(piece, path), True) for path in paths.values()]  # each bent path once
+    for halves, bent in sides:
+        if len(halves) == 2 and min(h.height for h in halves) >= HALF_HEIGHT * piece.height:
+            yield halves, bent
+
+
+def second_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
+                model: str, lone: bool) -> list[Piece]:
+    """In a number, a narrow piece the model refuses or doubts (`said`: its reading of each
+    piece) is often two touching digits, one of them a 1 or both leaning into each other
+    (together too narrow to be tried as wide groups are). A refused piece is cut where the
+    model is at least PAIR_SURE of both halves, so a letter beside digits is rarely read as
+    two; a doubted one where the halves beat the whole by DOUBT_MARGIN. A piece the judge is
+    sure is one digit (a wide 5 or 0 the model refuses) is not cut, as in `split_touching`.
+    Only drawings of several groups of ink are tried: a `lone` group (one letter, or one
+    digit) never is."""
+    if lone:
+        return pieces
+    looked = [_needs_second_look(p, s) for p, s in zip(pieces, said)]
+    one = _judged(ink, pieces, looked, judge.ONE)
+    out = []
+    for piece, reading, look, whole in zip(pieces, said, looked, one):
+        out.extend(_second_cut(store, ink, piece, reading, model) if look and not whole else [piece])
+    return out
+
+
+def _needs_second_look(piece: Piece, reading: Prediction) -> bool:
+    return NARROW_PAIR <= piece.aspect < TOUCHING_ASPECT and _doubted(reading)
+
+
+def _second_cut(store: ModelStore, ink: np.ndarray, piece: Piece, reading: Prediction, model: str) -> list[Piece]:
+    if reading.digit is None:
+        return _best_cut(store, ink, piece, model, -np.inf, PAIR_SURE)
+    return _best_cut(store, ink, piece, model, _sureness([reading]) + DOUBT_MARGIN, DOUBT_SURE)
+
+
+def third_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
+               model: str, lone: bool) -> list[Piece]:
+    """A piece the model refuses or doubts, and the judge is sure holds two digits, cut where
+    the model reads both halves as digits at least PAIR_SURE (a lone group: the place a letter
+    stands alone) or DOUBT_SURE (in a number) sure. Without a judge, the pieces as they are."""
+    two = _judged(ink, pieces, [p.aspect >= JUDGED_ASPECT and _doubted(s) for p, s in zip(pieces, said)], judge.TWO)
+    min_sure = PAIR_SURE if lone else DOUBT_SURE
+    out = []
+    for piece, cut in zip(pieces, two):
+        out.extend(_best_cut(store, ink, piece, model, -np.inf, min_sure, bend=True) if cut else [piece])
+    return out
+
+
+def _judged(ink: np.ndarray, pieces: list[Piece], looked: list[bool], answer: int) -> list[bool]:
+    """For each piece, whether it is `looked` at and the judge is sure of `answer` for it
+    (one batch for all the pieces looked at; False for the others)."""
+    asked = [p for p, look in zip(pieces, looked) if look]
+    said = iter(_judge_is_sure(ink, asked, answer))
+    return [look and next(said)[0] for look in looked]
+
+
+def _judge_is_sure(ink: np.ndarray, pieces: list[Piece], *answers: int) -> list[tuple[bool, ...]]:
+    """For each piece, whether the judge gives it each of `answers` at least JUDGE_SURE (never,
+    without one)."""
+    judged = judge.shipped()
+    if not pieces or judged is None:
+        return [(False,) * len(answers)] * len(pieces)
+    said = judge.answers(judged, [_own_ink(ink, x) for x in pieces])[:, list(answers)]
+    return [tuple(bool(p >= JUDGE_SURE) for p in row) for row in said]
+
+
+def _doubted(reading: Prediction) -> bool:
+    return reading.reason != EMPTY and (reading.digit is None or reading.top_probability < DOUBT)
+
+
+def split_groups(store: ModelStore, ink: np.ndarray, groups: list[Piece], model: str) -> list[Piece]:
+    """Each group, cut where it holds touching digits, left to right."""
+    out = []
+    # Each group is weighed against the widest other group of the number, and so are its parts.
+    todo = [(g, max((o.width for o in groups if o is not g), default=0)) for g in groups]
+    while todo:  # a cut piece may itself be two digits (three touching in a row)
+        piece, neighbour_width = todo.pop()
+        parts = split_touching(store, ink, piece, model, neighbour_width)
+        if len(parts) > 1:
+            todo.extend((p, neighbour_width) for p in parts)
+        else:
+            out.extend(parts)
+    return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
+
+
+def segment_and_read(ink: np.ndarray, store: ModelStore, model: str) -> tuple[list[Piece], list[Preprocessed], Reading]:
+    """The digits of a drawing, left to right, their 28x28 views, and `model`'s reading. A
+    refused or doubted piece gets a second and a third look (`second_look`, `third_look`),
+    reusing the first reading, so a drawing read at once costs no more."""
+    groups = attach_fragments(group_pieces(strokes(ink)))
+    pieces = split_groups(store, ink, groups, model)
+    prepared = prepare(ink, pieces)
+    said = _predict(store, prepared, model)
+    for look in (second_look, third_look):  # each keeps a piece that needs no look, at no cost
+        recut = look(store, ink, pieces, said, model, lone=len(groups) == 1)
+        if len(recut) > len(pieces):
+            pieces, prepared = recut, prepare(ink, recut)
+            said = _predict(store, prepared, model)
+    return pieces, prepared, _reading(model, said, pieces)
+
+
+def several_digits(ink: np.ndarray | str) -> bool:
+    """Whether a drawing holds groups of ink side by side, as a number's digits are (each
+    group a digit's strokes with its fragments): what one-digit mode cannot read."""
+    return not isinstance(ink, str) and len(attach_fragments(group_pieces(strokes(ink)))) > 1
+
+
+def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
+    """The digits of a drawing, left to right."""
+    return segment_and_read(ink, store, model)[0]
+
+
+def _reading(model: str, predictions: list[Prediction], pieces: list[Piece]) -> Reading:
+    kept = [(p, piece.box) for p, piece in zip(predictions, pieces) if p.reason != EMPTY]
+    if not kept:
+        return Reading(model, None, reason=EMPTY)
+    digits, boxes = [p for p, _ in kept], [b for _, b in kept]
+    if any(p.digit is None for p in digits):  # one piece is not a digit: no number is claimed
+        return Reading(model, None, digits, boxes, reason=NOT_A_DIGIT)
+    return Reading(model, "".join(str(p.digit) for p in digits), digits, boxes)
+
+
+def _predict(store: ModelStore, prepared: list[Preprocessed], model: str) -> list[Prediction]:
+    # One batch: every digit at once. A lone digit is judged exactly as `predict` judges it.
+    return store.predict_many(prepared, model, pieces=len(prepared) > 1)
+
+
+def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None) -> Reading:
+    """The number in a drawing, as one model reads it."""
+    store = store or default_store()
+    model = get_spec(model).name
+    ink = ink_map(image)
+    if isinstance(ink, str):
+        return Reading(model, None, reason=EMPTY)
+    with pinned_threads:
+        return segment_and_read(ink, store, model)[2]
+
+
+def read_all(image: Any, store: ModelStore | None = None) -> dict[str, Reading]:
+    """Every available model's reading, segmenting once (touching digits are cut where the
+    default model is surest, so every model reads the same pieces)."""
+    return read_ink_all(ink_map(image), store)
+
+
+def read_ink_all(ink: np.ndarray | str, store: ModelStore | None = None) -> dict[str, Reading]:
+    """`read_all` of an ink map already made (the app decodes each drawing once)."""
+    store = store or default_store()
+    names = store.available()
+    if isinstance(ink, str) or not names:
+        return {name: Reading(name, None, reason=EMPTY) for name in names}
+    first = DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
+    with pinned_threads:
+        pieces, prepared, reading = segment_and_read(ink, store, first)
+        return {name: reading if name == first else _reading(name, _predict(store, prepared, name), pieces)
+                for name in names}
