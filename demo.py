@@ -14,41 +14,25 @@ import gradio as gr
 import torch
 from PIL import Image
 
+from digits import web
 from digits.models import DEFAULT_MODEL
 from digits.recognition.inference import INFERENCE_THREADS
 from digits.recognition.preprocess import MAX_PIXELS
 from ui.cards import models_tab, wire_models
-from ui.draw import SELECT_BRUSH_JS, draw_tab, wire_api, wire_draw
-from ui.feedback import wire_feedback
+from ui.draw import draw_tab, wire_api, wire_draw
+from ui.feedback import feedback_row, wire_feedback
 from ui.state import FEEDBACK_OFF, PREDICT_CONCURRENCY, AppState
-from ui.train import train_tab, wire_train
 from ui.views import model_choices
 from ui.why import why_panel, wire_why
 
 MAX_UPLOAD = "10mb"  # an upload larger than this is refused before it is read (a canvas PNG is ~5 kB)
 QUEUE_SIZE = 64  # events waiting beyond this are refused at once ("busy, try again") instead of piling up
 
-CSS = """
-.answer {text-align:center; padding:8px 0}
-.answer .digit {font-size:96px; font-weight:700; line-height:1.0}
-.answer.unsure .digit {color:#b45309}
-.answer .note {font-size:15px; opacity:.8}
-.answer.refused .refusal {font-size:30px; font-weight:700; padding:24px 0 8px; color:#b45309}
-.answer-line.refused b {color:#b45309}
-.answer.empty .hint {font-size:22px; padding:36px 0; opacity:.75}
+CSS = web.script("style.css") + """
 .job .track {height:14px; background:var(--neutral-200); border-radius:7px; overflow:hidden; margin:6px 0}
 .job .track .fill {height:100%; background:var(--color-accent); transition:width .4s}
 .job .status {text-transform:uppercase; font-size:12px; padding:1px 6px; border-radius:4px;
   background:var(--neutral-200)}
-#answer-line {display:none}
-.answer-line {font-size:17px; padding:0 4px; line-height:1.2}
-.answer-line .digit {font-size:28px; margin-right:6px; vertical-align:middle}
-.answer-line.empty {opacity:.7; font-size:15px}
-@media (max-width: 600px) {
-  .answer .digit {font-size:72px}
-  #answer-line {display:block}
-  #sketch [data-testid="block-label"] {display:none}  /* it runs under the editor's toolbar */
-}
 """
 
 INTRO = ("# ✍️ digits\nDraw a digit, or write a whole number. Four PyTorch models, from a one-layer MLP "
@@ -60,25 +44,29 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
     app = app or AppState.from_env()
     choices = model_choices(app.store)
     default = DEFAULT_MODEL if any(v == DEFAULT_MODEL for _, v in choices) else (choices[0][1] if choices else None)
+    gr.set_static_paths([web.STATIC, app.web.root if app.web else web.STATIC])
     with gr.Blocks(title="digits: draw a digit, compare models") as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Draw & compare", id="draw"):
-                draw = draw_tab(choices, default, collecting=app.feedback_problem != FEEDBACK_OFF)
+                draw = draw_tab(app, choices, default)
+                feedback = feedback_row() if app.feedback_problem != FEEDBACK_OFF else None
                 why = why_panel()
             if app.training_enabled:
+                from ui.train import train_tab, wire_train  # the training side loads only when it is on
+
                 with gr.Tab("Train", id="train"):
                     train = train_tab(app.max_epochs, collecting=app.feedback is not None)
             with gr.Tab("Models", id="models"):
                 models = models_tab(app, default)
-        wire_why(app, draw, why, wire_draw(app, draw))
-        if draw.feedback is not None:
-            wire_feedback(app, draw, models)
+        wire_draw(app, draw)
+        wire_why(app, draw, why)
+        if feedback is not None:
+            wire_feedback(app, draw, feedback, models)
         wire_api(app)
         wire_models(app, models)
         if app.training_enabled:
             wire_train(app, demo, train, draw, models, default)
-        demo.load(None, None, None, js=SELECT_BRUSH_JS)
     demo.app_state = app  # tests reach the shared state through the Blocks object
     return demo
 

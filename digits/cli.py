@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import numpy as np
 from PIL import Image
 
-from digits import config
+from digits import cli_web, config
 from digits.explain.explanations import DEFAULT_METHOD, METHODS
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
 from digits.synthetic.negatives import SHIPPED_NEGATIVES
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(j)
     ls = sub.add_parser("list", help="registered models and their weight files")
     _add_common(ls)
+    cli_web.add_parsers(sub, _add_common)
     return parser
 
 
@@ -426,7 +427,7 @@ COMMANDS = {"train": cmd_train, "train-judge": cmd_train_judge, "calibrate": cmd
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return (COMMANDS.get(args.command) or args.func)(args)
     except _Exit as exc:
         return exc.code
     except UnknownModelError as exc:

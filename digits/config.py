@@ -18,6 +18,7 @@ DATA_ENV = "DIGITS_DATA"
 ACCEL_ENV = "DIGITS_ACCEL"  # "0" turns every CPU training speed-up off (digits/training/accel)
 WEIGHTS_ENV = "DIGITS_WEIGHTS"
 FEEDBACK_ENV = "DIGITS_FEEDBACK"  # the visitors' drawings folder, or "off"
+CACHE_ENV = "DIGITS_CACHE"  # built native kernels, the browser's ONNX models
 DEFAULT_DATA_DIR = "data"
 DEFAULT_FEEDBACK_DIR = Path(DEFAULT_DATA_DIR) / "feedback"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -58,3 +59,8 @@ def resolve_device(name: str | None = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for but no CUDA device is available")
     return torch.device(name)
+
+
+def cache_dir() -> Path:
+    """Where built artefacts are kept between runs: $DIGITS_CACHE, else ~/.cache/digits."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digits")

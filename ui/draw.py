@@ -1,276 +1,205 @@
-"""The Draw tab: the sketchpad, the answers that follow every stroke, Clear, and the API."""
+"""The Draw tab: the pad, the answers after every stroke, and the app's JSON API.
+
+One digit is answered in the visitor's browser (`digits/web/static/local.js`): the pad's
+change event runs only JavaScript, so a stroke costs the server nothing. A number, a
+browser without WebAssembly, or a page whose models have not loaded yet is answered by the
+server function `answer`, at most once per pause in drawing. Both make the same results
+dict, which the same template (`views.js`) draws.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import html
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
-from gradio.components.image_editor import EditorData
 
+from digits import web
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec
-from digits.recognition.inference import EMPTY, NOT_A_DIGIT
-from digits.recognition.preprocess import ImageInputError, ink_map, preprocess_ink
+from digits.recognition.inference import NOT_A_DIGIT
+from digits.recognition.preprocess import ImageInputError, ink_map, preprocess, preprocess_ink
 from digits.recognition.reading import read_ink_all, several_digits
-from digits.synthetic.sketches import APP_BRUSH_RADIUS_PX, APP_CANVAS_PX, APP_NUMBER_BRUSH_RADIUS_PX, example_paths
+from digits.recognition.strokes import StrokesError
 
-from .feedback import FeedbackRow, feedback_row
+from .pad import PADS, DrawingPad, empty_pad, results_template
 from .state import PREDICT_CONCURRENCY, AppState
-from .views import (
-    A_NUMBER,
-    COMPARE_COLUMNS,
-    COMPARE_EMPTY,
-    ONE_DIGIT,
-    PREVIEW_PX,
-    answer_html,
-    answer_line_html,
-    compare_table,
-    empty_answers,
-    enlarge,
-    label_value,
-    number_refusal,
-    reading_picture,
-    reading_table,
-)
+from .views import A_NUMBER, ONE_DIGIT, digit_results, empty_results, number_results
 
-EDITOR_CHROME_PX = 60  # room for the editor's toolbar: the canvas fits at 100%, the zoom its Clear returns to
-SKETCH_LABELS = {ONE_DIGIT: "Draw one digit", A_NUMBER: "Write a number: its digits side by side"}
-BRUSH_RADIUS_PX = {ONE_DIGIT: APP_BRUSH_RADIUS_PX, A_NUMBER: APP_NUMBER_BRUSH_RADIUS_PX}  # a finer pen for numbers
+PAUSE_MS = 250  # the server is asked once the visitor has paused this long (numbers, fallback)
+PAD_LABELS = {ONE_DIGIT: "Draw one digit", A_NUMBER: "Write a number: its digits side by side"}
 
-# The sketchpad starts (and, after Clear, restarts) with no tool selected; select the brush
-# so a visitor can draw at once. Polls briefly because the editor mounts asynchronously.
-# Buttons are found by their English label, else by their place in the editor's toolbars
-# (the labels follow the browser's language).
-EDITOR_BUTTON_JS = """
-  const editorButton = (label, toolbar, index) => {
-    const byLabel = document.querySelector(`#sketch button[aria-label="${label}"]`);
-    if (byLabel) return byLabel;
-    const bars = document.querySelectorAll(`#sketch ${toolbar}`);
-    return bars.length ? bars[index < 0 ? bars.length + index : index] : null;
-  };"""
+# The pad's change event: answered in the browser when its models are ready (one digit),
+# else by the server function after a pause. A newer stroke's answer always wins.
+ANSWER_JS = """async (pad, model, mode) => {
+  const seq = (window.digitsSeq = (window.digitsSeq || 0) + 1);
+  const stale = () => seq !== window.digitsSeq;
+  const keep = () => [window.digitsShown, window.digitsShown];
+  let results;
+  if (!pad || !pad.strokes || !pad.strokes.length) {
+    results = {mode: mode === "A_NUMBER" ? "number" : "digit", selected: model, empty: "no ink"};
+  } else if (mode !== "A_NUMBER" && window.digitsLocal && window.digitsLocal.ready) {
+    results = await window.digitsLocal.answer(pad, model);
+  } else {
+    await new Promise((r) => setTimeout(r, PAUSE_MS));
+    if (stale() || !window.digitsServer) return keep();
+    try { results = await window.digitsServer.answer(pad, model, mode); }
+    catch (err) { results = {error: "The server could not answer: " + (err && err.message || err)}; }
+  }
+  if (stale()) return keep();
+  window.digitsShown = results;
+  return [results, results];
+}""".replace("A_NUMBER", A_NUMBER).replace("PAUSE_MS", str(PAUSE_MS))
 
-
-SELECT_BRUSH_JS = """() => {""" + EDITOR_BUTTON_JS + """
-  let tries = 40, seen = 0;
-  const tick = () => {
-    const brush = editorButton("Brush", "button.quite-round", 0);
-    const erase = editorButton("Erase", "button.quite-round", 1);
-    const busy = erase && erase.classList.contains('highlight');
-    if (brush && !busy && !brush.classList.contains('highlight')) { brush.click(); seen = 0; }
-    else if (brush) { seen += 1; }
-    if (--tries > 0 && seen < 4) { setTimeout(tick, 150); }
-  };
-  setTimeout(tick, 150);
+# Runs once when the answers load: the server's functions for the fallback, and the models.
+ANSWERS_ON_LOAD = """
+window.digitsServer = server;
+if (!window.digitsLocalStarted) {
+  window.digitsLocalStarted = true;
+  server.web_models().then((where) => {
+    if (where && where.runtime && window.digitsLocal) return window.digitsLocal.init(where.runtime, where.models);
+  }).catch((err) => console.warn("digits: answering on the server:", err));
 }"""
 
-
-# Clear through the editor's own "Clear canvas" (its bin): setting the Sketchpad's value to
-# None clears only once (gradio-app/gradio#9978), the bin clears every time. The Clear button
-# only presses the bin in the browser; the bin's own `clear` event (one per Clear) then resets
-# the answers, the explanations and the feedback row, and selects the brush again.
-# The editor exports a stroke's pixels asynchronously: a stroke finished just before Clear
-# can reach the server after it. Such a late drawing is sent as empty when the editor has
-# nothing to undo (its canvas is blank), so no stale answer lands on an empty canvas.
-DROP_STALE_JS = """(sketch, ...rest) => {""" + EDITOR_BUTTON_JS + """
-  const undo = editorButton("Undo", "button.icon-button", 3);
-  const blank = undo && undo.disabled;
-  return [blank ? null : sketch, ...rest];
-}"""
-
-
-CLEAR_JS = """() => {""" + EDITOR_BUTTON_JS + """
-  const bin = editorButton("Clear canvas", "button.icon-button", -1);
-  if (bin) bin.click();
-}"""
-
-
-class DrawingPad(gr.Sketchpad):
-    """A Sketchpad that hands the library the drawing undecoded: the uploaded files' paths, or
-    the editor's in-memory PNG blobs. The library then checks each image's pixel budget on its
-    header and decodes only the layer it reads (Gradio would decode all three first, and its
-    errors carry no message the visitor can read). Gradio has already checked that every path
-    is one of its uploads."""
-
-    MAX_PENDING_BLOBS = 256  # blobs posted by editors but never claimed by a request (bounded memory)
-
-    def get_block_name(self) -> str:
-        return "imageeditor"  # the same front-end component as gr.Sketchpad
-
-    def preprocess(self, payload: EditorData | None) -> dict | None:
-        if payload is None:
-            return None
-        if payload.id is not None:  # the editor posted this stroke's PNGs as blobs
-            blobs = self.blob_storage.pop(payload.id, None)
-            while len(self.blob_storage) > self.MAX_PENDING_BLOBS:  # oldest first
-                self.blob_storage.pop(next(iter(self.blob_storage)))
-            if blobs is None:
-                return None
-            return {"background": blobs.background, "layers": list(blobs.layers), "composite": blobs.composite}
-
-        def path(file: Any) -> str | None:
-            return None if file is None else str(file.path)
-
-        return {"background": path(payload.background), "layers": [path(layer) for layer in payload.layers],
-                "composite": path(payload.composite)}
+MODE_JS = "(mode) => (" + json.dumps({m: empty_pad(m) for m in PADS}) + ")[mode]"
 
 
 @dataclass
 class DrawTab:
-    sketch: DrawingPad
+    pad: DrawingPad
     mode: gr.Radio  # one digit, or a whole number
     model: gr.Dropdown
-    answer: gr.HTML
-    answer_line: gr.HTML
-    probs: gr.Label
-    seen: gr.Image
-    compare: gr.Dataframe
-    predict_btn: gr.Button
-    clear_btn: gr.Button
-    samples: gr.Examples
-    feedback: FeedbackRow | None  # None when collection is switched off
+    answers: gr.HTML  # the results dict, drawn by views.js
+    answer_line: gr.HTML  # the same, compact, under the pad on a phone
 
 
-def pen(mode: str) -> gr.Brush:
-    """The sketchpad's brush in each writing mode: black only, finer for a number."""
-    return gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS_PX[mode])
+def file_url(path: Any) -> str:
+    return f"/gradio_api/file={path}"
 
 
-def draw_tab(choices: list[tuple[str, str]], default: str | None, collecting: bool) -> DrawTab:
+def draw_tab(app: AppState, choices: list[tuple[str, str]], default: str | None) -> DrawTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
-            sketch = DrawingPad(
-                label=SKETCH_LABELS[ONE_DIGIT], type="numpy", image_mode="RGBA", format="png",
-                canvas_size=(APP_CANVAS_PX, APP_CANVAS_PX), height=APP_CANVAS_PX + EDITOR_CHROME_PX,
-                fixed_canvas=True,
-                brush=pen(ONE_DIGIT),
-                eraser=gr.Eraser(default_size=2 * APP_BRUSH_RADIUS_PX), layers=False, elem_id="sketch")
-            answer_line = gr.HTML(answer_line_html(None), elem_id="answer-line")
-            with gr.Row():
-                predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
-                clear_btn = gr.Button("Clear", elem_id="clear-btn")
-            feedback = feedback_row() if collecting else None
+            pad = DrawingPad(label=PAD_LABELS[ONE_DIGIT], elem_id="sketch")
+            answer_line = gr.HTML(empty_results(), html_template=results_template("line"), elem_id="answer-line")
         with gr.Column(scale=2, min_width=260):
             model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
             mode = gr.Radio([ONE_DIGIT, A_NUMBER], value=ONE_DIGIT, label="Write", elem_id="write-mode",
                             info="One digit: draw it large. A number: its digits side by side, a little apart")
-            answer = gr.HTML(answer_html(None), elem_id="answer")
-            probs = gr.Label(num_top_classes=3, label="Probabilities", elem_id="probs")
-            seen = gr.Image(label="What the model sees (28×28)", format="png", height=PREVIEW_PX + 40,
-                            interactive=False, elem_id="seen")
-    # Not wrapped: on a phone the table scrolls sideways instead of breaking its headers.
-    compare = gr.Dataframe(headers=COMPARE_COLUMNS, label=COMPARE_EMPTY, interactive=False, elem_id="compare")
-    samples = gr.Examples(examples=[[p] for p in example_paths()], inputs=[sketch], label="Sample drawings")
-    return DrawTab(sketch, mode, model, answer, answer_line, probs, seen, compare, predict_btn, clear_btn, samples,
-                   feedback)
+            answers = gr.HTML(empty_results(), html_template=results_template(), elem_id="answers",
+                              js_on_load=ANSWERS_ON_LOAD, head=runtime_head(),
+                              server_functions=[server_answer(app), web_models_function(app)])
+    return DrawTab(pad, mode, model, answers, answer_line)
+
+
+def runtime_head() -> str:
+    """The scripts the page needs for answering in the browser, served by the app itself."""
+    files = [web.VENDOR / "ort.wasm.min.js"] if web.runtime_ready() else []
+    files += [web.STATIC / f for f in ("strokes.js", "local.js")]
+    return "".join(f'<script src="{file_url(f)}"></script>' for f in files)
+
+
+def web_models_function(app: AppState):
+    def web_models(args: list | None = None) -> dict[str, str | None]:
+        """Where the page loads onnxruntime-web and the current weights' ONNX files from (a
+        server function: Gradio passes the JS call's arguments as one list)."""
+        if not web.runtime_ready() or app.web is None:
+            return {"runtime": None, "models": None}
+        return {"runtime": file_url(f"{web.VENDOR}/"), "models": file_url(f"{app.web.folder()}/")}
+    return web_models
+
+
+def server_answer(app: AppState):
+    def answer(args: list) -> dict[str, Any]:
+        """The results dict for a drawing, on the server (numbers; browsers without the models).
+        A server function: the JS call's arguments (pad, model, mode) arrive as one list."""
+        pad, model, mode = (list(args or []) + [None, None, ONE_DIGIT])[:3]
+        try:
+            return classify(app, pad, model, mode)
+        except gr.Error as exc:
+            return {"error": exc.message}
+    return answer
 
 
 def unreadable(exc: Exception) -> gr.Error:
     """A bad input as a message the visitor can read (the server carries on)."""
-    if isinstance(exc, ImageInputError):
-        return gr.Error(f"Could not read that image: {exc}.", title="Not a readable image")
-    return gr.Error(f"Could not read that image ({type(exc).__name__}).", title="Not a readable image")
+    if isinstance(exc, (ImageInputError, StrokesError)):
+        return gr.Error(f"Could not read that drawing: {exc}.", title="Not a readable drawing")
+    return gr.Error(f"Could not read that drawing ({type(exc).__name__}).", title="Not a readable drawing")
 
 
-def classify(app: AppState, sketch: Any, model: str | None, mode: str = ONE_DIGIT):
-    """Sketchpad value -> (answer, compact answer, probabilities, what the model sees, compare table)."""
-    if mode == A_NUMBER:
-        return classify_number(app, sketch, model)
+def classify(app: AppState, drawing: Any, model: str | None, mode: str = ONE_DIGIT) -> dict[str, Any]:
+    """A drawing (strokes or an image) -> the results dict: every model's answer, or reading.
+    Strokes go straight to the 28x28 as in the browser; an image is decoded once."""
+    strokes = isinstance(drawing, dict) and "strokes" in drawing
     try:
-        ink = ink_map(sketch)  # decoded once: the models' 28x28 view and, if refused, its groups of ink
-        preds = app.store.classify_all(preprocess_ink(ink))
-    except (ValueError, TypeError, OSError, AttributeError) as exc:  # a bad upload must not break the page
+        ink = None if strokes and mode != A_NUMBER else ink_map(drawing)
+        if mode == A_NUMBER:
+            return number_results(read_ink_all(ink, app.store), ink, model)
+        preds = app.store.classify_all(preprocess(drawing) if strokes else preprocess_ink(ink))
+        chosen = preds.get(model or "") or next(iter(preds.values()), None)
+        refused = chosen is not None and chosen.reason == NOT_A_DIGIT
+        several = refused and several_digits(ink_map(drawing) if ink is None else ink)  # a number, in this mode?
+    except (ValueError, TypeError, OSError, AttributeError) as exc:  # a bad input must not break the page
         raise unreadable(exc) from None
-    chosen = preds.get(model or "") or next(iter(preds.values()), None)
-    if chosen is None or chosen.reason == EMPTY:
-        return answer_html(chosen), answer_line_html(chosen), None, None, compare_table({})
-    unavailable = {n: reason for n, reason in app.store.errors.items() if n not in preds}
-    if model in unavailable:
-        gr.Warning(f"{get_spec(model).display_name} is unavailable ({unavailable[model]}); "
-                   f"showing {get_spec(chosen.model).display_name}.")
-    several = chosen.reason == NOT_A_DIGIT and several_digits(ink)  # a number, in this mode?
-    return (answer_html(chosen, several), answer_line_html(chosen, several), label_value(chosen),
-            enlarge(chosen.image28), compare_table(preds, unavailable))
+    return digit_results(preds, chosen.model if chosen else model, several)
 
 
-def classify_number(app: AppState, sketch: Any, model: str | None):
-    """Number mode: every model's reading; the selected one's digits, boxes and 28x28 views."""
+def wire_draw(app: AppState, d: DrawTab) -> None:
+    """Every stroke, model or mode change re-answers; none of them is a server event."""
+    inputs, outputs = [d.pad, d.model, d.mode], [d.answers, d.answer_line]
+    for trigger in (d.pad.change, d.model.change):
+        trigger(None, inputs, outputs, js=ANSWER_JS, show_progress="hidden", api_visibility="private")
+    d.mode.change(None, [d.mode], [d.pad], js=MODE_JS, show_progress="hidden", api_visibility="private")
+    d.mode.change(lambda mode: gr.update(label=PAD_LABELS[mode]), [d.mode], [d.pad], show_progress="hidden",
+                  api_visibility="private")
+
+
+def decode_drawing(drawing: str) -> bytes | dict:
+    """The API's drawing: the pad's strokes as JSON text, or base64 image bytes (bare or as a
+    `data:image/...;base64,` URL)."""
+    text = drawing.strip() if isinstance(drawing, str) else ""
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise gr.Error(f"The drawing's JSON is not valid: {exc}.") from None
     try:
-        ink = ink_map(sketch)
-        readings = read_ink_all(ink, app.store)
-    except (ValueError, TypeError, OSError, AttributeError) as exc:
-        raise unreadable(exc) from None
-    r = readings.get(model or "") or next(iter(readings.values()), None)
-    if r is None or r.reason == EMPTY or isinstance(ink, str):
-        return cleared_outputs(A_NUMBER)
-    name, conf = get_spec(r.model).display_name, r.confidence
-    if r.reason == NOT_A_DIGIT:
-        return (*number_refusal(r), None, reading_picture(ink, r), reading_table(readings))
-    sure = f"{100 * conf:.0f}% sure" + (" of them all" if len(r.digits) > 1 else "")
-    note = f"{len(r.digits)} digit{'s' * (len(r.digits) != 1)}, {sure}"
-    return (f"<div class='answer'><div class='digit'>{html.escape(r.text)}</div>"
-            f"<div class='note'>{html.escape(name)}: {note}</div></div>",
-            f"<div class='answer-line'><b class='digit'>{html.escape(r.text)}</b> "
-            f"<span>{html.escape(name)}</span></div>",
-            {r.text: conf}, reading_picture(ink, r), reading_table(readings))
+        return base64.b64decode(text.rpartition("base64,")[2], validate=True)
+    except (binascii.Error, ValueError):
+        raise gr.Error("The drawing must be the pad's strokes as JSON, or base64 (or a data: URL) of a PNG or "
+                       "JPEG file.") from None
 
 
-def cleared_outputs(mode: str = ONE_DIGIT):
-    """What the Draw tab shows on an empty canvas (after Clear): what to draw in this mode."""
-    return *empty_answers(mode), None, None, compare_table({})
-
-
-def wire_draw(app: AppState, d: DrawTab) -> list:
-    """Every stroke (change) re-predicts, the last one wins; Clear drops what is in flight.
-    Returns the prediction events (the explanations follow them)."""
-    inputs = [d.sketch, d.model, d.mode]
-    outputs = [d.answer, d.answer_line, d.probs, d.seen, d.compare]
-    on_draw = lambda s, m, mode: classify(app, s, m, mode)  # noqa: E731
-    served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict")
-    drawn = d.sketch.change(on_draw, inputs, outputs, trigger_mode="always_last", js=DROP_STALE_JS,
-                            api_name="classify", **served)
-    redrawn = gr.on([d.model.change, d.mode.change, d.predict_btn.click], on_draw, inputs, outputs,
-                    api_visibility="private",
-                    **served)
-    # Clear: the editor's bin empties the canvas; its `clear` event drops every answer still
-    # in flight (so none lands on the empty canvas), shows the hint and selects the brush.
-    d.sketch.clear(cleared_outputs, [d.mode], outputs, cancels=[drawn, redrawn], show_progress="hidden",
-                   api_visibility="private")
-    d.sketch.clear(None, None, None, js=SELECT_BRUSH_JS)
-    # The Clear button only presses the bin (in the browser): the bin's event above is the one reset.
-    d.clear_btn.click(None, None, None, js=CLEAR_JS)
-    d.mode.change(lambda mode: gr.update(label=SKETCH_LABELS[mode], brush=pen(mode)), [d.mode], [d.sketch],
-                  show_progress="hidden", api_visibility="private")
-    # Loading a sample does not count as a change of the sketchpad: predict explicitly.
-    sampled = d.samples.load_input_event.then(on_draw, inputs, outputs, api_visibility="private", **served)
-    return [drawn, redrawn, sampled]
-
-
-def decode_png(image: str) -> bytes:
-    """Base64 image bytes, bare or as a `data:image/...;base64,` URL (the API's input)."""
+def _checked(app: AppState, model: str) -> str:
     try:
-        return base64.b64decode(image.rpartition("base64,")[2], validate=True)
-    except (binascii.Error, ValueError, AttributeError):
-        raise gr.Error("The image must be base64 (or a data: URL) of a PNG or JPEG file.") from None
-
-
-def api_predict(app: AppState, image: str, model: str) -> dict[str, Any]:
-    """One model's answer as JSON, the same shape as `python -m digits predict --json`."""
-    png = decode_png(image)
-    try:
-        return app.store.predict(png, model).as_dict()
+        return get_spec(model).name
     except UnknownModelError as exc:
         raise gr.Error(str(exc)) from None
-    except (ValueError, TypeError, OSError) as exc:
-        raise unreadable(exc) from None
 
 
 def wire_api(app: AppState) -> None:
-    """An API-only endpoint that runs just one model on a base64 image (bench/app_latency.py)."""
-    def predict(image: str, model: str = DEFAULT_MODEL) -> dict:
-        """A base64 PNG/JPEG (or data: URL) and a model name -> {model, digit, probabilities, reason}."""
-        return api_predict(app, image, model)
+    """The JSON API (`gradio_client` and "Use via API"): one model, every model, a number."""
 
-    gr.api(predict, api_name="predict", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict")
+    def predict(drawing: str, model: str = DEFAULT_MODEL) -> dict:
+        """One model's answer: {model, digit, probabilities, reason}, as `python -m digits predict --json`."""
+        name = _checked(app, model)
+        try:
+            return app.store.predict(decode_drawing(drawing), name).as_dict()
+        except (ValueError, TypeError, OSError) as exc:
+            raise unreadable(exc) from None
+
+    def classify_all(drawing: str, model: str = DEFAULT_MODEL) -> dict:
+        """Every model's answer (the results dict the page draws): {mode, selected, seen, models}."""
+        return classify(app, decode_drawing(drawing), _checked(app, model))
+
+    def read(drawing: str, model: str = DEFAULT_MODEL) -> dict:
+        """Every model's reading of a number: {mode, selected, readings: [{name, text, ...}], picture}."""
+        return classify(app, decode_drawing(drawing), _checked(app, model), A_NUMBER)
+
+    served = dict(concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="predict")
+    gr.api(predict, api_name="predict", **served)
+    gr.api(classify_all, api_name="classify", **served)
+    gr.api(read, api_name="read", **served)

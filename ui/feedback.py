@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
-from digits.models import DEFAULT_MODEL
 from digits.recognition.inference import NOT_A_DIGIT
-from digits.recognition.reading import read
 from digits.visitors.store import MAX_LABEL_DIGITS, FeedbackError, FeedbackUnavailable, anonymous_session, record
 
 from .cards import ModelsTab, visitor_table
+from .draw import DrawTab, decode_drawing
 from .state import PREDICT_CONCURRENCY, AppState
-from .views import A_NUMBER, ONE_DIGIT
-
-if TYPE_CHECKING:  # draw.py builds this row: importing it here at run time would be circular
-    from .draw import DrawTab
+from .views import A_NUMBER, ONE_DIGIT, shown_label
 
 RIGHT_LABEL = "✓ Right"
 NOT_DIGIT_LABEL = "✗ Not a digit"  # the visitor says the drawing is no digit at all
@@ -61,13 +58,10 @@ def feedback_mode(mode: str) -> list:
             FEEDBACK_ASK[ONE_DIGIT if digit else A_NUMBER]]
 
 
-def feedback_cleared(mode: str) -> tuple[Any, str]:
-    return gr.update(value=""), FEEDBACK_ASK.get(mode, FEEDBACK_ASK[ONE_DIGIT])
-
-
-def give_feedback(app: AppState, sketch: Any, model: str | None, consent: bool, label: str,
-                  request: gr.Request | None = None, mode: str = ONE_DIGIT) -> tuple[str, Any]:
-    """A visitor's "right" or correction: stored only with consent; every failure is a message."""
+def give_feedback(app: AppState, drawing: Any, shown: dict | None, consent: bool, label: str,
+                  request: gr.Request | None = None) -> tuple[str, Any]:
+    """A visitor's "right" or correction: stored only with consent; every failure is a message.
+    ✓ Right confirms what the page showed (`shown`, the results dict), never a new prediction."""
     if not consent:
         return ("Tick **Keep this drawing** first: nothing is stored without it.", gr.skip())
     if app.feedback is None:
@@ -75,14 +69,14 @@ def give_feedback(app: AppState, sketch: Any, model: str | None, consent: bool, 
     if label == NOT_DIGIT_LABEL:
         label = NOT_A_DIGIT
     elif label == RIGHT_LABEL:
-        label = current_answer(app, sketch, model, mode)
+        label = shown_label(shown)
         if label is None:
             return "Draw a digit first.", gr.skip()
     elif not str(label).strip():
         return "Type the number you wrote first.", gr.skip()
     session = anonymous_session(getattr(request, "session_hash", None), app.salt)
     try:
-        row = record(app.feedback, app.store, sketch, label, session)
+        row = record(app.feedback, app.store, drawing, label, session)
     except FeedbackUnavailable as exc:
         return f"Could not save: {exc}. The models still answer.", gr.skip()
     except (FeedbackError, ValueError, OSError) as exc:
@@ -90,34 +84,29 @@ def give_feedback(app: AppState, sketch: Any, model: str | None, consent: bool, 
     return f"Thank you: kept as **{label}** (drawing #{row}).", visitor_table(app)
 
 
-def current_answer(app: AppState, sketch: Any, model: str | None, mode: str) -> str | None:
-    """What the selected model says now: its digit, in number mode its reading, or "not a
-    digit" (so ✓ Right on a refusal keeps the drawing as a non-digit)."""
-    if sketch is None:
-        return None
-    said = (read(sketch, model or DEFAULT_MODEL, app.store) if mode == A_NUMBER
-            else app.store.predict(sketch, model or DEFAULT_MODEL))
-    if said.reason == NOT_A_DIGIT:
-        return NOT_A_DIGIT
-    return said.text if mode == A_NUMBER else None if said.digit is None else str(said.digit)
+def wire_feedback(app: AppState, d: DrawTab, f: FeedbackRow, m: ModelsTab) -> None:
+    """Each button sends its own value as the label, with what the page showed; the API's
+    `feedback` endpoint takes the drawing and the label a caller gives."""
 
+    def on_feedback(pad: dict, shown: dict, consent: bool, label: str, request: gr.Request):
+        return give_feedback(app, pad, shown, consent, label, request)
 
-def wire_feedback(app: AppState, d: DrawTab, m: ModelsTab) -> None:
-    """Each button sends its own value as the label; the first is also the public `feedback`
-    endpoint (sketch, model, consent, label)."""
-    f = d.feedback
-
-    def on_feedback(sketch: Any, model: str | None, consent: bool, label: str, mode: str, request: gr.Request):
-        return give_feedback(app, sketch, model, consent, label, request, mode)
-
-    served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="feedback")
-    for i, button in enumerate(f.buttons):
-        button.click(on_feedback, [d.sketch, d.model, f.consent, button, d.mode], [f.message, m.visitors],
-                     **(dict(api_name="feedback") if i == 0 else dict(api_visibility="private")), **served)
-    f.number.submit(on_feedback, [d.sketch, d.model, f.consent, f.number, d.mode], [f.message, m.visitors],
-                    api_visibility="private", **served)
+    served = dict(show_progress="hidden", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="feedback",
+                  api_visibility="private")
+    for button in f.buttons:
+        button.click(on_feedback, [d.pad, d.answers, f.consent, button], [f.message, m.visitors], **served)
+    f.number.submit(on_feedback, [d.pad, d.answers, f.consent, f.number], [f.message, m.visitors], **served)
     d.mode.change(feedback_mode, [d.mode], [*f.digit_buttons, f.number, f.message], show_progress="hidden",
                   api_visibility="private")
-    # A new drawing: no thanks or typed number left over (Clear's button presses the bin).
-    d.sketch.clear(feedback_cleared, [d.mode], [f.number, f.message], show_progress="hidden",
-                   api_visibility="private")
+    # A new stroke: ask again (no thanks left over from the last drawing); in the browser only.
+    ask = "(mode) => (" + json.dumps(FEEDBACK_ASK) + ")[mode]"
+    d.pad.change(None, [d.mode], [f.message], js=ask, show_progress="hidden", api_visibility="private")
+
+    def feedback(drawing: str, label: str, consent: bool = False, request: gr.Request = None) -> str:
+        """Keep a labelled drawing (the pad's strokes as JSON, or a base64 PNG/JPEG): label is a
+        digit, a whole number or "not a digit"; consent must be true. Answers what happened."""
+        if not str(label or "").strip():
+            return "Not kept: give the label (a digit, a whole number or 'not a digit')."
+        return give_feedback(app, decode_drawing(drawing), None, consent, label, request)[0]
+
+    gr.api(feedback, api_name="feedback", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="feedback")

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from digits import config
 from digits.evaluate import MistakeGallery
 from digits.recognition.inference import ModelStore
-from digits.training.jobs import TrainingJob
 from digits.visitors.store import FeedbackStore, FeedbackUnavailable
 from digits.visitors.sync import start_sync
+from digits.web import WebModels
 
 PREDICT_CONCURRENCY = 4  # prediction events served at once (each runs on one torch thread)
 TRAINING_ENV = "DIGITS_TRAINING"  # "off" hides the Train tab (public Spaces)
@@ -32,13 +33,14 @@ class AppState:
     """What every visitor shares: the model store, the training slot, the mistakes gallery."""
 
     store: ModelStore
-    job: TrainingJob | None
+    job: Any
     training_enabled: bool
     max_epochs: int
     mistakes: MistakeGallery
     feedback: FeedbackStore | None = None  # visitors' drawings; None when off or unusable
     feedback_problem: str | None = None  # "off", or why the store cannot be used
     salt: str = field(default_factory=lambda: secrets.token_hex(8))  # anonymises session ids
+    web: WebModels | None = None  # the ONNX export the visitors' browsers run
 
     @classmethod
     def from_env(cls) -> "AppState":
@@ -46,9 +48,14 @@ class AppState:
         max_epochs = _env_int(MAX_EPOCHS_ENV) or DEFAULT_MAX_EPOCHS
         store = ModelStore()
         store.warm_up()
-        job = TrainingJob(data_dir=os.environ.get(config.DATA_ENV), weights_dir=str(store.directory),
-                          max_epochs=max_epochs, max_batches=_env_int(MAX_BATCHES_ENV)) if enabled else None
-        return cls(store, job, enabled, max_epochs, MistakeGallery(store), *open_feedback())
+        job = None
+        if enabled:  # the training side is loaded only when the Train tab exists
+            from digits.training.jobs import TrainingJob
+
+            job = TrainingJob(data_dir=os.environ.get(config.DATA_ENV), weights_dir=str(store.directory),
+                              max_epochs=max_epochs, max_batches=_env_int(MAX_BATCHES_ENV))
+        web = WebModels(store, config.cache_dir() / "web-models")
+        return cls(store, job, enabled, max_epochs, MistakeGallery(store), *open_feedback(), web=web)
 
 
 def open_feedback() -> tuple[FeedbackStore | None, str | None]:

@@ -91,22 +91,24 @@ def why_views(app: AppState, sketch: Any, model: str | None, method: Method, ope
             gr.update(value=runner, label=f"Evidence for {e.runner_up}, the runner-up"), row, features)
 
 
-def wire_why(app: AppState, d: DrawTab, w: WhyPanel, predictions: list) -> None:
-    """The explanation follows each answer as a second event in its own concurrency group, so
-    it can lag on a busy server but never delays an answer; a closed panel computes nothing."""
-    inputs, outputs = [d.sketch, d.model, w.method, w.opened, d.mode], why_outputs_of(w)
+def wire_why(app: AppState, d: DrawTab, w: WhyPanel) -> None:
+    """While the panel is open, each stroke (the pad's `input`), model, mode or method change
+    asks the server to explain, in its own concurrency group so it never delays an answer; a
+    closed panel costs nothing, not even a request."""
+    inputs, outputs = [d.pad, d.model, w.method, w.opened, d.mode], why_outputs_of(w)
 
-    def on_why(sketch: Any, model: str | None, method: Method, opened: bool, mode: str):
+    def on_why(pad: Any, model: str | None, method: Method, opened: bool, mode: str):
         if opened and mode == A_NUMBER:
             return (WHY_NUMBER, *why_cleared()[1:])
-        return why_views(app, sketch, model, method, opened)
+        if not pad or not pad.get("strokes"):
+            return why_cleared()
+        return why_views(app, pad, model, method, opened)
 
     served = dict(show_progress="hidden", concurrency_limit=WHY_CONCURRENCY, concurrency_id="explain",
-                  api_visibility="private")
-    events = [p.then(on_why, inputs, outputs, **served) for p in predictions]
-    events.append(w.method.change(on_why, inputs, outputs, **served))
-    events.append(w.accordion.expand(lambda: True, None, w.opened, api_visibility="private")
-                  .then(on_why, inputs, outputs, **served))
-    w.accordion.collapse(lambda: False, None, w.opened, api_visibility="private")
-    # Clear (the button presses the editor's bin): one event, the bin's.
-    d.sketch.clear(why_cleared, None, outputs, cancels=events, show_progress="hidden", api_visibility="private")
+                  api_visibility="private", trigger_mode="always_last")
+    for trigger in (d.pad.input, d.model.change, d.mode.change, w.method.change):
+        trigger(on_why, inputs, outputs, **served)
+    w.accordion.expand(lambda: True, None, w.opened, js="() => { window.digitsWhyOpen = true; }",
+                       api_visibility="private").then(on_why, inputs, outputs, **served)
+    w.accordion.collapse(lambda: False, None, w.opened, js="() => { window.digitsWhyOpen = false; }",
+                         api_visibility="private")

@@ -229,7 +229,11 @@ def ink_from_array(arr: np.ndarray) -> np.ndarray | str:
 
 
 def ink_map(image: Any) -> np.ndarray | str:
-    """Ink in [0, 1] from any supported input (a Gradio sketchpad dict included)."""
+    """Ink in [0, 1] from any supported input (a pad's strokes, a Gradio sketchpad dict)."""
+    if isinstance(image, dict) and "strokes" in image:
+        from digits.recognition.strokes import ink_of_strokes  # strokes.py builds on this module
+
+        return ink_of_strokes(image)
     if isinstance(image, dict):
         return _ink_from_editor(image)
     if isinstance(image, (str, os.PathLike, bytes, bytearray)):
@@ -441,7 +445,12 @@ def to_input(map28: np.ndarray, placement: Placement) -> np.ndarray:
 
 
 def preprocess(image: Any) -> Preprocessed:
-    """The whole pipeline: any supported input -> `Preprocessed` (28x28 or empty)."""
+    """The whole pipeline: any supported input -> `Preprocessed` (28x28 or empty). A pad's
+    strokes are drawn straight into the 28x28 (`digits.recognition.strokes`)."""
+    if isinstance(image, dict) and "strokes" in image:
+        from digits.recognition.strokes import preprocess_strokes  # strokes.py builds on this module
+
+        return preprocess_strokes(image)
     return preprocess_ink(ink_map(image))
 
 

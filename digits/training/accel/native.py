@@ -29,9 +29,8 @@ from pathlib import Path
 
 import torch  # imported before any kernel loads: its libgomp is the one they bind to
 
-from digits.config import ACCEL_ENV, accel_enabled
+from digits.config import ACCEL_ENV, accel_enabled, cache_dir
 
-CACHE_ENV = "DIGITS_CACHE"
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 ENTRY_SOURCE = "kernels.c"
 BUILD_TIMEOUT_S = 120
@@ -54,10 +53,6 @@ SUFFIXES = {torch.bfloat16: "bf16", torch.float32: "f32"}
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digits")
 
 
 def _compiler() -> str | None:
