@@ -15,46 +15,38 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
-from digits.synthetic.sketches import app_canvas
 from digits.training.data import mnist_available
 from digits.training.engine import TrainConfig
 from digits.training.jobs import TrainingJob
 from digits.weights import load_model, read_card
 from tests.conftest import ROOT
-from tests.devserver import call, running_app, sketch_value
+from tests.devserver import call, running_app
 
 JOB_TIMEOUT_S = 120
 SMALL_DISK = "400k"  # holds the shipped LeNet-5 weights (about 250 kB) but not a second copy
 
 
-def _png(digit: int) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(app_canvas(digit, variant=0)).save(buf, format="PNG")
-    return buf.getvalue()
+SEVEN = json.dumps({"strokes": [[[90, 80], [250, 80], [150, 290]]], "width": 336, "height": 336, "pen": 28})
 
 
 def test_garbage_weights_while_serving(tmp_path):
     with running_app(None, tmp_path / "app.log") as app, httpx.Client(base_url=app.url, timeout=60) as client:
-        drawing = sketch_value(client, _png(7))
-        kind, outputs = call(client, "classify", [drawing, "lenet5", "One digit"])
-        assert kind == "complete" and "unavailable" not in json.dumps(outputs[4])
+        kind, outputs = call(client, "classify", [SEVEN, "lenet5"])
+        assert kind == "complete" and not outputs[0]["unavailable"] and len(outputs[0]["models"]) == 4
         good = (app.weights / "lenet5.safetensors").read_bytes()
         (app.weights / "lenet5.safetensors").write_bytes(b"garbage, not tensors")
-        kind, outputs = call(client, "classify", [drawing, "lenet5", "One digit"])
+        kind, outputs = call(client, "classify", [SEVEN, "lenet5"])
         assert kind == "complete"
-        rows = {row[0]: row for row in outputs[4]["value"]["data"]}
-        assert rows["LeNet-5"][3].startswith("unavailable: not a readable safetensors file")
-        for name in ("MLP", "Simple CNN", "Modern CNN"):
-            assert rows[name][1] == "7"  # the others keep answering
+        (gone,) = outputs[0]["unavailable"]
+        assert gone["display"] == "LeNet-5" and gone["why"].startswith("not a readable safetensors file")
+        answered = {m["display"]: int(np.argmax(m["probs"])) for m in outputs[0]["models"]}
+        assert answered == {"MLP": 7, "Simple CNN": 7, "Modern CNN": 7}  # the others keep answering
         (app.weights / "lenet5.safetensors").write_bytes(good)
-        kind, outputs = call(client, "classify", [drawing, "lenet5", "One digit"])
-        assert "unavailable" not in json.dumps(outputs[4]) and "LeNet-5: " in outputs[0]
+        kind, outputs = call(client, "classify", [SEVEN, "lenet5"])
+        assert not outputs[0]["unavailable"] and outputs[0]["selected"] == "lenet5"
 
 
 needs_mnist = pytest.mark.skipif(not mnist_available(), reason="real MNIST is not reachable: set DIGITS_DATA")

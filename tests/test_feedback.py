@@ -3,6 +3,7 @@ path over HTTP (concurrency, a killed server, a restart, an unwritable folder)."
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import signal
@@ -19,7 +20,7 @@ from digits.evaluate import confusion_matrix, fair_drawings, score_visitors, wil
 from digits.recognition.inference import ModelStore
 from digits.synthetic.sketches import app_canvas
 from digits.visitors import store as fb
-from tests.devserver import call, running_app, sketch_value
+from tests.devserver import call, running_app
 
 CONCURRENT = 50
 
@@ -127,7 +128,7 @@ def test_scores_use_only_drawings_the_weights_never_saw(tmp_path, models):
 
 
 def _correct(client, png: bytes, label: str, consent: bool = True):
-    return call(client, "feedback", [sketch_value(client, png), "modern", consent, label, "One digit"])
+    return call(client, "feedback", [base64.b64encode(png).decode(), label, consent])
 
 
 def _count(folder) -> int:
@@ -155,8 +156,12 @@ def test_concurrent_corrections_restart_and_consent(tmp_path):
         with httpx.Client(base_url=app.url, timeout=60) as client:
             kind, out = _correct(client, png, "7", consent=False)
             assert kind == "complete" and "nothing is stored" in out[0]
-            kind, out = _correct(client, png, fb_right := "✓ Right")
-            assert kind == "complete" and "kept as **7**" in out[0], (fb_right, out)
+            kind, out = _correct(client, png, "")
+            assert kind == "complete" and "give the label" in out[0]
+            kind, out = _correct(client, png, "seven")
+            assert kind == "complete" and "is not a label" in out[0]
+            kind, out = _correct(client, png, "not a digit")
+            assert kind == "complete" and "kept as **not a digit**" in out[0]
     assert _count(folder) == CONCURRENT + 1
     with running_app({"DIGITS_FEEDBACK": str(folder)}) as app, httpx.Client(base_url=app.url, timeout=60) as c:
         assert _count(folder) == CONCURRENT + 1  # the rows survived the restart
@@ -204,8 +209,8 @@ def test_unwritable_folder_keeps_the_app_predicting(tmp_path):
     with running_app({"DIGITS_FEEDBACK": str(blocker / "feedback")}) as app, \
             httpx.Client(base_url=app.url, timeout=60) as client:
         png = _png(app_canvas(2, variant=0))
-        kind, out = call(client, "classify", [sketch_value(client, png), "modern", "One digit"])
-        assert kind == "complete" and "<div class='digit'>2</div>" in out[0]
+        kind, out = call(client, "predict", [base64.b64encode(png).decode(), "modern"])
+        assert kind == "complete" and out[0]["digit"] == 2
         kind, out = _correct(client, png, "2")
         assert kind == "complete" and out[0].startswith("Could not save: cannot open") and "still answer" in out[0]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import random
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 
 from digits.synthetic.sketches import app_canvas
-from tests.devserver import AppStartError, call, file_data, running_app, sketch_value, upload
+from tests.devserver import AppStartError, call, running_app
 
 FUZZ_CASES = 240  # malformed values and files sent through the API (seeded, so repeatable)
 MEMORY_SLACK_MB = 150  # resident memory may grow this much over the fuzz run (allocator caches)
@@ -40,9 +41,19 @@ def app(tmp_path_factory):
         pytest.fail(str(exc))
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _strokes(strokes: list, **extra) -> str:
+    return json.dumps({"strokes": strokes, "width": 336, "height": 336, "pen": 28, **extra})
+
+
+SEVEN = _strokes([[[90, 80], [250, 80], [150, 290]]])
+
+
 def _seven(client) -> tuple[str, object]:
-    return call(client, "classify", [sketch_value(client, _png(app_canvas(7, variant=0))),
-                                     "modern", "One digit"])
+    return call(client, "classify", [SEVEN, "modern"])
 
 
 def _bomb() -> bytes:
@@ -51,19 +62,23 @@ def _bomb() -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("name, make, message", [
-    ("not an image", lambda c: sketch_value(c, b"hello, not a png"), "not an image"),
-    ("empty file", lambda c: sketch_value(c, b""), "not an image"),
-    ("truncated", lambda c: sketch_value(c, _png(app_canvas(3))[:500]), "truncated"),
-    ("bomb", lambda c: sketch_value(c, _bomb()), "too large"),
-    ("a string", lambda c: "hello", "valid dictionary"),
-    ("layers not a list", lambda c: {"background": None, "layers": "x", "composite": None}, "valid list"),
-    ("path outside the uploads", lambda c: {"background": None, "layers": [file_data("/etc/passwd")],
-                                            "composite": None}, "not uploaded"),
+@pytest.mark.parametrize("name, drawing, message", [
+    ("not an image", _b64(b"hello, not a png"), "not an image"),
+    ("empty file", "", "not an image"),
+    ("truncated", _b64(_png(app_canvas(3))[:500]), "truncated"),
+    ("bomb", _b64(_bomb()), "too large"),
+    ("not base64", "hello!", "must be"),
+    ("broken JSON", '{"strokes": [', "not valid"),
+    ("strokes not a list", '{"strokes": 7}', "a drawing is"),
+    ("a point not a number", _strokes([[["x", 1]]]), "list of [x, y] points"),
+    ("infinite", '{"strokes": [[[1e999, 1]]], "width": 336, "height": 336, "pen": 28}', "finite"),
+    ("too many points", _strokes([[[i % 300, i % 200] for i in range(5000)]]), "too many points"),
+    ("too many strokes", _strokes([[[1, 1]]] * 100), "too many strokes"),
+    ("a huge pad", _strokes([], width=10**9), "width must be"),
 ])
-def test_bad_input_gets_a_readable_error(app, name, make, message):
+def test_bad_input_gets_a_readable_error(app, name, drawing, message):
     _, client = app
-    kind, payload = call(client, "classify", [make(client), "modern", "One digit"])
+    kind, payload = call(client, "classify", [drawing, "modern"])
     assert kind == "error" and message in payload["error"], (name, payload)
 
 
@@ -73,32 +88,31 @@ def test_bad_input_gets_a_readable_error(app, name, make, message):
 ], ids=["opaque-white", "grey16"])
 def test_uniform_images_are_empty_not_a_digit(app, image):
     _, client = app
-    kind, outputs = call(client, "classify", [sketch_value(client, _png(image)), "modern", "One digit"])
-    assert kind == "complete" and "Draw a digit" in outputs[0] and outputs[2] in ({}, None)
+    kind, outputs = call(client, "classify", [_b64(_png(image)), "modern"])
+    assert kind == "complete" and outputs[0]["empty"] and "models" not in outputs[0]
 
 
-def _fuzz_value(rng: random.Random, client) -> object:
-    """One malformed sketchpad value or file, drawn at random."""
+def _fuzz_value(rng: random.Random) -> object:
+    """One malformed drawing (strokes or file), drawn at random."""
     good = _png(app_canvas(rng.randrange(10), variant=0))
     files = [b"", b"\x89PNG\r\n\x1a\n", good[: rng.randrange(1, len(good))], bytes(rng.randrange(256)
              for _ in range(rng.randrange(1, 400))), good[:64] + bytes(300) + good[364:],
              _png(np.full((rng.randrange(1, 40), rng.randrange(1, 40)), rng.randrange(256), np.uint8)),
              _png(np.uint8(rng.randrange(256)) * np.ones((3, 3, 3), np.uint8), "BMP")]
-    kind = rng.randrange(6)
+    kind = rng.randrange(5)
     if kind == 0:
-        return sketch_value(client, rng.choice(files))
+        return _b64(rng.choice(files))
     if kind == 1:
-        return rng.choice(["", "x" * rng.randrange(100), 0, -1, 3.5, [], [None], {"a": 1}, True])
+        return rng.choice(["", "x" * rng.randrange(100), 0, -1, 3.5, [], [None], {"a": 1}, True, None])
     if kind == 2:
-        return {"background": None, "layers": rng.choice([None, 7, "x", [{}], [{"path": None}], [[1, 2]]]),
-                "composite": None}
+        junk = [None, 7, "x", [{}], [[1, 2, 3]], [[[1, None]]], [[["1", "2"]]], [[[-5, 9e9]]]]
+        return json.dumps({"strokes": rng.choice(junk), "width": rng.choice([336, -1, 0, "w", None]),
+                           "pen": rng.choice([28, 0, -3, "p", 1e9])})
     if kind == 3:
-        return {"background": file_data(rng.choice(["/etc/hostname", "../../x", "", "/proc/self/environ"])),
-                "layers": [], "composite": None}
-    if kind == 4:
-        path = upload(client, rng.choice(files))
-        return {"background": None, "layers": [file_data(path)] * rng.randrange(0, 4), "composite": file_data(path)}
-    return {"id": "".join(rng.choice("abc123") for _ in range(8))}  # blobs never sent
+        n = rng.randrange(1, 40)
+        return _strokes([[[rng.uniform(-50, 400), rng.uniform(-50, 400)] for _ in range(rng.randrange(1, 30))]
+                         for _ in range(n)])
+    return "{" + "".join(rng.choice('[]{}",:0123abc') for _ in range(rng.randrange(1, 80)))
 
 
 @pytest.mark.slow
@@ -109,8 +123,8 @@ def test_fuzz_keeps_serving_with_flat_memory(app):
     rng = random.Random(1234)
     outcomes = {"complete": 0, "error": 0}
     for i in range(FUZZ_CASES):
-        value = _fuzz_value(rng, client)
-        kind, payload = call(client, "classify", [value, rng.choice(["modern", "mlp", "nope", None]), "One digit"])
+        value = _fuzz_value(rng)
+        kind, payload = call(client, "classify", [value, rng.choice(["modern", "mlp", "nope", None])])
         assert kind in outcomes, (i, value, kind, payload)
         if kind == "error":
             assert payload and payload.get("error"), (i, value, payload)  # never an error without a message
@@ -119,7 +133,7 @@ def test_fuzz_keeps_serving_with_flat_memory(app):
     assert running.process.poll() is None
     assert _rss_mb(running.process.pid) - baseline < MEMORY_SLACK_MB
     kind, outputs = _seven(client)
-    assert kind == "complete" and "<div class='digit'>7</div>" in outputs[0]
+    assert kind == "complete" and all(int(np.argmax(m["probs"])) == 7 for m in outputs[0]["models"])
 
 
 def test_api_predict_endpoint_answers_json_for_one_model(app):
@@ -136,8 +150,8 @@ def test_api_predict_endpoint_answers_json_for_one_model(app):
 
 
 @pytest.mark.parametrize("data, message", [
-    (["not base64!", "modern"], "must be base64"),
-    ([12, "modern"], "must be base64"),
+    (["not base64!", "modern"], "must be"),
+    ([12, "modern"], "must be"),
     ([base64.b64encode(b"hello").decode(), "modern"], "not an image"),
     ([base64.b64encode(_png(app_canvas(1))).decode(), "resnet"], "unknown model"),
 ])

@@ -144,7 +144,8 @@ def classify(app: AppState, drawing: Any, model: str | None, mode: str = ONE_DIG
         several = refused and several_digits(ink_map(drawing) if ink is None else ink)  # a number, in this mode?
     except (ValueError, TypeError, OSError, AttributeError) as exc:  # a bad input must not break the page
         raise unreadable(exc) from None
-    return digit_results(preds, chosen.model if chosen else model, several)
+    unavailable = {name: why for name, why in app.store.errors.items() if name not in preds}
+    return digit_results(preds, chosen.model if chosen else model, several, unavailable=unavailable)
 
 
 def wire_draw(app: AppState, d: DrawTab) -> None:
@@ -157,10 +158,15 @@ def wire_draw(app: AppState, d: DrawTab) -> None:
                   api_visibility="private")
 
 
+DRAWING_FORMS = "The drawing must be the pad's strokes as JSON, or base64 (or a data: URL) of a PNG or JPEG file."
+
+
 def decode_drawing(drawing: str) -> bytes | dict:
     """The API's drawing: the pad's strokes as JSON text, or base64 image bytes (bare or as a
     `data:image/...;base64,` URL)."""
-    text = drawing.strip() if isinstance(drawing, str) else ""
+    if not isinstance(drawing, str):
+        raise gr.Error(DRAWING_FORMS)
+    text = drawing.strip()
     if text.startswith("{"):
         try:
             return json.loads(text)
@@ -169,8 +175,7 @@ def decode_drawing(drawing: str) -> bytes | dict:
     try:
         return base64.b64decode(text.rpartition("base64,")[2], validate=True)
     except (binascii.Error, ValueError):
-        raise gr.Error("The drawing must be the pad's strokes as JSON, or base64 (or a data: URL) of a PNG or "
-                       "JPEG file.") from None
+        raise gr.Error(DRAWING_FORMS) from None
 
 
 def _checked(app: AppState, model: str) -> str:
@@ -185,9 +190,9 @@ def wire_api(app: AppState) -> None:
 
     def predict(drawing: str, model: str = DEFAULT_MODEL) -> dict:
         """One model's answer: {model, digit, probabilities, reason}, as `python -m digits predict --json`."""
-        name = _checked(app, model)
+        name, value = _checked(app, model), decode_drawing(drawing)
         try:
-            return app.store.predict(decode_drawing(drawing), name).as_dict()
+            return app.store.predict(value, name).as_dict()
         except (ValueError, TypeError, OSError) as exc:
             raise unreadable(exc) from None
 

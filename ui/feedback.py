@@ -105,7 +105,7 @@ def wire_feedback(app: AppState, d: DrawTab, f: FeedbackRow, m: ModelsTab) -> No
     def feedback(drawing: str, label: str, consent: bool = False, request: gr.Request = None) -> str:
         """Keep a labelled drawing (the pad's strokes as JSON, or a base64 PNG/JPEG): label is a
         digit, a whole number or "not a digit"; consent must be true. Answers what happened."""
-        if not str(label or "").strip():
+        if not str(label or "").strip() or label in (RIGHT_LABEL, NOT_DIGIT_LABEL):
             return "Not kept: give the label (a digit, a whole number or 'not a digit')."
         return give_feedback(app, decode_drawing(drawing), None, consent, label, request)[0]
 

@@ -148,8 +148,12 @@ def wire_train(app: AppState, demo: gr.Blocks, t: TrainTab, draw: DrawTab, model
     timer = gr.Timer(POLL_S, active=False)
     seen_finish = gr.State(None)
     polled = [t.progress, t.plot, t.card, seen_finish, draw.model, models.table, t.msg, timer]
-    t.start_btn.click(lambda *a: start_training(app, *a), [t.model, t.epochs, t.batch, t.lr, t.feedback,
-                                                           t.finetune, t.negatives], [t.msg],
+    def train(model: str, epochs: float, batch_size: float, learning_rate: float, visitors_drawings: bool = False,
+              finetune: bool = False, negatives: bool = False) -> str:
+        """Start a background training job (one per server); answers what happened."""
+        return start_training(app, model, epochs, batch_size, learning_rate, visitors_drawings, finetune, negatives)
+
+    t.start_btn.click(train, [t.model, t.epochs, t.batch, t.lr, t.feedback, t.finetune, t.negatives], [t.msg],
                       api_name="train").then(lambda: gr.Timer(active=True), None, [timer], api_visibility="private")
     t.cancel_btn.click(lambda: cancel_training(app), None, [t.msg], api_visibility="private")
 

@@ -60,7 +60,7 @@ def empty_results(mode: str = ONE_DIGIT, selected: str | None = None, reason: st
 
 
 def digit_results(preds: dict[str, Prediction], selected: str | None, several: bool = False,
-                  where: str = "server") -> dict[str, Any]:
+                  where: str = "server", unavailable: dict[str, str] | None = None) -> dict[str, Any]:
     """Every model's answer as the results dict that `digits/web/static/views.js` draws (the
     browser's models make the same dict)."""
     shown = [p for p in preds.values() if p.reason != EMPTY]
@@ -69,6 +69,8 @@ def digit_results(preds: dict[str, Prediction], selected: str | None, several: b
         return empty_results(ONE_DIGIT, selected, (first.empty_reason if first else None) or "no ink")
     return {"mode": "digit", "where": where, "selected": selected, "several": several,
             "seen": seen_list(shown[0].image28),
+            "unavailable": [{"display": get_spec(n).display_name, "why": why}
+                            for n, why in (unavailable or {}).items()],
             "models": [{"name": p.model, "display": get_spec(p.model).display_name,
                         "probs": [round(v, 6) for v in p.probabilities], "refused": p.reason == NOT_A_DIGIT,
                         "ms": round(p.latency_ms, 3)} for p in shown]}

@@ -97,6 +97,7 @@ function digitsRender(v, part) {
       rows.push([m.display, said[i], r[0][1], (m.refused ? "guess " : "") + other[0] + " (" + pct(other[1]) + ")", m.ms, said[i] !== m2]);
     });
     var odd = rows.filter(function (x) { return x[5]; }).length;
+    (v.unavailable || []).forEach(function (u) { rows.push([u.display, "–", 0, "unavailable: " + u.why, 0, false]); });
     verdict = odd ? "The models disagree: " + odd + " of " + rows.length + " say otherwise." :
       m2 === "not a digit" ? "No model thinks this is a digit." : "All models agree.";
     return table(["model", "answer", "confidence", "runner-up", "latency"], rows, verdict);
