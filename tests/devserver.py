@@ -84,24 +84,6 @@ def running_app(env: dict[str, str] | None = None, log_path: Path | None = None,
 # --- talking to the running app over HTTP the way the browser does (tests and benches) ---------
 
 
-def file_data(path: str) -> dict:
-    """A Gradio FileData reference to an uploaded file."""
-    return {"path": path, "meta": {"_type": "gradio.FileData"}}
-
-
-def upload(client, content: bytes, name: str = "canvas.png") -> str:
-    """POST a file to Gradio's upload route; returns its server-side path."""
-    response = client.post("/gradio_api/upload", files={"files": (name, content, "image/png")})
-    response.raise_for_status()
-    return response.json()[0]
-
-
-def sketch_value(client, png: bytes) -> dict:
-    """A sketchpad value as the browser sends it: background, one layer and the composite, each uploaded."""
-    paths = [upload(client, png, f"{part}.png") for part in ("background", "layer_0", "composite")]
-    return {"background": file_data(paths[0]), "layers": [file_data(paths[1])], "composite": file_data(paths[2])}
-
-
 def call(client, api: str, data: list) -> tuple[str, object]:
     """Call an endpoint and read its event stream: ("complete", outputs) or ("error", message)."""
     response = client.post(f"/gradio_api/call/{api}", json={"data": data})
@@ -119,50 +101,41 @@ def call(client, api: str, data: list) -> tuple[str, object]:
 
 
 class BrowserSession:
-    """One visitor's page, talking to the app the way the browser does for each stroke: the
-    editor posts its three PNGs as blobs to the sketchpad's `accept_blobs`, uploads the same
-    three files as the component's value, joins the queue with the blob id under its session,
-    and reads the answer from the session's event stream."""
+    """One visitor's page, talking to the app the way the page does now: a one-digit stroke is
+    answered in the browser and sends nothing; a number (or a page whose models could not
+    load) calls the answers component's server function `answer` once per pause."""
 
     def __init__(self, client, config: dict, session_hash: str):
         self.client = client
         self.session = session_hash
-        self.sketch_id = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "sketch")
-        self.classify_fn = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "classify")
-        self.trigger_id = self.sketch_id
+        self.answers_id = next(c["id"] for c in config["components"]
+                               if c.get("props", {}).get("elem_id") == "answers")
 
     @staticmethod
     def config(client) -> dict:
         return client.get("/config").json()
 
-    def post_blob(self, blob_id: str, png: bytes, kind: str, index: int | None) -> None:
-        form = {"component_id": str(self.sketch_id), "session_hash": self.session, "fn_name": "accept_blobs",
-                "id": blob_id, "type": kind, "index": "null" if index is None else str(index)}
-        name = "layer_0.png" if kind == "layer" else f"{kind}.png"
-        response = self.client.post("/gradio_api/component_server/", data=form,
-                                    files={"file": (name, png, "image/png")})
+    def server_function(self, name: str, *args) -> object:
+        body = {"data": list(args), "component_id": self.answers_id, "fn_name": name, "session_hash": self.session}
+        response = self.client.post("/gradio_api/component_server/", json=body)
         response.raise_for_status()
+        return response.json()
 
-    def stroke(self, png: bytes, model: str, blob_id: str) -> tuple[str, object]:
-        """One stroke: ("complete", outputs) or ("error", message)."""
-        for kind, index in (("background", None), ("composite", None), ("layer", 0)):
-            self.post_blob(blob_id, png, kind, index)
-        for part in ("background", "layer_0", "composite"):
-            upload(self.client, png, f"{part}.png")
-        body = {"data": [{"id": blob_id}, model, "One digit"], "fn_index": self.classify_fn,
-                "trigger_id": self.trigger_id, "session_hash": self.session, "event_data": None}
-        joined = self.client.post("/gradio_api/queue/join", json=body)
-        if joined.status_code != 200:
-            return "error", f"HTTP {joined.status_code}: {joined.text[:200]}"
-        event = joined.json()["event_id"]
-        with self.client.stream("GET", "/gradio_api/queue/data", params={"session_hash": self.session}) as stream:
-            for line in stream.iter_lines():
-                if not line.startswith("data: "):
-                    continue
-                message = json.loads(line[len("data: "):])
-                if message.get("event_id") != event or message.get("msg") != "process_completed":
-                    continue
-                if message.get("success"):
-                    return "complete", message["output"]["data"]
-                return "error", message.get("output", {}).get("error") or message.get("title") or "error"
-        return "error", "the event stream ended without a result"
+    def load(self) -> int:
+        """What opening the page asks of the server beyond Gradio's own files: where the
+        models are, then the models' manifest and files. Returns the bytes fetched."""
+        where = self.server_function("web_models")
+        fetched = 0
+        if where.get("models"):
+            manifest = self.client.get(where["models"] + "models.json")
+            fetched += len(manifest.content)
+            for m in manifest.json()["models"]:
+                fetched += len(self.client.get(where["models"] + m["file"]).content)
+        return fetched
+
+    def stroke(self, pad: dict, model: str, mode: str) -> tuple[str, object]:
+        """One stroke: ("browser", None) when the page answers it, else the server's results."""
+        if mode == "One digit":
+            return "browser", None
+        results = self.server_function("answer", pad, model, mode)
+        return ("error", results["error"]) if "error" in results else ("complete", results)

@@ -72,8 +72,8 @@ def _bomb() -> bytes:
     ("strokes not a list", '{"strokes": 7}', "a drawing is"),
     ("a point not a number", _strokes([[["x", 1]]]), "list of [x, y] points"),
     ("infinite", '{"strokes": [[[1e999, 1]]], "width": 336, "height": 336, "pen": 28}', "finite"),
-    ("too many points", _strokes([[[i % 300, i % 200] for i in range(5000)]]), "too many points"),
-    ("too many strokes", _strokes([[[1, 1]]] * 100), "too many strokes"),
+    ("too many points", _strokes([[[i % 300, i % 200] for i in range(7000)]]), "too many points"),
+    ("too many strokes", _strokes([[[1, 1]]] * 500), "too many strokes"),
     ("a huge pad", _strokes([], width=10**9), "width must be"),
 ])
 def test_bad_input_gets_a_readable_error(app, name, drawing, message):

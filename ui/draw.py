@@ -24,44 +24,59 @@ from digits.recognition.preprocess import ImageInputError, ink_map, preprocess, 
 from digits.recognition.reading import read_ink_all, several_digits
 from digits.recognition.strokes import StrokesError
 
-from .pad import PADS, DrawingPad, empty_pad, results_template
+from .pad import PADS, REPAINT, DrawingPad, empty_pad, results_template
 from .state import PREDICT_CONCURRENCY, AppState
 from .views import A_NUMBER, ONE_DIGIT, digit_results, empty_results, number_results
 
 PAUSE_MS = 250  # the server is asked once the visitor has paused this long (numbers, fallback)
 PAD_LABELS = {ONE_DIGIT: "Draw one digit", A_NUMBER: "Write a number: its digits side by side"}
 
-# The pad's change event: answered in the browser when its models are ready (one digit),
-# else by the server function after a pause. A newer stroke's answer always wins.
-ANSWER_JS = """async (pad, model, mode) => {
-  const seq = (window.digitsSeq = (window.digitsSeq || 0) + 1);
-  const stale = () => seq !== window.digitsSeq;
-  const keep = () => [window.digitsShown, window.digitsShown];
+# The answers component's own script: `digitsAnswer(pad)`, which the pad calls after every
+# stroke, answers in the browser when its models are ready (one digit), else asks the server
+# function after a pause; a newer stroke's answer always wins. It paints the answers and the
+# phone's answer line at once, and keeps the component's value (what ✓ Right confirms).
+ANSWERS_ON_LOAD = REPAINT + """
+window.digitsServer = server;
+const state = {pad: null, model: props.selected, mode: props.mode, seq: 0};
+const paint = (results) => {
+  element.innerHTML = digitsRender(results);
+  if (window.digitsPaintLine) window.digitsPaintLine(results);
+  setTimeout(() => { props.value = results; }, 0);  // Gradio's copy, after the visitor sees it
+};
+const answer = async () => {
+  const seq = ++state.seq, pad = state.pad, mode = state.mode, model = state.model;
   let results;
   if (!pad || !pad.strokes || !pad.strokes.length) {
     results = {mode: mode === "A_NUMBER" ? "number" : "digit", selected: model, empty: "no ink"};
   } else if (mode !== "A_NUMBER" && window.digitsLocal && window.digitsLocal.ready) {
     results = await window.digitsLocal.answer(pad, model);
   } else {
-    await new Promise((r) => setTimeout(r, PAUSE_MS));
-    if (stale() || !window.digitsServer) return keep();
-    try { results = await window.digitsServer.answer(pad, model, mode); }
+    await new Promise((r) => setTimeout(r, PAUSE_MS));  // one server call per pause in drawing
+    if (seq !== state.seq) return;
+    try { results = await server.answer(pad, model, mode); }
     catch (err) { results = {error: "The server could not answer: " + (err && err.message || err)}; }
   }
-  if (stale()) return keep();
-  window.digitsShown = results;
-  return [results, results];
-}""".replace("A_NUMBER", A_NUMBER).replace("PAUSE_MS", str(PAUSE_MS))
-
-# Runs once when the answers load: the server's functions for the fallback, and the models.
-ANSWERS_ON_LOAD = """
-window.digitsServer = server;
+  if (seq === state.seq) paint(results);
+};
+window.digitsAnswer = (pad) => { state.pad = pad; return answer(); };
+window.digitsSelect = (model, mode) => {
+  const modeChanged = mode !== state.mode;
+  state.model = model; state.mode = mode;
+  if (modeChanged) state.pad = null;  // the pad starts again, in the mode's size
+  return answer();
+};
 if (!window.digitsLocalStarted) {
   window.digitsLocalStarted = true;
   server.web_models().then((where) => {
     if (where && where.runtime && window.digitsLocal) return window.digitsLocal.init(where.runtime, where.models);
   }).catch((err) => console.warn("digits: answering on the server:", err));
-}"""
+}""".replace("A_NUMBER", A_NUMBER).replace("PAUSE_MS", str(PAUSE_MS))
+
+# The phone's answer line under the pad: painted by the answers' script.
+LINE_ON_LOAD = REPAINT + """
+window.digitsPaintLine = (results) => { element.innerHTML = digitsRender(results, "line"); };"""
+
+SELECT_JS = "(model, mode) => { if (window.digitsSelect) window.digitsSelect(model, mode); }"
 
 MODE_JS = "(mode) => (" + json.dumps({m: empty_pad(m) for m in PADS}) + ")[mode]"
 
@@ -83,13 +98,14 @@ def draw_tab(app: AppState, choices: list[tuple[str, str]], default: str | None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             pad = DrawingPad(label=PAD_LABELS[ONE_DIGIT], elem_id="sketch")
-            answer_line = gr.HTML(empty_results(), html_template=results_template("line"), elem_id="answer-line")
+            answer_line = gr.HTML(empty_results(), html_template=results_template("line"), elem_id="answer-line",
+                                  js_on_load=LINE_ON_LOAD, head=runtime_head())
         with gr.Column(scale=2, min_width=260):
             model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model-dd")
             mode = gr.Radio([ONE_DIGIT, A_NUMBER], value=ONE_DIGIT, label="Write", elem_id="write-mode",
                             info="One digit: draw it large. A number: its digits side by side, a little apart")
             answers = gr.HTML(empty_results(), html_template=results_template(), elem_id="answers",
-                              js_on_load=ANSWERS_ON_LOAD, head=runtime_head(),
+                              js_on_load=ANSWERS_ON_LOAD, head=runtime_head(), selected=default, mode=ONE_DIGIT,
                               server_functions=[server_answer(app), web_models_function(app)])
     return DrawTab(pad, mode, model, answers, answer_line)
 
@@ -97,7 +113,7 @@ def draw_tab(app: AppState, choices: list[tuple[str, str]], default: str | None)
 def runtime_head() -> str:
     """The scripts the page needs for answering in the browser, served by the app itself."""
     files = [web.VENDOR / "ort.wasm.min.js"] if web.runtime_ready() else []
-    files += [web.STATIC / f for f in ("strokes.js", "local.js")]
+    files += [web.STATIC / f for f in web.PAGE_SCRIPTS]
     return "".join(f'<script src="{file_url(f)}"></script>' for f in files)
 
 
@@ -149,13 +165,11 @@ def classify(app: AppState, drawing: Any, model: str | None, mode: str = ONE_DIG
 
 
 def wire_draw(app: AppState, d: DrawTab) -> None:
-    """Every stroke, model or mode change re-answers; none of them is a server event."""
-    inputs, outputs = [d.pad, d.model, d.mode], [d.answers, d.answer_line]
-    for trigger in (d.pad.change, d.model.change):
-        trigger(None, inputs, outputs, js=ANSWER_JS, show_progress="hidden", api_visibility="private")
+    """Strokes are answered by the page's own script (the pad calls it); a model or mode change
+    tells that script, in the browser. None of them is a server event."""
+    for trigger in (d.model.change, d.mode.change):
+        trigger(None, [d.model, d.mode], None, js=SELECT_JS, show_progress="hidden", api_visibility="private")
     d.mode.change(None, [d.mode], [d.pad], js=MODE_JS, show_progress="hidden", api_visibility="private")
-    d.mode.change(lambda mode: gr.update(label=PAD_LABELS[mode]), [d.mode], [d.pad], show_progress="hidden",
-                  api_visibility="private")
 
 
 DRAWING_FORMS = "The drawing must be the pad's strokes as JSON, or base64 (or a data: URL) of a PNG or JPEG file."

@@ -42,6 +42,12 @@ class DrawingPad(gr.HTML):
 
 
 def results_template(part: str = "") -> str:
-    """A gr.HTML template that draws a results dict with `views.js`, the static page's function."""
+    """A gr.HTML template that draws a results dict with `views.js` (loaded by the page's head,
+    as on the static page). Until the script has loaded it draws nothing; the component's
+    `js_on_load` (REPAINT) then draws it again."""
     call = f"digitsRender(value, {part!r})" if part else "digitsRender(value)"
-    return "${(function () {" + web.script("views.js") + "\nreturn " + call + ";})()}"
+    return "${window.digitsRender ? " + call + " : ''}"
+
+
+# Runs when a results component loads: the head's scripts are there now, so draw once more.
+REPAINT = "props.value = Object.assign({}, props.value, {painted: true});"

@@ -41,8 +41,8 @@ NUMBER_PEN_PX = 12  # a number's finer pen: its digits are written smaller
 
 
 # Limits on what a pad may send (a public API must not be made to draw forever).
-MAX_STROKES = 64
-MAX_POINTS = 4000
+MAX_STROKES = 400  # a traced glyph has a few hundred short strokes; handwriting far fewer
+MAX_POINTS = 6000  # each point costs 784 distances to draw the 28x28: this bounds it to ~0.1 s
 MAX_PAD_PX = 4096
 
 

@@ -4,12 +4,14 @@
 // static page's shim (digits/web/static/page.js). No dollar-brace or double braces here.
 const MIN_STEP = 0.75; // pad units between kept points: smooth, and a short JSON
 const ROUND = 10; // points are kept to a tenth of a unit
+const NOTIFY_MS = 50; // the pad's change event waits at most this long for the answer
 const surface = element.querySelector(".pad-surface");
 const canvas = element.querySelector("canvas.pad-canvas");
 const ctx = canvas.getContext("2d");
 const empty = (v) => !v || !v.strokes || v.strokes.length === 0;
 let value = Object.assign({ strokes: [], width: 336, height: 336, pen: 28 }, props.value || {});
 let current = null;
+let lastSeen = JSON.stringify(props.value || {}); // the last value we gave or took: echoes of it are ignored
 
 function fit() {
   surface.style.aspectRatio = value.width + " / " + value.height;
@@ -58,10 +60,18 @@ function toPad(ev) {
 
 function commit() {
   value = Object.assign({}, value, { strokes: value.strokes.map((s) => s.slice()) });
-  props.value = value;
   element.classList.toggle("has-ink", !empty(value));
-  trigger("change");
-  if (window.digitsWhyOpen) trigger("input"); // the explanations panel is open: the server explains
+  const notify = () => {
+    lastSeen = JSON.stringify(value);
+    props.value = value;
+    trigger("change");
+    if (window.digitsWhyOpen) trigger("input"); // the explanations panel is open: the server explains
+  };
+  if (!window.digitsAnswer) return notify();
+  // Answered at once; the page's own events wait until then (at most NOTIFY_MS), so they do not
+  // run between the models' steps.
+  const answered = window.digitsAnswer(value);
+  Promise.race([answered, new Promise((r) => setTimeout(r, NOTIFY_MS))]).then(notify, notify);
 }
 
 canvas.addEventListener("pointerdown", (ev) => {
@@ -131,7 +141,9 @@ const samples = element.querySelector(".pad-samples");
 // A new value from outside (the mode's pad size and pen, a cleared pad): take it and redraw.
 watch("value", () => {
   const v = props.value || {};
-  if (JSON.stringify(v) === JSON.stringify(value)) return;
+  const seen = JSON.stringify(v);
+  if (seen === lastSeen || seen === JSON.stringify(value)) return; // our own value, or a late echo of it
+  lastSeen = seen;
   value = Object.assign({ strokes: [], width: value.width, height: value.height, pen: value.pen }, v);
   value.strokes = (value.strokes || []).map((s) => s.slice());
   current = null;

@@ -59,7 +59,9 @@
 
   // {strokes, width, height, pen} -> {image: Float32Array(784)} or {empty: reason}
   function strokesTo28(value) {
-    const strokes = (value.strokes || []).filter((s) => s.length > 0);
+    const clip = (v, hi) => (v < 0 ? 0 : v > hi ? hi : v); // points stay on the pad, as in Python
+    const strokes = (value.strokes || []).filter((s) => s.length > 0)
+      .map((s) => s.map(([x, y]) => [clip(x, value.width), clip(y, value.height)]));
     if (!strokes.length) return { empty: "no ink" };
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (const s of strokes) for (const [x, y] of s) {

@@ -1,0 +1,197 @@
+"""The browser side: ONNX export, the vendored runtime, the static page, and the JS
+preprocessing and models held to the Python ones on thousands of pen-style drawings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from digits import web
+from digits.recognition.inference import ModelStore
+from digits.recognition.preprocess import preprocess
+from digits.recognition.strokes import PAD_PX, PEN_PX, parse_strokes, strokes_to_28
+from digits.synthetic.penstyle import skeleton_strokes
+from digits.synthetic.sketches import DIGIT_ASPECT, writer_strokes
+from tests.browser import launch, stroke, wait_digit
+from tests.devserver import free_port
+
+PARITY_DRAWINGS = 2000  # pen-style drawings through both pipelines
+AGREE = 0.995  # the same answer or refusal for at least this share, per model
+PROB_TOLERANCE = 0.01
+
+
+def test_onnx_export_matches_the_torch_models(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    store = ModelStore()
+    manifest = web.export_models(store, tmp_path)
+    assert [m["name"] for m in manifest["models"]] == ["mlp", "cnn", "lenet5", "modern"]
+    for m in manifest["models"]:
+        model = onnx.load(str(tmp_path / m["file"]))
+        onnx.checker.check_model(model)
+        assert [i.name for i in model.graph.input] == [web.INPUT]
+        trust = store.trust(m["name"])
+        assert m["temperature"] == trust.temperature and m["threshold"] == trust.threshold
+    assert json.loads((tmp_path / "models.json").read_text()) == manifest
+
+
+def test_web_models_are_exported_once_per_set_of_weights(tmp_path):
+    store = ModelStore()
+    models = web.WebModels(store, tmp_path)
+    first = models.folder()
+    mtime = (first / "models.json").stat().st_mtime_ns
+    assert models.folder() == first and (first / "models.json").stat().st_mtime_ns == mtime
+
+
+def test_strokes_parse_with_limits_and_clear_messages():
+    s = parse_strokes({"strokes": [[[1, 2], [3, 4]], []], "width": 336, "height": 336, "pen": 28})
+    assert len(s.strokes) == 1 and s.strokes[0].shape == (2, 2)
+    for bad, message in [({"strokes": 3}, "a drawing is"), ({"strokes": [[[1, "x"]]]}, "list of"),
+                         ({"strokes": [], "pen": -1}, "pen must be"), ({"strokes": [[[0, 0]]] * 401}, "too many")]:
+        with pytest.raises(ValueError, match=message):
+            parse_strokes(bad)
+
+
+def test_the_stroke_pipeline_centres_the_mass_and_fits_the_box():
+    image, fit = strokes_to_28(parse_strokes({"strokes": [[[100, 50], [120, 300]]], "width": 336, "height": 336,
+                                              "pen": PEN_PX}))
+    ys, xs = np.mgrid[0:28, 0:28]
+    assert abs((ys * image).sum() / image.sum() - 14) < 0.05 and abs((xs * image).sum() / image.sum() - 14) < 0.05
+    rows = np.nonzero(image.max(axis=1) > 0.5)[0]
+    assert 18 <= rows.max() - rows.min() + 1 <= 21  # the ink's box is about 20 px tall
+
+
+def pen_drawings(n: int, seed: int = 0) -> tuple[list[dict], list[int]]:
+    """Pen-style drawings as a pad sends them: MNIST-test-like skeletons are not needed here,
+    the writer templates and traced synthetic glyphs at random sizes, places and pens."""
+    rng = np.random.default_rng(seed)
+    drawings, labels = [], []
+    for i in range(n):
+        digit = i % 10
+        unit = writer_strokes(digit, rng)
+        h = rng.uniform(0.35, 0.85) * PAD_PX
+        w = h * DIGIT_ASPECT
+        x0, y0 = rng.uniform(0, PAD_PX - w), rng.uniform(0, PAD_PX - h)
+        pen = float(rng.uniform(0.3, 1.4) * PEN_PX)
+        strokes = [[[round(x0 + x * w, 1), round(y0 + y * h, 1)] for x, y in s] for s in unit]
+        drawings.append({"strokes": strokes, "width": PAD_PX, "height": PAD_PX, "pen": round(pen, 1)})
+        labels.append(digit)
+    return drawings, labels
+
+
+def traced_drawings(mnist_test, n: int, seed: int = 1) -> tuple[list[dict], list[int]]:
+    """MNIST test digits traced along their skeletons, as strokes on the pad."""
+    rng = np.random.default_rng(seed)
+    drawings, labels = [], []
+    for i in rng.choice(len(mnist_test.labels), n, replace=False):
+        unit = skeleton_strokes(mnist_test.images[i, 0].numpy())
+        h = rng.uniform(0.35, 0.85) * PAD_PX
+        x0, y0 = rng.uniform(0, PAD_PX - h, size=2)
+        pen = float(rng.uniform(0.3, 1.4) * PEN_PX)
+        drawings.append({"strokes": [[[round(x0 + x * h, 1), round(y0 + y * h, 1)] for x, y in s] for s in unit],
+                         "width": PAD_PX, "height": PAD_PX, "pen": round(pen, 1)})
+        labels.append(int(mnist_test.labels[i]))
+    return drawings, labels
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The static page, exported and served by `python -m http.server` on loopback."""
+    if not web.runtime_ready():
+        try:
+            web.build_runtime()
+        except (web.RuntimeMissing, subprocess.CalledProcessError) as exc:
+            pytest.skip(f"onnxruntime-web could not be vendored ({exc}): run `python -m digits web-runtime`")
+    out = web.export_site(tmp_path_factory.mktemp("site"), ModelStore())
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "-b", "127.0.0.1", "-d", str(out)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}/index.html"
+    server.terminate()
+    server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def page(site):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        browser = launch(p)
+        pg = browser.new_page(viewport={"width": 1100, "height": 800})
+        pg.goto(site)
+        pg.wait_for_function("() => window.digitsLocal && window.digitsLocal.ready", timeout=30_000)
+        yield pg
+        browser.close()
+
+
+@pytest.mark.browser
+def test_the_static_page_answers_drawn_digits_with_no_server(page, tmp_path):
+    stroke(page, [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)])
+    wait_digit(page, "7")
+    assert "Modern CNN" in page.locator("#compare").inner_text()
+    page.locator("#clear-btn").click()
+    page.wait_for_function("() => document.querySelector('#answer').innerText.includes('Draw a digit')")
+    page.locator("#sketch .pad-sample", has_text="3").click()
+    wait_digit(page, "3")
+    stroke(page, [(0.5, 0.5), (0.52, 0.5)])  # a speck beside the 3 changes nothing
+    wait_digit(page, "3")
+    page.screenshot(path=tmp_path / "static.png", full_page=True)
+
+
+def _browser_results(page, drawings: list[dict]) -> list[dict]:
+    """Every drawing through strokes.js and the four ONNX models, in the page."""
+    out = []
+    for chunk in range(0, len(drawings), 250):
+        out += page.evaluate("""async (ds) => { const r = [];
+          for (const d of ds) { const a = await digitsLocal.answer(d, 'modern');
+            r.push({seen: a.seen || null, models: (a.models || []).map(m => [m.name, m.probs, m.refused])}); }
+          return r; }""", drawings[chunk:chunk + 250])
+    return out
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_browser_and_python_agree_on_thousands_of_pen_drawings(page, mnist):
+    drawings, labels = pen_drawings(PARITY_DRAWINGS // 2)
+    traced, traced_labels = traced_drawings(mnist.test, PARITY_DRAWINGS // 2)
+    drawings, labels = drawings + traced, labels + traced_labels
+    in_browser = _browser_results(page, drawings)
+    store = ModelStore()
+    same = {name: 0 for name in store.available()}
+    worst = 0.0
+    right = {name: [0, 0] for name in store.available()}  # browser, Python
+    for d, label, b in zip(drawings, labels, in_browser):
+        preds = store.classify_all(preprocess(d))
+        assert np.abs(np.asarray(b["seen"]) - preds["modern"].image28.ravel()).max() < 2e-3
+        for name, probs, refused in b["models"]:
+            p = preds[name]
+            said_b = None if refused else int(np.argmax(probs))
+            same[name] += said_b == p.digit
+            worst = max(worst, float(np.abs(np.asarray(probs) - np.asarray(p.probabilities)).max()))
+            right[name][0] += said_b == label
+            right[name][1] += p.digit == label
+    n = len(drawings)
+    assert all(count / n >= AGREE for count in same.values()), same
+    assert worst <= PROB_TOLERANCE, worst
+    for name, (b, p) in right.items():
+        assert abs(b - p) <= (1 - AGREE) * n, (name, b, p)  # accuracy through the browser as through Python
+
+
+def test_python_strokes_match_the_image_path_on_pen_drawings():
+    """The stroke pipeline is at least as accurate as drawing the strokes and reading the image."""
+    from digits.recognition.strokes import render_pad
+
+    drawings, labels = pen_drawings(200, seed=7)
+    store = ModelStore()
+    strokes_right = images_right = 0
+    for d, label in zip(drawings, labels):
+        strokes_right += store.predict(d, "modern").digit == label
+        ink = render_pad(parse_strokes(d))
+        rgba = np.zeros(ink.shape + (4,), np.uint8)
+        rgba[..., 3] = (ink * 255).round().astype(np.uint8)
+        images_right += store.predict(rgba, "modern").digit == label
+    assert strokes_right >= images_right - 2 and strokes_right >= 0.97 * len(labels), (strokes_right, images_right)
