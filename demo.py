@@ -7,7 +7,10 @@ Run it with `python demo.py`; a Hugging Face Space runs the same file.
 
 from __future__ import annotations
 
+import atexit
 import os
+import signal
+import sys
 import warnings
 
 import gradio as gr
@@ -47,6 +50,8 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
     gr.set_static_paths([web.STATIC, app.web.root if app.web else web.STATIC])
     with gr.Blocks(title="digits: draw a digit, compare models") as demo:
         gr.Markdown(INTRO)
+        if app.notices:  # misconfiguration the host should see; the app serves anyway
+            gr.Markdown("\n".join(f"⚠️ {n}" for n in app.notices), elem_id="notices")
         with gr.Tabs():
             with gr.Tab("Draw & compare", id="draw"):
                 draw = draw_tab(app, choices, default)
@@ -56,7 +61,7 @@ def build_app(app: AppState | None = None) -> gr.Blocks:
                 from ui.train import train_tab, wire_train  # the training side loads only when it is on
 
                 with gr.Tab("Train", id="train"):
-                    train = train_tab(app.max_epochs, collecting=app.feedback is not None)
+                    train = train_tab(app, collecting=app.feedback is not None)
             with gr.Tab("Models", id="models"):
                 models = models_tab(app, default)
         wire_draw(app, draw)
@@ -92,10 +97,22 @@ def refuse_huge_images() -> None:
     warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
+def shut_down_gracefully(app: AppState) -> None:
+    """On SIGTERM (a Space stopping, Ctrl-C's polite cousin) and at exit: push what is left."""
+    atexit.register(app.shutdown)
+
+    def on_term(signum, frame):
+        app.shutdown()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(INFERENCE_THREADS)
     refuse_huge_images()
     demo = build_app()
+    shut_down_gracefully(demo.app_state)
     demo.queue(default_concurrency_limit=PREDICT_CONCURRENCY, max_size=QUEUE_SIZE).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

@@ -69,7 +69,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_feedback_parser(sub) -> None:
-    fb = sub.add_parser("feedback", help="the visitors' labelled drawings: add, stats, export")
+    fb = sub.add_parser("feedback", help="the visitors' labelled drawings: add, stats, export, push, pull")
     fb_sub = fb.add_subparsers(dest="action", required=True)
     add = fb_sub.add_parser("add", help="add labelled image files, exactly as the app's correction does")
     add.add_argument("files", nargs="+", help="image files, directories or globs")
@@ -80,6 +80,8 @@ def _add_feedback_parser(sub) -> None:
     exp = fb_sub.add_parser("export", help="PNGs in one folder per label plus labels.jsonl")
     exp.add_argument("out", help="folder to write")
     _add_common(exp)
+    _add_common(fb_sub.add_parser("push", help="new drawings to the repo or folder $DIGITS_FEEDBACK_REPO names"))
+    _add_common(fb_sub.add_parser("pull", help="drawings from $DIGITS_FEEDBACK_REPO into the local store"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -352,6 +354,8 @@ def cmd_feedback(args) -> int:
     from digits.visitors.store import FeedbackError, export, record
 
     store = _feedback_store(args)
+    if args.action in ("push", "pull"):
+        return feedback_remote(store, args.action)
     if args.action == "stats":
         print(json.dumps(store.stats(), indent=2))
     elif args.action == "export":
@@ -367,6 +371,22 @@ def cmd_feedback(args) -> int:
                 failed = True
         print(f"added {added} drawings labelled '{args.label}' to {store.path}")
         return 1 if failed else 0
+    return 0
+
+
+def feedback_remote(store, action: str) -> int:
+    """`feedback push` / `feedback pull` against $DIGITS_FEEDBACK_REPO."""
+    from digits.remote import remote_from_env
+    from digits.visitors.sync import REPO_ENV, FeedbackSync
+
+    remote, problem = remote_from_env(REPO_ENV, "dataset")
+    if remote is None:
+        fail(problem or f"set ${REPO_ENV} to a dataset repo (USER/NAME, with $HF_TOKEN) or a folder", 1)
+    sync = FeedbackSync(store, remote)
+    if action == "push":
+        print(f"pushed {sync.push()} drawings (through id {sync.pushed_through})")
+    else:
+        print(f"restored {sync.pull()} drawings into {store.path} ({store.count()} in all)")
     return 0
 
 

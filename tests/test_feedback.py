@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import signal
 import sqlite3
 import threading
@@ -222,48 +221,3 @@ def test_collection_off_shows_no_buttons_and_stores_nothing(tmp_path):
         assert "fb-consent" not in ids and "fb-right" not in ids
         kind, _ = _correct(client, _png(app_canvas(2)), "2")
         assert kind == "error"  # there is no feedback endpoint at all
-
-
-# --- optional sync to a Hugging Face dataset (a local stand-in, never the network) -----------
-
-
-def test_sync_uploads_new_rows_once_and_retries_failures(tmp_path, models):
-    from digits.visitors.sync import FeedbackSync, copy_upload, start_sync
-
-    store = fb.FeedbackStore(tmp_path / "db")
-    assert start_sync(store, env={}) is None and start_sync(store, env={"DIGITS_FEEDBACK_REPO": "a/b"}) is None
-    hub = tmp_path / "hub"
-    sync = FeedbackSync(store, copy_upload(hub))
-    assert sync.sync_once() == 0  # nothing to send
-    for d in (1, 2):
-        fb.record(store, models, app_canvas(d), str(d), "s")
-    assert sync.sync_once() == 2 and sync.synced_through == 2
-    fb.record(store, models, app_canvas(3), "3", "s")
-    calls = []
-
-    def failing(folder, path):
-        calls.append(path)
-        raise OSError("network down")
-
-    with pytest.raises(OSError):
-        FeedbackSync(store, failing).sync_once()
-    assert sync.synced_through == 2 and calls == ["drawings/batch-00000003-00000003"]  # nothing marked sent
-    assert sync.sync_once() == 1 and sync.synced_through == 3
-    batches = sorted(p.name for p in (hub / "drawings").iterdir())
-    assert batches == ["batch-00000001-00000002", "batch-00000003-00000003"]
-    rows = (hub / "drawings" / batches[0] / "rows.jsonl").read_text().splitlines()
-    assert [json.loads(r)["label"] for r in rows] == ["1", "2"]
-    assert (hub / "drawings" / batches[0] / "00000001.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_sync_thread_runs_in_the_background(tmp_path, models):
-    from digits.visitors.sync import FeedbackSync, copy_upload
-
-    store = fb.FeedbackStore(tmp_path / "db")
-    fb.record(store, models, app_canvas(5), "5", "s")
-    sync = FeedbackSync(store, copy_upload(tmp_path / "hub"), interval_s=0.05).start()
-    deadline = time.time() + 10
-    while sync.synced_through < 1 and time.time() < deadline:
-        time.sleep(0.05)
-    sync.stop()
-    assert sync.synced_through == 1

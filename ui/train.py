@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass
 
 import gradio as gr
 import pandas as pd
 
+from digits.keep_weights import WEIGHTS_REPO_ENV
 from digits.models import get_spec, list_models
 from digits.training.engine import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, SHIPPED_NEGATIVES, TrainConfig
+from digits.training.gpu import fits, on_zerogpu
 from digits.training.jobs import JobState
 
 from .cards import ModelsTab, models_table
@@ -18,6 +21,7 @@ from .state import AppState
 from .views import model_choices
 
 POLL_S = 1.0  # training tab refresh
+SPACE_ENV = "SPACE_ID"  # set by Hugging Face on every Space
 CURVE_COLOURS = {"loss": "#6366f1", "val accuracy": "#10b981"}
 
 
@@ -38,7 +42,8 @@ class TrainTab:
     card: gr.Markdown
 
 
-def train_tab(max_epochs: int, collecting: bool) -> TrainTab:
+def train_tab(app: AppState, collecting: bool) -> TrainTab:
+    max_epochs = app.max_epochs
     names = list_models()
     first = get_spec(names[0]).recipe
     with gr.Row():
@@ -65,11 +70,35 @@ def train_tab(max_epochs: int, collecting: bool) -> TrainTab:
     plot = gr.LinePlot(curve_frame(JobState()), x="step", y="value", color="metric", color_map=CURVE_COLOURS,
                        title="Loss and validation accuracy", height=260, elem_id="train-plot")
     card = gr.Markdown(elem_id="train-card")
-    gr.Markdown("Training runs on the server in its own process: it carries on if you close this tab, and one "
-                "job runs at a time. New weights replace the current ones only if their validation accuracy is "
-                "at least as good.")
+    gr.Markdown(where_training_runs(app), elem_id="train-where")
     return TrainTab(model, epochs, batch, lr, feedback, finetune, negatives, start_btn, cancel_btn, msg, progress,
                     plot, card)
+
+
+def where_training_runs(app: AppState, env: dict[str, str] | None = None) -> str:
+    """Where a run computes and whether its weights outlive a restart, in plain words."""
+    env = os.environ if env is None else env
+    if on_zerogpu(env):
+        text = ("Training runs on a ZeroGPU slice while this tab stays open, and costs your daily GPU quota: the "
+                "Start button says how much first. ")
+    else:
+        text = "Training runs on the server in its own process: it carries on if you close this tab. "
+    text += ("One job runs at a time. New weights replace the current ones only if their validation accuracy is at "
+             "least as good.")
+    if app.weights_remote is not None:
+        text += f" New weights are kept in `{WEIGHTS_REPO_ENV}` and come back after a restart."
+    elif env.get(SPACE_ENV):
+        text += (" **This Space keeps no weights across a restart**: what you train here is lost when it restarts. "
+                 f"The host can set `{WEIGHTS_REPO_ENV}` to keep them.")
+    return text
+
+
+def train_config(app: AppState, name: str, epochs: float, batch: float, lr: float, feedback: bool = False,
+                 finetune: bool = False, negatives: bool = False) -> TrainConfig:
+    cfg = TrainConfig.from_recipe(name, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
+                                  feedback=bool(feedback), finetune=bool(finetune),
+                                  negatives=SHIPPED_NEGATIVES if negatives else 0)
+    return app.job.limit(cfg) if app.job is not None else cfg
 
 
 def train_defaults(name: str, finetune: bool = False):
@@ -85,9 +114,7 @@ def start_training(app: AppState, name: str, epochs: float, batch: float, lr: fl
         return "Training is switched off on this server."
     if feedback and app.feedback is None:
         return f"⚠️ There are no visitors' drawings to train on: {app.feedback_problem}."
-    cfg = TrainConfig.from_recipe(name, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
-                                  feedback=bool(feedback), finetune=bool(finetune),
-                                  negatives=SHIPPED_NEGATIVES if negatives else 0)
+    cfg = train_config(app, name, epochs, batch, lr, feedback, finetune, negatives)
     ok, message = app.job.start(cfg)
     return message if ok else f"⚠️ {message}"
 
@@ -148,12 +175,17 @@ def wire_train(app: AppState, demo: gr.Blocks, t: TrainTab, draw: DrawTab, model
     timer = gr.Timer(POLL_S, active=False)
     seen_finish = gr.State(None)
     polled = [t.progress, t.plot, t.card, seen_finish, draw.model, models.table, t.msg, timer]
+    inputs = [t.model, t.epochs, t.batch, t.lr, t.feedback, t.finetune, t.negatives]
+    if on_zerogpu():
+        wire_gpu_train(app, t, inputs, draw, models, default)
+        return
+
     def train(model: str, epochs: float, batch_size: float, learning_rate: float, visitors_drawings: bool = False,
               finetune: bool = False, negatives: bool = False) -> str:
         """Start a background training job (one per server); answers what happened."""
         return start_training(app, model, epochs, batch_size, learning_rate, visitors_drawings, finetune, negatives)
 
-    t.start_btn.click(train, [t.model, t.epochs, t.batch, t.lr, t.feedback, t.finetune, t.negatives], [t.msg],
+    t.start_btn.click(train, inputs, [t.msg],
                       api_name="train").then(lambda: gr.Timer(active=True), None, [timer], api_visibility="private")
     t.cancel_btn.click(lambda: cancel_training(app), None, [t.msg], api_visibility="private")
 
@@ -171,3 +203,29 @@ def wire_train(app: AppState, demo: gr.Blocks, t: TrainTab, draw: DrawTab, model
 
     timer.tick(poll, [seen_finish, draw.model], polled, show_progress="hidden", api_visibility="private")
     demo.load(poll, [seen_finish, draw.model], polled, show_progress="hidden", api_visibility="private")
+
+
+def job_views(s: JobState) -> tuple:
+    return progress_html(s), curve_frame(s), card_markdown(s)
+
+
+def wire_gpu_train(app: AppState, t: TrainTab, inputs: list, draw: DrawTab, models: ModelsTab,
+                   default: str | None) -> None:
+    """ZeroGPU: Start checks the cost (CPU), then trains inside `@spaces.GPU`, streaming the views;
+    Cancel stops the stream, which stops the run within a batch."""
+    from .zerogpu import gpu_training  # imports `spaces`: only on ZeroGPU
+
+    check, train_on_gpu = gpu_training(app, train_config, job_views, POLL_S)
+    started = (t.start_btn.click(check, inputs, [t.msg], api_name="train")
+               .success(train_on_gpu, inputs, [t.progress, t.plot, t.card], api_visibility="private"))
+
+    def refreshed(current_model):
+        choices = model_choices(app.store)
+        keep = current_model if any(v == current_model for _, v in choices) else default
+        return gr.update(choices=choices, value=keep), models_table(app.store)
+
+    started.then(refreshed, [draw.model], [draw.model, models.table], api_visibility="private")
+    t.cancel_btn.click(lambda: "Cancelled: the weights are unchanged.", None, [t.msg], cancels=[started],
+                       api_visibility="private")
+    gr.on([t.model.change, t.epochs.change, t.batch.change, t.negatives.change, t.finetune.change],
+          lambda *a: fits(train_config(app, *a))[1], inputs, [t.msg], api_visibility="private")

@@ -124,18 +124,26 @@ class TrainingJob:
             batches = min(batches or self.max_batches, self.max_batches)
         return replace(cfg.with_recipe(epochs=max(1, epochs)), max_batches=batches)
 
-    def start(self, cfg: TrainConfig) -> tuple[bool, str]:
-        """Start a job unless one is running; returns (started, message)."""
+    def start(self, cfg: TrainConfig, in_process: bool = False) -> tuple[bool, str]:
+        """Start a job unless one is running; returns (started, message). `in_process` runs it
+        in a thread of this process instead of a child (ZeroGPU: the GPU belongs to the
+        process that runs the decorated function)."""
         cfg = self.limit(cfg)
         with self._lock:
             if self._state.active:
                 return False, f"a training job for '{self._state.model}' is already running; wait or cancel it"
-            out = self._ctx.Queue()
-            self._cancel = self._ctx.Event()
-            self._process = self._ctx.Process(
-                target=_worker,
-                args=(cfg, self.data_dir, self.weights_dir, out, self._cancel, self.threads, os.getpid()),
-                daemon=True, name=f"digits-train-{cfg.model}")
+            if in_process:
+                out, self._cancel = queue.Queue(), threading.Event()
+                self._process = threading.Thread(
+                    target=_worker, args=(cfg, self.data_dir, self.weights_dir, out, self._cancel, self.threads,
+                                          os.getppid()), daemon=True, name=f"digits-train-{cfg.model}")
+            else:
+                out = self._ctx.Queue()
+                self._cancel = self._ctx.Event()
+                self._process = self._ctx.Process(
+                    target=_worker,
+                    args=(cfg, self.data_dir, self.weights_dir, out, self._cancel, self.threads, os.getpid()),
+                    daemon=True, name=f"digits-train-{cfg.model}")
             self._state = JobState(status="starting", model=cfg.model, config=cfg.to_dict(),
                                    message="starting: loading MNIST", started=time.time())
             self._process.start()
@@ -170,7 +178,8 @@ class TrainingJob:
                 kind, payload = out.get(timeout=0.5)
             except queue.Empty:
                 if not process.is_alive():
-                    self._end("failed", f"the training process exited unexpectedly (code {process.exitcode})")
+                    code = getattr(process, "exitcode", None)
+                    self._end("failed", f"the training process exited unexpectedly (code {code})")
                     ended = True
                 continue
             ended = self._handle(kind, payload)

@@ -16,13 +16,16 @@ import torch
 
 from digits.training.data import MNISTData, Split
 from digits.training.engine import FINETUNE_EPOCHS, FINETUNE_LR_SCALE  # noqa: F401 (re-exported)
-from digits.visitors.store import FeedbackStore
+from digits.visitors.store import Drawing, FeedbackStore
 
 VISITOR_VAL_SHARE = 0.2  # the newest fifth of the drawings validates
 VISITOR_REPEATS = 4  # each visitor drawing appears this many times per epoch (augmented differently)
 REPLAY_PER_VISITOR = 8  # fine-tuning: MNIST training images per visitor drawing in each epoch
 NEGATIVE_REPLAY_SHARE = 0.2  # fine-tuning weights that learned "not a digit": non-digits per training image
 MNIST_TOLERANCE = 0.001  # new weights may be at most 0.1 points worse on MNIST validation
+# Visitors' labels are trusted, within limits, so a burst of wrong labels cannot steer a run:
+MAX_PER_SESSION = 40  # one session's drawings in a run's data at most (its first ones)
+CONTRADICTED_SURE = 0.99  # a drawing every model reads as another digit, this sure, is left out
 
 
 class NoVisitorDrawings(ValueError):
@@ -42,9 +45,29 @@ def drawings_split(drawings) -> Split:
     return Split(images, torch.tensor([d.digit for d in drawings], dtype=torch.long))
 
 
+def contradicted(d: Drawing) -> bool:
+    """Every model that answered read another digit, at least CONTRADICTED_SURE sure."""
+    said = [a.get("probabilities") or [] for a in d.answers.values()]
+    return bool(said) and all(len(p) == 10 and max(p) >= CONTRADICTED_SURE and int(np.argmax(p)) != d.digit
+                              for p in said)
+
+
+def trusted(drawings) -> list[Drawing]:
+    """The drawings a run may learn from: at most MAX_PER_SESSION per session, none that every
+    model confidently contradicts (a wrong label, or a joke)."""
+    per_session: dict[str, int] = {}
+    kept = []
+    for d in drawings:
+        if contradicted(d) or (d.source == "app" and per_session.get(d.session, 0) >= MAX_PER_SESSION):
+            continue
+        per_session[d.session] = per_session.get(d.session, 0) + 1
+        kept.append(d)
+    return kept
+
+
 def visitor_split(feedback: FeedbackStore, val_share: float = VISITOR_VAL_SHARE) -> VisitorSplit:
-    """Labelled single-digit drawings in time order: the oldest train, the newest validate."""
-    rows = [d for d in feedback.drawings() if d.digit is not None and d.image28 is not None]
+    """Trusted labelled single-digit drawings in time order: the oldest train, the newest validate."""
+    rows = trusted(d for d in feedback.drawings() if d.digit is not None and d.image28 is not None)
     n_val = max(1, round(val_share * len(rows)))
     if len(rows) - n_val < 1:
         raise NoVisitorDrawings(f"{len(rows)} labelled visitor drawings: at least 2 are needed "

@@ -28,10 +28,15 @@ import numpy as np
 
 from digits.config import IMAGE_SIZE
 from digits.recognition.inference import ModelStore
-from digits.recognition.preprocess import ink_map, normalize_ink
+from digits.recognition.preprocess import ink_map, normalize_ink, preprocess
+from digits.recognition.strokes import parse_strokes
 
 DB_NAME = "feedback.sqlite3"
-MAX_PER_SESSION_HOUR = 120  # drawings one session may add per hour (a public Space needs a cap)
+MAX_PER_SESSION_HOUR = 120  # drawings one session may add per hour (a public Space needs a cap) ...
+MAX_PER_HOUR = 600  # ... and every session together: a script that changes its session on every call
+MAX_STORE_MB = 500  # the database may grow to this many megabytes; past it new drawings are refused
+PER_HOUR_ENV = "DIGITS_FEEDBACK_MAX_PER_HOUR"
+STORE_MB_ENV = "DIGITS_FEEDBACK_MAX_MB"
 MAX_PNG_BYTES = 4_000_000  # a canvas PNG larger than this is not stored
 BUSY_TIMEOUT_MS = 10_000  # writers wait this long for the lock instead of failing
 NOT_A_DIGIT = "not a digit"
@@ -52,6 +57,9 @@ MIGRATIONS = [
         source TEXT NOT NULL            -- "app" or "cli"
     );
     CREATE INDEX drawings_session_time ON drawings (session, created);""",
+    # 1 -> 2: the pad's strokes (JSON), the natural form of handwriting; NULL for images
+    """ALTER TABLE drawings ADD COLUMN strokes TEXT;
+    CREATE INDEX drawings_time ON drawings (created);""",
 ]
 
 
@@ -80,6 +88,7 @@ class Drawing:
     image28: np.ndarray | None  # float32 [0, 1]
     answers: dict[str, Any]
     source: str
+    strokes: dict | None = None  # the pad's value when the drawing came from the pad
 
     @property
     def digit(self) -> int | None:
@@ -102,7 +111,8 @@ def _unpack(blob: bytes | None) -> np.ndarray | None:
 class FeedbackStore:
     """The drawings database in `folder`, safe to use from many threads at once."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, max_per_hour: int = MAX_PER_HOUR, max_mb: float = MAX_STORE_MB):
+        self.max_per_hour, self.max_bytes = max_per_hour, int(max_mb * 1_000_000)
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
         self._local = threading.local()
@@ -140,7 +150,7 @@ class FeedbackStore:
         return self._connection().execute("PRAGMA user_version").fetchone()[0]
 
     def add(self, canvas_png: bytes, image28: np.ndarray | None, label: Any, answers: dict[str, Any],
-            session: str, source: str = "app", now: float | None = None) -> int:
+            session: str, source: str = "app", now: float | None = None, strokes: dict | None = None) -> int:
         """Store one labelled drawing; returns its id. Raises FeedbackError (bad label, too large,
         over the session's hourly cap: app visitors only, the CLI is the operator) or
         FeedbackUnavailable (storage)."""
@@ -157,10 +167,13 @@ class FeedbackStore:
                 if source == "app" and recent >= MAX_PER_SESSION_HOUR:
                     raise FeedbackError(f"thank you! This session has given {recent} drawings in the last "
                                         "hour, the most we keep; try again later")
+                if source == "app":
+                    self._check_budget(conn, now)
                 cur = conn.execute(
-                    "INSERT INTO drawings (created, session, label, canvas_png, image28, answers, source) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (now, session, label, canvas_png, _pack(image28), json.dumps(answers), source))
+                    "INSERT INTO drawings (created, session, label, canvas_png, image28, answers, source, strokes) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (now, session, label, canvas_png, _pack(image28), json.dumps(answers), source,
+                     None if strokes is None else json.dumps(strokes)))
                 conn.execute("COMMIT")
                 return int(cur.lastrowid)
             except BaseException:
@@ -168,6 +181,38 @@ class FeedbackStore:
                 raise
         except sqlite3.Error as exc:
             raise FeedbackUnavailable(f"could not save the drawing ({exc})") from None
+
+    def _check_budget(self, conn: sqlite3.Connection, now: float) -> None:
+        """The whole server's budget, whatever the sessions: drawings an hour, bytes on disk."""
+        last_hour = conn.execute("SELECT COUNT(*) FROM drawings WHERE created > ? AND source = 'app'",
+                                 (now - HOUR_S,)).fetchone()[0]
+        if last_hour >= self.max_per_hour:
+            raise FeedbackError(f"thank you! This server has kept {last_hour} drawings in the last hour, the most "
+                                "it keeps; try again later")
+        if self.size_bytes() >= self.max_bytes:
+            raise FeedbackError(f"thank you! The drawings store is full ({self.max_bytes // 1_000_000} MB); nothing "
+                                "kept is lost, but no more are kept for now")
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal")) if p.exists())
+
+    def restore(self, drawings: list[Drawing]) -> int:
+        """Put back drawings kept elsewhere (a repo, a bucket) under their own ids; rows already
+        here are left alone. Returns how many were new."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            before = conn.total_changes
+            for d in drawings:
+                conn.execute("INSERT OR IGNORE INTO drawings (id, created, session, label, canvas_png, image28, "
+                             "answers, source, strokes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (d.id, d.created, d.session, d.label, d.canvas_png, _pack(d.image28),
+                              json.dumps(d.answers), d.source, None if d.strokes is None else json.dumps(d.strokes)))
+            conn.execute("COMMIT")
+            return conn.total_changes - before
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def count(self) -> int:
         return self._connection().execute("SELECT COUNT(*) FROM drawings").fetchone()[0]
@@ -177,7 +222,8 @@ class FeedbackStore:
         query = "SELECT * FROM drawings WHERE id > ?" + (" AND id <= ?" if through_id is not None else "")
         params = (after_id,) if through_id is None else (after_id, through_id)
         for row in self._connection().execute(query + " ORDER BY id", params):
-            yield Drawing(row[0], row[1], row[2], row[3], row[4], _unpack(row[5]), json.loads(row[6]), row[7])
+            yield Drawing(row[0], row[1], row[2], row[3], row[4], _unpack(row[5]), json.loads(row[6]), row[7],
+                          json.loads(row[8]) if row[8] else None)
 
     def stats(self) -> dict[str, Any]:
         conn = self._connection()
@@ -220,13 +266,15 @@ def record(feedback: FeedbackStore, models: ModelStore, image: Any, label: Any, 
     ink = ink_map(image)
     if isinstance(ink, str):
         raise FeedbackError(f"there is no drawing to keep ({ink})")
-    prepared = normalize_ink(ink)
+    pad = isinstance(image, dict) and "strokes" in image
+    prepared = preprocess(image) if pad else normalize_ink(ink)  # what the models saw
     answers = {}
     for name in models.available():
         p = models.predict_prepared(prepared, name)
         answers[name] = {"digit": p.digit, "probabilities": [round(v, 6) for v in p.probabilities],
                          "weights": models.card(name).get("date")}
-    return feedback.add(canvas_png(ink), prepared.image28, label, answers, session, source)
+    return feedback.add(canvas_png(ink), prepared.image28, label, answers, session, source,
+                        strokes=parse_strokes(image).as_dict() if pad else None)
 
 
 def anonymous_session(raw: str | None, salt: str) -> str:
