@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,19 @@ ROOT = Path(__file__).resolve().parent.parent
 torch.set_num_threads(max(1, os.cpu_count() or 1))
 # Visitors' drawings from in-process app builds go to a throwaway folder, never into the repo.
 os.environ.setdefault("DIGITS_FEEDBACK", tempfile.mkdtemp(prefix="digits-feedback-"))
+
+
+@pytest.fixture(scope="session")
+def web_runtime() -> None:
+    """onnxruntime-web vendored into the app's static files (the build step: `npm ci` and a copy),
+    so the page answers in the browser; skipped, naming the command, where npm is missing."""
+    from digits import web
+
+    if not web.runtime_ready():
+        try:
+            web.build_runtime()
+        except (web.RuntimeMissing, OSError, subprocess.CalledProcessError) as exc:
+            pytest.skip(f"onnxruntime-web could not be vendored ({exc}): run `python -m digits web-runtime`")
 
 
 @pytest.fixture(scope="session")

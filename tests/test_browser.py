@@ -27,7 +27,7 @@ MODELS_READY = "() => window.digitsLocal && window.digitsLocal.ready"
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app_url(tmp_path_factory, web_runtime):
     log = tmp_path_factory.mktemp("log") / "app.log"
     try:
         with running_app({"DIGITS_TRAIN_MAX_BATCHES": str(TRAIN_BATCH_CAP)}, log) as app:

@@ -93,5 +93,5 @@ def test_the_shipped_judge_does_not_take_a_thick_digit_for_two(mnist):
     inks = [ink_map(penstyle.pen_number([val.images[i, 0].numpy()], rng, (800, 400), (0.0, 0.0),
                                         APP_BRUSH_WIDTH_PX)[0]) for i in range(100)]
     said = judge.answers(judge.shipped(), inks)
-    assert (said[:, judge.TWO] >= reading.JUDGE_SURE).sum() <= 1
-    assert (said[:, judge.ONE] >= reading.JUDGE_SURE).mean() >= 0.75
+    assert (said[:, judge.TWO] >= reading.RULES.looks.judge_sure).sum() <= 1
+    assert (said[:, judge.ONE] >= reading.RULES.looks.judge_sure).mean() >= 0.75

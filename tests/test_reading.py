@@ -16,21 +16,16 @@ from digits.recognition import judge, reading
 from digits.recognition.inference import NOT_A_DIGIT, ModelStore, Prediction
 from digits.recognition.preprocess import ink_map
 from digits.recognition.reading import (
-    DOUBT,
-    FRAGMENT_INK,
-    NARROW_PAIR,
-    TOUCHING_ASPECT,
+    RULES,
     Piece,
+    Reader,
     attach_fragments,
     group_pieces,
     ink_paths,
     prepare,
     read,
     read_all,
-    second_look,
-    segment,
     several_digits,
-    split_touching,
     strokes,
 )
 from digits.synthetic import negatives
@@ -45,7 +40,7 @@ def store():
 
 
 def _count(store, image) -> int:
-    return len(segment(ink_map(image), store, "modern"))
+    return len(Reader(store, "modern").segment(ink_map(image)))
 
 
 @pytest.mark.parametrize("digit", range(10))
@@ -185,9 +180,9 @@ def test_a_group_no_wider_than_the_numbers_other_digits_is_rather_one_digit():
     to be cut; a group twice as wide as it, or with no other digit to compare, does not."""
     ink = ink_map(number_canvas("00", gap=-0.05))
     (group,) = group_pieces(strokes(ink))
-    assert len(split_touching(_Sure(), ink, group, "modern")) == 2
-    assert len(split_touching(_Sure(), ink, group, "modern", neighbour_width=group.width // 2)) == 2
-    assert len(split_touching(_Sure(), ink, group, "modern", neighbour_width=group.width)) == 1
+    assert len(Reader(_Sure(), "modern").split_touching(ink, group)) == 2
+    assert len(Reader(_Sure(), "modern").split_touching(ink, group, neighbour_width=group.width // 2)) == 2
+    assert len(Reader(_Sure(), "modern").split_touching(ink, group, neighbour_width=group.width)) == 1
 
 
 @pytest.mark.parametrize("pair", ["17", "14"])
@@ -197,7 +192,7 @@ def test_a_one_touching_its_neighbour_in_a_number_is_cut_out(store, pair):
     is sure of both halves."""
     image = np.concatenate([number_canvas("5", (400, 400)), number_canvas(pair, (400, 400), gap=-0.4)], axis=1)
     groups = attach_fragments(group_pieces(strokes(ink_map(image))))
-    assert len(groups) == 2 and groups[1].width < TOUCHING_ASPECT * groups[1].height
+    assert len(groups) == 2 and groups[1].width < RULES.cuts.touching_aspect * groups[1].height
     assert read(image, "modern", store).text == "5" + pair
 
 
@@ -209,9 +204,9 @@ def test_two_digits_leaning_into_each_other_read_as_one_doubted_digit_are_cut(st
     image = np.concatenate([number_canvas("5", (400, 400)), number_canvas(pair, (400, 400), gap=-0.4)], axis=1)
     ink = ink_map(image)
     groups = attach_fragments(group_pieces(strokes(ink)))
-    assert len(groups) == 2 and groups[1].aspect < TOUCHING_ASPECT
+    assert len(groups) == 2 and groups[1].aspect < RULES.cuts.touching_aspect
     whole = store.predict_many(prepare(ink, groups), "modern", pieces=True)[1]
-    assert whole.digit is not None and whole.top_probability < DOUBT  # read, but doubted
+    assert whole.digit is not None and whole.top_probability < RULES.looks.doubt  # read, but doubted
     assert read(image, "modern", store).text == "5" + pair
 
 
@@ -319,12 +314,12 @@ def test_a_refused_digit_the_judge_is_sure_of_is_not_cut_on_a_second_look(monkey
                             write_number([wide], rng, (400, 400), (0, 0))[0]], axis=1)
     ink = ink_map(image)
     pieces = attach_fragments(group_pieces(strokes(ink)))
-    assert len(pieces) == 2 and NARROW_PAIR <= pieces[1].aspect < TOUCHING_ASPECT
+    assert len(pieces) == 2 and RULES.looks.narrow_pair <= pieces[1].aspect < RULES.cuts.touching_aspect
     said = [Prediction("modern", 1, [0.0, 1.0] + [0.0] * 8, None),
             Prediction("modern", None, [0.1] * 10, None, reason=NOT_A_DIGIT)]
-    assert len(second_look(_HalvesAreSure(), ink, pieces, said, "modern", lone=False)) == 2
+    assert len(Reader(_HalvesAreSure(), "modern").second_look(ink, pieces, said, lone=False)) == 2
     _without_judge(monkeypatch)
-    assert len(second_look(_HalvesAreSure(), ink, pieces, said, "modern", lone=False)) == 3
+    assert len(Reader(_HalvesAreSure(), "modern").second_look(ink, pieces, said, lone=False)) == 3
 
 
 def _bar(x0: int, width: int, height: int) -> Piece:
@@ -339,7 +334,7 @@ def test_a_thin_stroke_with_a_quarter_of_a_digits_ink_joins_it_but_a_one_stands_
     digits = [_bar(0, 10, 40), _bar(30, 10, 40)]
     stray = _bar(12, 4, 23)  # 92 pixels: 0.23 of a digit's 400
     one = _bar(48, 4, 36)  # 144 pixels: 0.36
-    assert stray.ink < FRAGMENT_INK * digits[0].ink < 0.3 * digits[0].ink < one.ink
+    assert stray.ink < RULES.pieces.fragment_ink * digits[0].ink < 0.3 * digits[0].ink < one.ink
     groups = attach_fragments([*digits, stray, one])
     assert [g.box for g in groups] == [(0, 0, 16, 40), (30, 0, 40, 40), (48, 0, 52, 36)]
 

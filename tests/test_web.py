@@ -99,13 +99,8 @@ def traced_drawings(mnist_test, n: int, seed: int = 1) -> tuple[list[dict], list
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, web_runtime):
     """The static page, exported and served by `python -m http.server` on loopback."""
-    if not web.runtime_ready():
-        try:
-            web.build_runtime()
-        except (web.RuntimeMissing, subprocess.CalledProcessError) as exc:
-            pytest.skip(f"onnxruntime-web could not be vendored ({exc}): run `python -m digits web-runtime`")
     out = web.export_site(tmp_path_factory.mktemp("site"), ModelStore())
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "-b", "127.0.0.1", "-d", str(out)],

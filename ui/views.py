@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from digits.evaluate import Mistake
 from digits.models import get_spec
 from digits.recognition.inference import EMPTY, NOT_A_DIGIT, ModelStore, Prediction
+from digits.recognition.preprocess import NoInk
 from digits.recognition.reading import Reading
 from digits.weights import WeightsError
 
@@ -76,10 +77,10 @@ def digit_results(preds: dict[str, Prediction], selected: str | None, several: b
                         "ms": round(p.latency_ms, 3)} for p in shown]}
 
 
-def number_results(readings: dict[str, Reading], ink: np.ndarray | str, selected: str | None) -> dict[str, Any]:
+def number_results(readings: dict[str, Reading], ink: np.ndarray | NoInk, selected: str | None) -> dict[str, Any]:
     """Every model's reading of a number, and the picture of the selected one's digits."""
     chosen = readings.get(selected or "") or next(iter(readings.values()), None)
-    if chosen is None or chosen.reason == EMPTY or isinstance(ink, str):
+    if chosen is None or chosen.reason == EMPTY or isinstance(ink, NoInk):
         return empty_results(A_NUMBER, selected)
     rows = []
     for name, r in readings.items():

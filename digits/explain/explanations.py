@@ -30,7 +30,7 @@ from torch import nn
 from digits.config import normalize
 from digits.models import DEFAULT_MODEL, get_spec
 from digits.recognition.inference import ModelStore, default_store, pinned_threads
-from digits.recognition.preprocess import Preprocessed, ink_map, normalize_ink, to_input
+from digits.recognition.preprocess import NoInk, Preprocessed, ink_map, normalize_ink, preprocess, to_input
 from digits.recognition.trust import Trust
 
 Method = Literal["smoothgrad", "integrated_gradients"]
@@ -160,8 +160,10 @@ def explain_prepared(net: nn.Module, prepared: Preprocessed, model: str, method:
 def _prepare(image: Any) -> tuple[np.ndarray | None, Preprocessed]:
     """The input's ink map and the pipeline's 28x28 (the same steps as `preprocess`)."""
     ink = ink_map(image)
-    if isinstance(ink, str):
-        return None, Preprocessed(None, ink)
+    if isinstance(ink, NoInk):
+        return None, Preprocessed(None, ink.reason)
+    if isinstance(image, dict) and "strokes" in image:  # the pad's strokes: the 28x28 `predict` sees
+        return ink, preprocess(image)
     return ink, normalize_ink(ink)
 
 

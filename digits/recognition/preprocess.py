@@ -59,6 +59,19 @@ EMPTY_SMALL = "ink too small to be a digit"
 
 
 @dataclass(frozen=True)
+class NoInk:
+    """What `ink_map` gives for a drawing with nothing to read, and why."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+NO_INK, TOO_FAINT = NoInk(EMPTY_NO_INK), NoInk(EMPTY_FAINT)
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where the 28x28 came from: the digit's box on the input, and where that box, scaled
     to `size`, sits in the 28x28 field. `to_input` maps a 28x28 map back onto the input."""
@@ -170,7 +183,7 @@ def _unit(channel: np.ndarray) -> np.ndarray:
     return channel
 
 
-def _stretch(contrast_map: np.ndarray) -> np.ndarray | str:
+def _stretch(contrast_map: np.ndarray) -> np.ndarray | NoInk:
     """Scale a distance-from-background map to ink in [0, 1], with background noise cut to 0.
 
     The noise floor is the typical background level plus NOISE_SIGMAS robust standard
@@ -179,9 +192,9 @@ def _stretch(contrast_map: np.ndarray) -> np.ndarray | str:
     """
     strongest = float(contrast_map.max(initial=0.0))
     if strongest <= 0:
-        return EMPTY_NO_INK
+        return NO_INK
     if strongest - float(contrast_map.min(initial=strongest)) < MIN_CONTRAST:
-        return EMPTY_NO_INK if strongest >= MIN_CONTRAST else EMPTY_FAINT  # uniform: no contrast, no ink
+        return NO_INK if strongest >= MIN_CONTRAST else TOO_FAINT  # uniform: no contrast, no ink
     sample = contrast_map[:: max(1, contrast_map.shape[0] // 64), :: max(1, contrast_map.shape[1] // 64)]
     typical = float(np.median(sample))
     spread = MAD_TO_SIGMA * float(np.median(np.abs(sample - typical)))
@@ -195,7 +208,7 @@ def _border(arr: np.ndarray) -> np.ndarray:
     return np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
 
 
-def _ink_from_alpha(alpha: np.ndarray) -> np.ndarray | str | None:
+def _ink_from_alpha(alpha: np.ndarray) -> np.ndarray | NoInk | None:
     """Ink from transparency where it varies; the reason when nothing is visible; None when
     the image is uniformly opaque (its colours tell where the ink is)."""
     alpha = _unit(alpha)
@@ -203,11 +216,11 @@ def _ink_from_alpha(alpha: np.ndarray) -> np.ndarray | str | None:
     if high - low >= MIN_CONTRAST:
         return _stretch(alpha)
     if high < MIN_CONTRAST:
-        return EMPTY_NO_INK  # fully transparent: nothing visible
+        return NO_INK  # fully transparent: nothing visible
     return None
 
 
-def ink_from_array(arr: np.ndarray) -> np.ndarray | str:
+def ink_from_array(arr: np.ndarray) -> np.ndarray | NoInk:
     """Ink map in [0, 1] of a decoded image, or the reason it holds no ink.
 
     Transparency wins where it varies (a canvas: ink is what is opaque, whatever colour
@@ -228,7 +241,7 @@ def ink_from_array(arr: np.ndarray) -> np.ndarray | str:
     return _stretch(np.abs(arr - background).max(axis=2))
 
 
-def ink_map(image: Any) -> np.ndarray | str:
+def ink_map(image: Any) -> np.ndarray | NoInk:
     """Ink in [0, 1] from any supported input (a pad's strokes, a Gradio sketchpad dict)."""
     if isinstance(image, dict) and "strokes" in image:
         from digits.recognition.strokes import ink_of_strokes  # strokes.py builds on this module
@@ -240,11 +253,11 @@ def ink_map(image: Any) -> np.ndarray | str:
         return _ink_from_file(image)
     arr = to_array(image)
     if arr is None or arr.size == 0:
-        return EMPTY_NO_INK
+        return NO_INK
     return ink_from_array(arr)
 
 
-def _ink_from_file(source: str | os.PathLike | bytes | bytearray) -> np.ndarray | str:
+def _ink_from_file(source: str | os.PathLike | bytes | bytearray) -> np.ndarray | NoInk:
     """An image file or its bytes: a transparent canvas is read from its alpha channel alone,
     without converting the colour channels (a quarter of the pixels to copy)."""
     with _open_image(_file_source(source)) as im:
@@ -254,7 +267,7 @@ def _ink_from_file(source: str | os.PathLike | bytes | bytearray) -> np.ndarray 
                 return ink
         arr = to_array(im)
     if arr.size == 0:
-        return EMPTY_NO_INK
+        return NO_INK
     return ink_from_array(arr)
 
 
@@ -271,7 +284,7 @@ def _alpha_channel(layer: Any) -> np.ndarray | None:
     return arr[:, :, 3] if arr is not None and arr.ndim == 3 and arr.shape[2] == 4 else None
 
 
-def _ink_from_editor(value: dict) -> np.ndarray | str:
+def _ink_from_editor(value: dict) -> np.ndarray | NoInk:
     """Gradio ImageEditor/Sketchpad value: strokes live in the layers' alpha."""
     if not isinstance(value.get("layers") or [], (list, tuple)):
         raise ImageInputError("a sketchpad value's layers must be a list of images")
@@ -283,7 +296,7 @@ def _ink_from_editor(value: dict) -> np.ndarray | str:
     for key in ("composite", "background"):
         if value.get(key) is not None:
             return ink_map(value[key])
-    return EMPTY_NO_INK
+    return NO_INK
 
 
 # --- geometry -------------------------------------------------------------------------------
@@ -454,8 +467,8 @@ def preprocess(image: Any) -> Preprocessed:
     return preprocess_ink(ink_map(image))
 
 
-def preprocess_ink(ink: np.ndarray | str) -> Preprocessed:
+def preprocess_ink(ink: np.ndarray | NoInk) -> Preprocessed:
     """The pipeline after decoding: an ink map (or the reason there is none) -> `Preprocessed`."""
-    if isinstance(ink, str):
-        return Preprocessed(None, ink)
+    if isinstance(ink, NoInk):
+        return Preprocessed(None, ink.reason)
     return normalize_ink(ink)

@@ -42,33 +42,62 @@ from scipy import ndimage
 from digits.models import DEFAULT_MODEL, get_spec
 from digits.recognition import judge
 from digits.recognition.inference import EMPTY, NOT_A_DIGIT, ModelStore, Prediction, default_store, pinned_threads
-from digits.recognition.preprocess import BBOX_LEVEL, Preprocessed, ink_map, normalize_ink
+from digits.recognition.preprocess import BBOX_LEVEL, NoInk, Preprocessed, ink_map, normalize_ink
 
-SPECK_SHARE = 0.02  # a piece with less than 2% of the largest piece's ink is a speck
-INSIDE_SHARE = 0.6  # the narrower piece lies this much inside the wider's columns: one digit
-TOUCHING_ASPECT = 0.9  # a group wider than 0.9x its height may be two touching digits (one is 0.4-0.8)
-CUT_SEARCH = (0.25, 0.75)  # cuts are looked for in the middle half of such a group
-CUT_CANDIDATES = 3  # the columns with the least ink tried as cuts ...
-EVEN_CUTS = 5  # ... and as many evenly spaced ones (two rings touch where the ink is thickest)
-WIDE_ASPECT = 1.5  # wider than this, a group is more likely two digits than one ...
-WIDE_PENALTY = 4.0  # ... by these log-odds per unit of width/height above it
-REFUSED_COST = 3.0  # log-odds against a way of cutting for each piece the model says is not a digit
-LIKE_NEIGHBOUR = 1.1  # a group no wider than 1.1x the widest other group of the number ...
-NEIGHBOUR_BONUS = 5.0  # ... is more likely one digit by these log-odds (one writer's digits are alike)
-NARROW_PAIR = 0.6  # a group 0.6-0.9x as wide as tall, in a number, may be two touching digits: ...
-PAIR_SURE = 0.99  # ... refused, it is cut only where the model is at least this sure of both halves; ...
-DOUBT = 0.99  # ... read less sure than this, it is cut where the model is surer of the halves ...
-DOUBT_MARGIN = 4.0  # ... by these log-odds (the least sure half against the whole) ...
-DOUBT_SURE = 0.9  # ... and reads each half at least this sure
-JUDGED_ASPECT = 0.4  # a refused or doubted piece at least this wide is shown to the judge ...
-JUDGE_SURE = 0.99  # ... and cut when it is this sure of two digits (a wide group it is this sure is one: never)
-STEP_COST = 0.05  # a bent cut pays this (in rows of full ink) for each column it steps aside ...
-ANCHOR_COST = 0.01  # ... and this per row for each column it strays from the column it started near
-BENT_HANDICAP = 1.0  # log-odds against a bent cut, which may carve a slice out of a digit
-HALF_HEIGHT = 0.6  # each side of a cut spans at least this share of the group's height
-ODDS_FLOOR = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
-FRAGMENT_HEIGHT = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
-FRAGMENT_INK = 0.25  # ... as is one with under this share of the other pieces' median ink (a 1: 0.3 and up)
+
+@dataclass(frozen=True)
+class PieceRules:
+    """Steps 1-2: pieces of ink, and the pieces that make one digit."""
+
+    speck_share: float = 0.02  # a piece with less than 2% of the largest piece's ink is a speck
+    inside_share: float = 0.6  # the narrower piece lies this much inside the wider's columns: one digit
+    fragment_height: float = 0.35  # a piece under this share of the tallest piece's height is part of a digit ...
+    fragment_ink: float = 0.25  # ... as is one with under this share of the other pieces' median ink (a 1: 0.3 up)
+
+
+@dataclass(frozen=True)
+class CutRules:
+    """Step 3: cutting a wide group where it holds touching digits."""
+
+    touching_aspect: float = 0.9  # a group wider than 0.9x its height may be two touching digits (one is 0.4-0.8)
+    search: tuple[float, float] = (0.25, 0.75)  # cuts are looked for in the middle half of such a group
+    candidates: int = 3  # the columns with the least ink tried as cuts ...
+    even_cuts: int = 5  # ... and as many evenly spaced ones (two rings touch where the ink is thickest)
+    wide_aspect: float = 1.5  # wider than this, a group is more likely two digits than one ...
+    wide_penalty: float = 4.0  # ... by these log-odds per unit of width/height above it
+    refused_cost: float = 3.0  # log-odds against a way of cutting for each piece the model says is not a digit
+    like_neighbour: float = 1.1  # a group no wider than 1.1x the widest other group of the number ...
+    neighbour_bonus: float = 5.0  # ... is more likely one digit by these log-odds (one writer's digits are alike)
+    half_height: float = 0.6  # each side of a cut spans at least this share of the group's height
+    odds_floor: float = 1e-9  # probabilities are clipped to [1e-9, 1 - 1e-9] before taking log-odds
+    step_cost: float = 0.05  # a bent cut pays this (in rows of full ink) for each column it steps aside ...
+    anchor_cost: float = 0.01  # ... and this per row for each column it strays from the column it started near
+    bent_handicap: float = 1.0  # log-odds against a bent cut, which may carve a slice out of a digit
+
+
+@dataclass(frozen=True)
+class LookRules:
+    """Steps 4-5: second looks at refused or doubted pieces, and the judge."""
+
+    narrow_pair: float = 0.6  # a group 0.6-0.9x as wide as tall, in a number, may be two touching digits: ...
+    pair_sure: float = 0.99  # ... refused, it is cut only where the model is at least this sure of both halves; ...
+    doubt: float = 0.99  # ... read less sure than this, it is cut where the model is surer of the halves ...
+    doubt_margin: float = 4.0  # ... by these log-odds (the least sure half against the whole) ...
+    doubt_sure: float = 0.9  # ... and reads each half at least this sure
+    judged_aspect: float = 0.4  # a refused or doubted piece at least this wide is shown to the judge ...
+    judge_sure: float = 0.99  # ... and cut when it is this sure of two digits (a wide group it is sure is one: never)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Every tuned number of the reader, by step; docs/reading.md says which figure chose each."""
+
+    pieces: PieceRules = field(default_factory=PieceRules)
+    cuts: CutRules = field(default_factory=CutRules)
+    looks: LookRules = field(default_factory=LookRules)
+
+
+RULES = Rules()
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) on the input image, exclusive ends
 
@@ -123,7 +152,7 @@ def _box(mask: np.ndarray, within: Box | None = None) -> Box:
     return x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1
 
 
-def strokes(ink: np.ndarray) -> list[Piece]:
+def strokes(ink: np.ndarray, rules: PieceRules = RULES.pieces) -> list[Piece]:
     """Connected pieces of clear ink, specks dropped, left to right."""
     peak = float(ink.max(initial=0.0))
     if peak <= 0:
@@ -133,17 +162,17 @@ def strokes(ink: np.ndarray) -> list[Piece]:
         return []
     boxes = ndimage.find_objects(labels)  # each piece's ink summed inside its own box: 10x quicker
     mass = [float(ink[b][labels[b] == i + 1].sum(dtype=np.float64)) for i, b in enumerate(boxes)]
-    keep = [i + 1 for i, m in enumerate(mass) if m >= SPECK_SHARE * max(mass)]
+    keep = [i + 1 for i, m in enumerate(mass) if m >= rules.speck_share * max(mass)]
     pieces = [Piece(labels == i, (boxes[i - 1][1].start, boxes[i - 1][0].start, boxes[i - 1][1].stop,
                                   boxes[i - 1][0].stop)) for i in keep]
     return sorted(pieces, key=lambda p: (p.box[0] + p.box[2]) / 2)
 
 
-def belong_together(a: Piece, b: Piece) -> bool:
+def belong_together(a: Piece, b: Piece, rules: PieceRules = RULES.pieces) -> bool:
     """One digit: the narrower piece's columns lie mostly inside the wider piece's."""
     narrow, wide = (a, b) if a.width <= b.width else (b, a)
     overlap = min(narrow.box[2], wide.box[2]) - max(narrow.box[0], wide.box[0])
-    return overlap >= INSIDE_SHARE * narrow.width
+    return overlap >= rules.inside_share * narrow.width
 
 
 def _join(a: Piece, b: Piece) -> Piece:
@@ -156,14 +185,14 @@ def _gap(a: Piece, b: Piece) -> int:
     return max(0, max(a.box[0], b.box[0]) - min(a.box[2], b.box[2]))
 
 
-def attach_fragments(groups: list[Piece]) -> list[Piece]:
+def attach_fragments(groups: list[Piece], rules: PieceRules = RULES.pieces) -> list[Piece]:
     """A piece far shorter than the tallest (a 5's flag, a 7's bar drawn apart), or with far
     less ink than the other pieces (dots, a slip of the pen), joins the nearest digit instead
     of standing as a digit of its own."""
     tallest = max((g.height for g in groups), default=0)
     inks = [g.ink for g in groups]
-    small = [g.height < FRAGMENT_HEIGHT * tallest
-             or len(groups) > 1 and inks[k] < FRAGMENT_INK * float(np.median(inks[:k] + inks[k + 1:]))
+    small = [g.height < rules.fragment_height * tallest
+             or len(groups) > 1 and inks[k] < rules.fragment_ink * float(np.median(inks[:k] + inks[k + 1:]))
              for k, g in enumerate(groups)]
     out = [g for g, is_small in zip(groups, small) if not is_small]
     for piece in (g for g, is_small in zip(groups, small) if is_small):
@@ -175,7 +204,7 @@ def attach_fragments(groups: list[Piece]) -> list[Piece]:
     return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
 
 
-def group_pieces(pieces: list[Piece]) -> list[Piece]:
+def group_pieces(pieces: list[Piece], rules: PieceRules = RULES.pieces) -> list[Piece]:
     """Join the pieces of each digit (repeatedly, so three strokes become one digit)."""
     groups = list(pieces)
     merged = True
@@ -183,7 +212,7 @@ def group_pieces(pieces: list[Piece]) -> list[Piece]:
         merged = False
         for i in range(len(groups)):
             for j in range(i + 1, len(groups)):
-                if belong_together(groups[i], groups[j]):
+                if belong_together(groups[i], groups[j], rules):
                     groups[i] = _join(groups[i], groups[j])
                     del groups[j]
                     merged = True
@@ -193,15 +222,20 @@ def group_pieces(pieces: list[Piece]) -> list[Piece]:
     return sorted(groups, key=lambda p: (p.box[0] + p.box[2]) / 2)
 
 
-def cut_candidates(ink: np.ndarray, piece: Piece) -> list[int]:
+def digit_groups(ink: np.ndarray, rules: PieceRules = RULES.pieces) -> list[Piece]:
+    """Steps 1-2: each digit's strokes with its fragments, left to right."""
+    return attach_fragments(group_pieces(strokes(ink, rules), rules), rules)
+
+
+def cut_candidates(ink: np.ndarray, piece: Piece, rules: CutRules = RULES.cuts) -> list[int]:
     """Columns (on the input) with the least ink in the middle of a wide group."""
     x0, _, x1, _ = piece.box
     column_ink = (ink * piece.mask)[:, x0:x1].sum(0)
-    lo, hi = int(CUT_SEARCH[0] * piece.width), int(CUT_SEARCH[1] * piece.width)
+    lo, hi = int(rules.search[0] * piece.width), int(rules.search[1] * piece.width)
     if hi - lo < 1:
         return []
-    order = np.argsort(column_ink[lo:hi], kind="stable")[:CUT_CANDIDATES]
-    even = np.linspace(lo, hi, EVEN_CUTS).round().astype(int)
+    order = np.argsort(column_ink[lo:hi], kind="stable")[:rules.candidates]
+    even = np.linspace(lo, hi, rules.even_cuts).round().astype(int)
     return sorted({x0 + lo + int(i) for i in order} | {x0 + int(i) for i in even})
 
 
@@ -210,22 +244,22 @@ def _halves(piece: Piece, cut: int) -> list[Piece]:
     return _path_halves(piece, np.full(piece.height, cut))
 
 
-def ink_paths(ink: np.ndarray, piece: Piece, starts: list[int]) -> list[np.ndarray]:
+def ink_paths(ink: np.ndarray, piece: Piece, starts: list[int], rules: CutRules = RULES.cuts) -> list[np.ndarray]:
     """A bent cut near each start column: the path from the group's top row to its bottom
     row (a step of at most one column per row, within the middle half) that crosses the
     least ink, held loosely near its start column. It slips between two digits' slanted or
     curved strokes where no straight column can. Returns each path's column per row."""
     x0, y0, x1, y1 = piece.box
-    lo, hi = int(CUT_SEARCH[0] * piece.width), int(CUT_SEARCH[1] * piece.width)
+    lo, hi = int(rules.search[0] * piece.width), int(rules.search[1] * piece.width)
     mine = (ink * piece.mask)[y0:y1, x0:x1]
     rows = (mine / float(mine.max()))[:, lo:hi]  # 1: the darkest ink
-    anchor = ANCHOR_COST * np.abs(np.arange(x0 + lo, x0 + hi)[None, :] - np.array(starts)[:, None])
+    anchor = rules.anchor_cost * np.abs(np.arange(x0 + lo, x0 + hi)[None, :] - np.array(starts)[:, None])
     cost = rows[0][None, :] + anchor  # (start, column): the cheapest path to each cell so far
     steps = np.zeros((len(starts),) + rows.shape, dtype=np.int8)  # where each cell's path came from
     padded = np.full((len(starts), rows.shape[1] + 2), np.inf)
     for y in range(1, len(rows)):
         padded[:, 1:-1] = cost
-        from_left, from_right = padded[:, :-2] + STEP_COST, padded[:, 2:] + STEP_COST
+        from_left, from_right = padded[:, :-2] + rules.step_cost, padded[:, 2:] + rules.step_cost
         best = np.minimum(cost, np.minimum(from_left, from_right))
         steps[:, y] = np.where(best == cost, 0, np.where(best == from_left, -1, 1))
         cost = best + rows[y][None, :] + anchor
@@ -271,188 +305,15 @@ def _own_ink(ink: np.ndarray, piece: Piece) -> np.ndarray:
     return ink[ys, xs] * ndimage.binary_dilation(piece.mask[ys, xs], iterations=EDGE_PX)
 
 
-def _classify(store: ModelStore, ink: np.ndarray, pieces: list[Piece], model: str) -> list[Prediction]:
-    """Each piece on its own ink (never the whole drawing: a group is judged apart from the
-    other digits beside it)."""
-    return store.predict_many([normalize_ink(_own_ink(ink, p)) for p in pieces], model, pieces=True)
-
-
-def _sureness(predictions: list[Prediction]) -> float:
-    """How sure the model is of a way of cutting: the log-odds of its least sure piece (less
-    REFUSED_COST if that is not a digit). Log-odds, not log probability: both keep the order
-    of readings, but log probability squeezes every sure reading to about 0, so the width
-    handicap of a wide "one digit" (a fraction of a unit) beat any sure whole digit against
-    halves only 77% sure. The least sure piece, not the mean: a cut that turns a 7's serif
-    into a doubtful 5 beside a sure 7 must not win."""
-    return float(min(_log_odds(p.top_probability) - REFUSED_COST * (p.digit is None) for p in predictions))
-
-
-def _log_odds(p: float) -> float:
-    p = min(max(p, ODDS_FLOOR), 1 - ODDS_FLOOR)
+def _log_odds(p: float, floor: float) -> float:
+    p = min(max(p, floor), 1 - floor)
     return float(np.log(p) - np.log1p(-p))
 
 
-def _one_digit_score(store: ModelStore, ink: np.ndarray, piece: Piece, model: str, neighbour_width: int) -> float:
-    """How sure the model is that a wide group is one digit, with a handicap that grows with
-    its width beyond a wide digit's, and a head start when it is no wider than another digit
-    of the same number (two touching digits are about twice as wide as one)."""
-    like_neighbour = 0 < neighbour_width and piece.width <= LIKE_NEIGHBOUR * neighbour_width
-    return (_sureness(_classify(store, ink, [piece], model)) - WIDE_PENALTY * max(0.0, piece.aspect - WIDE_ASPECT)
-            + NEIGHBOUR_BONUS * like_neighbour)
-
-
-def split_touching(store: ModelStore, ink: np.ndarray, piece: Piece, model: str,
-                   neighbour_width: int = 0) -> list[Piece]:
-    """One digit, or two that touch: whichever the classifier is surer of. A cut must leave
-    two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit).
-    `neighbour_width`: the widest other group of the number (0 when there is none). A group the
-    judge is sure is one digit (a wide 0, 4 or 7) is not cut."""
-    if piece.aspect < TOUCHING_ASPECT:
-        return [piece]
-    one, two = _judge_is_sure(ink, [piece], judge.ONE, judge.TWO)[0]
-    if one:
-        return [piece]
-    return _best_cut(store, ink, piece, model, _one_digit_score(store, ink, piece, model, neighbour_width), bend=two)
-
-
-def _best_cut(store: ModelStore, ink: np.ndarray, piece: Piece, model: str, to_beat: float,
-              min_sure: float | None = None, bend: bool = False) -> list[Piece]:
-    """The two halves of the cut the model is surest of, if surer than `to_beat` (and, with
-    `min_sure`, both read as digits at least that sure); else the piece whole. With `bend`
-    (the judge is sure the piece holds two digits), cuts that follow the gaps in the ink are
-    tried too, at a small handicap: straight cuts are surer to keep each digit whole."""
-    cuts = list(_cuts(ink, piece, bend))
-    if not cuts:
-        return [piece]
-    said = _classify(store, ink, [half for halves, _ in cuts for half in halves], model)  # one batch
-    best, best_score = [piece], to_beat
-    for k, (halves, bent) in enumerate(cuts):
-        pair = said[2 * k:2 * k + 2]
-        score = _sureness(pair) - BENT_HANDICAP * bent
-        sure = min_sure is None or all(p.digit is not None and p.top_probability >= min_sure for p in pair)
-        if sure and score > best_score:
-            best, best_score = halves, score
-    return best
-
-
-def _cuts(ink: np.ndarray, piece: Piece, bend: bool) -> Iterator[tuple[list[Piece], bool]]:
-    """The two sides of each candidate cut that leaves both of nearly the group's height, and
-    whether the cut bends (`ink_paths`, only with `bend`) or is a straight column."""
-    starts = cut_candidates(ink, piece)
-    sides = [(_halves(piece, cut), False) for cut in starts]
-    if bend and starts:
-        paths = {tuple(path): path for path in ink_paths(ink, piece, starts) if path.min() < path.max()}
-        sides += [(_path_halves(piece, path), True) for path in paths.values()]  # each bent path once
-    for halves, bent in sides:
-        if len(halves) == 2 and min(h.height for h in halves) >= HALF_HEIGHT * piece.height:
-            yield halves, bent
-
-
-def second_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
-                model: str, lone: bool) -> list[Piece]:
-    """In a number, a narrow piece the model refuses or doubts (`said`: its reading of each
-    piece) is often two touching digits, one of them a 1 or both leaning into each other
-    (together too narrow to be tried as wide groups are). A refused piece is cut where the
-    model is at least PAIR_SURE of both halves, so a letter beside digits is rarely read as
-    two; a doubted one where the halves beat the whole by DOUBT_MARGIN. A piece the judge is
-    sure is one digit (a wide 5 or 0 the model refuses) is not cut, as in `split_touching`.
-    Only drawings of several groups of ink are tried: a `lone` group (one letter, or one
-    digit) never is."""
-    if lone:
-        return pieces
-    looked = [_needs_second_look(p, s) for p, s in zip(pieces, said)]
-    one = _judged(ink, pieces, looked, judge.ONE)
-    out = []
-    for piece, reading, look, whole in zip(pieces, said, looked, one):
-        out.extend(_second_cut(store, ink, piece, reading, model) if look and not whole else [piece])
-    return out
-
-
-def _needs_second_look(piece: Piece, reading: Prediction) -> bool:
-    return NARROW_PAIR <= piece.aspect < TOUCHING_ASPECT and _doubted(reading)
-
-
-def _second_cut(store: ModelStore, ink: np.ndarray, piece: Piece, reading: Prediction, model: str) -> list[Piece]:
-    if reading.digit is None:
-        return _best_cut(store, ink, piece, model, -np.inf, PAIR_SURE)
-    return _best_cut(store, ink, piece, model, _sureness([reading]) + DOUBT_MARGIN, DOUBT_SURE)
-
-
-def third_look(store: ModelStore, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
-               model: str, lone: bool) -> list[Piece]:
-    """A piece the model refuses or doubts, and the judge is sure holds two digits, cut where
-    the model reads both halves as digits at least PAIR_SURE (a lone group: the place a letter
-    stands alone) or DOUBT_SURE (in a number) sure. Without a judge, the pieces as they are."""
-    two = _judged(ink, pieces, [p.aspect >= JUDGED_ASPECT and _doubted(s) for p, s in zip(pieces, said)], judge.TWO)
-    min_sure = PAIR_SURE if lone else DOUBT_SURE
-    out = []
-    for piece, cut in zip(pieces, two):
-        out.extend(_best_cut(store, ink, piece, model, -np.inf, min_sure, bend=True) if cut else [piece])
-    return out
-
-
-def _judged(ink: np.ndarray, pieces: list[Piece], looked: list[bool], answer: int) -> list[bool]:
-    """For each piece, whether it is `looked` at and the judge is sure of `answer` for it
-    (one batch for all the pieces looked at; False for the others)."""
-    asked = [p for p, look in zip(pieces, looked) if look]
-    said = iter(_judge_is_sure(ink, asked, answer))
-    return [look and next(said)[0] for look in looked]
-
-
-def _judge_is_sure(ink: np.ndarray, pieces: list[Piece], *answers: int) -> list[tuple[bool, ...]]:
-    """For each piece, whether the judge gives it each of `answers` at least JUDGE_SURE (never,
-    without one)."""
-    judged = judge.shipped()
-    if not pieces or judged is None:
-        return [(False,) * len(answers)] * len(pieces)
-    said = judge.answers(judged, [_own_ink(ink, x) for x in pieces])[:, list(answers)]
-    return [tuple(bool(p >= JUDGE_SURE) for p in row) for row in said]
-
-
-def _doubted(reading: Prediction) -> bool:
-    return reading.reason != EMPTY and (reading.digit is None or reading.top_probability < DOUBT)
-
-
-def split_groups(store: ModelStore, ink: np.ndarray, groups: list[Piece], model: str) -> list[Piece]:
-    """Each group, cut where it holds touching digits, left to right."""
-    out = []
-    # Each group is weighed against the widest other group of the number, and so are its parts.
-    todo = [(g, max((o.width for o in groups if o is not g), default=0)) for g in groups]
-    while todo:  # a cut piece may itself be two digits (three touching in a row)
-        piece, neighbour_width = todo.pop()
-        parts = split_touching(store, ink, piece, model, neighbour_width)
-        if len(parts) > 1:
-            todo.extend((p, neighbour_width) for p in parts)
-        else:
-            out.extend(parts)
-    return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
-
-
-def segment_and_read(ink: np.ndarray, store: ModelStore, model: str) -> tuple[list[Piece], list[Preprocessed], Reading]:
-    """The digits of a drawing, left to right, their 28x28 views, and `model`'s reading. A
-    refused or doubted piece gets a second and a third look (`second_look`, `third_look`),
-    reusing the first reading, so a drawing read at once costs no more."""
-    groups = attach_fragments(group_pieces(strokes(ink)))
-    pieces = split_groups(store, ink, groups, model)
-    prepared = prepare(ink, pieces)
-    said = _predict(store, prepared, model)
-    for look in (second_look, third_look):  # each keeps a piece that needs no look, at no cost
-        recut = look(store, ink, pieces, said, model, lone=len(groups) == 1)
-        if len(recut) > len(pieces):
-            pieces, prepared = recut, prepare(ink, recut)
-            said = _predict(store, prepared, model)
-    return pieces, prepared, _reading(model, said, pieces)
-
-
-def several_digits(ink: np.ndarray | str) -> bool:
+def several_digits(ink: np.ndarray | NoInk) -> bool:
     """Whether a drawing holds groups of ink side by side, as a number's digits are (each
     group a digit's strokes with its fragments): what one-digit mode cannot read."""
-    return not isinstance(ink, str) and len(attach_fragments(group_pieces(strokes(ink)))) > 1
-
-
-def segment(ink: np.ndarray, store: ModelStore, model: str) -> list[Piece]:
-    """The digits of a drawing, left to right."""
-    return segment_and_read(ink, store, model)[0]
+    return not isinstance(ink, NoInk) and len(digit_groups(ink)) > 1
 
 
 def _reading(model: str, predictions: list[Prediction], pieces: list[Piece]) -> Reading:
@@ -465,20 +326,187 @@ def _reading(model: str, predictions: list[Prediction], pieces: list[Piece]) -> 
     return Reading(model, "".join(str(p.digit) for p in digits), digits, boxes)
 
 
-def _predict(store: ModelStore, prepared: list[Preprocessed], model: str) -> list[Prediction]:
-    # One batch: every digit at once. A lone digit is judged exactly as `predict` judges it.
-    return store.predict_many(prepared, model, pieces=len(prepared) > 1)
+@dataclass(frozen=True)
+class Reader:
+    """Reads numbers with one model, the model store and the rules: steps 3-5 ask the model."""
+
+    store: ModelStore
+    model: str
+    rules: Rules = RULES
+
+    def classify(self, ink: np.ndarray, pieces: list[Piece]) -> list[Prediction]:
+        """Each piece on its own ink (never the whole drawing: a group is judged apart from the
+        other digits beside it)."""
+        return self.store.predict_many([normalize_ink(_own_ink(ink, p)) for p in pieces], self.model, pieces=True)
+
+    def predict(self, prepared: list[Preprocessed]) -> list[Prediction]:
+        """Every digit in one batch. A lone digit is judged exactly as `predict` judges it."""
+        return self.store.predict_many(prepared, self.model, pieces=len(prepared) > 1)
+
+    def sureness(self, predictions: list[Prediction]) -> float:
+        """How sure the model is of a way of cutting: the log-odds of its least sure piece (less
+        `refused_cost` if that is not a digit). Log-odds, not log probability: log probability
+        squeezes every sure reading to about 0, so the width handicap of a wide "one digit" (a
+        fraction of a unit) beat any sure whole digit against halves only 77% sure. The least
+        sure piece, not the mean: a cut that turns a 7's serif into a doubtful 5 beside a sure 7
+        must not win."""
+        c = self.rules.cuts
+        return float(min(_log_odds(p.top_probability, c.odds_floor) - c.refused_cost * (p.digit is None)
+                         for p in predictions))
+
+    def doubted(self, reading: Prediction) -> bool:
+        return reading.reason != EMPTY and (reading.digit is None or reading.top_probability < self.rules.looks.doubt)
+
+    def one_digit_score(self, ink: np.ndarray, piece: Piece, neighbour_width: int) -> float:
+        """How sure the model is that a wide group is one digit, with a handicap that grows with
+        its width beyond a wide digit's, and a head start when it is no wider than another digit
+        of the same number (two touching digits are about twice as wide as one)."""
+        c = self.rules.cuts
+        like_neighbour = 0 < neighbour_width and piece.width <= c.like_neighbour * neighbour_width
+        return (self.sureness(self.classify(ink, [piece])) - c.wide_penalty * max(0.0, piece.aspect - c.wide_aspect)
+                + c.neighbour_bonus * like_neighbour)
+
+    def split_touching(self, ink: np.ndarray, piece: Piece, neighbour_width: int = 0) -> list[Piece]:
+        """Step 3: one digit, or two that touch, whichever the classifier is surer of. A cut must
+        leave two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit).
+        `neighbour_width`: the widest other group of the number (0 when there is none). A group
+        the judge is sure is one digit (a wide 0, 4 or 7) is not cut."""
+        if piece.aspect < self.rules.cuts.touching_aspect:
+            return [piece]
+        one, two = self.judge_is_sure(ink, [piece], judge.ONE, judge.TWO)[0]
+        if one:
+            return [piece]
+        return self.best_cut(ink, piece, self.one_digit_score(ink, piece, neighbour_width), bend=two)
+
+    def best_cut(self, ink: np.ndarray, piece: Piece, to_beat: float, min_sure: float | None = None,
+                 bend: bool = False) -> list[Piece]:
+        """The two halves of the cut the model is surest of, if surer than `to_beat` (and, with
+        `min_sure`, both read as digits at least that sure); else the piece whole. With `bend`
+        (the judge is sure the piece holds two digits), cuts that follow the gaps in the ink
+        are tried too, at a small handicap: straight cuts are surer to keep each digit whole."""
+        cuts = list(self.cuts(ink, piece, bend))
+        if not cuts:
+            return [piece]
+        said = self.classify(ink, [half for halves, _ in cuts for half in halves])  # one batch
+        best, best_score = [piece], to_beat
+        for k, (halves, bent) in enumerate(cuts):
+            pair = said[2 * k:2 * k + 2]
+            score = self.sureness(pair) - self.rules.cuts.bent_handicap * bent
+            sure = min_sure is None or all(p.digit is not None and p.top_probability >= min_sure for p in pair)
+            if sure and score > best_score:
+                best, best_score = halves, score
+        return best
+
+    def cuts(self, ink: np.ndarray, piece: Piece, bend: bool) -> Iterator[tuple[list[Piece], bool]]:
+        """The two sides of each candidate cut that leaves both of nearly the group's height,
+        and whether the cut bends (`ink_paths`, only with `bend`) or is a straight column."""
+        c = self.rules.cuts
+        starts = cut_candidates(ink, piece, c)
+        sides = [(_halves(piece, cut), False) for cut in starts]
+        if bend and starts:
+            paths = {tuple(path): path for path in ink_paths(ink, piece, starts, c) if path.min() < path.max()}
+            sides += [(_path_halves(piece, path), True) for path in paths.values()]  # each bent path once
+        for halves, bent in sides:
+            if len(halves) == 2 and min(h.height for h in halves) >= c.half_height * piece.height:
+                yield halves, bent
+
+    def split_groups(self, ink: np.ndarray, groups: list[Piece]) -> list[Piece]:
+        """Each group, cut where it holds touching digits, left to right."""
+        out = []
+        # Each group is weighed against the widest other group of the number, and so are its parts.
+        todo = [(g, max((o.width for o in groups if o is not g), default=0)) for g in groups]
+        while todo:  # a cut piece may itself be two digits (three touching in a row)
+            piece, neighbour_width = todo.pop()
+            parts = self.split_touching(ink, piece, neighbour_width)
+            if len(parts) > 1:
+                todo.extend((p, neighbour_width) for p in parts)
+            else:
+                out.extend(parts)
+        return sorted(out, key=lambda p: (p.box[0] + p.box[2]) / 2)
+
+    def second_look(self, ink: np.ndarray, pieces: list[Piece], said: list[Prediction], lone: bool) -> list[Piece]:
+        """Step 4: in a number, a narrow piece the model refuses or doubts (`said`: its reading of
+        each piece) is often two touching digits, one of them a 1 or both leaning into each
+        other (together too narrow to be tried as wide groups are). A refused piece is cut
+        where the model is at least `pair_sure` of both halves, so a letter beside digits is
+        rarely read as two; a doubted one where the halves beat the whole by `doubt_margin`. A
+        piece the judge is sure is one digit is not cut. Only drawings of several groups of ink
+        are tried: a `lone` group (one letter, or one digit) never is."""
+        if lone:
+            return pieces
+        lk = self.rules.looks
+        looked = [lk.narrow_pair <= p.aspect < self.rules.cuts.touching_aspect and self.doubted(s)
+                  for p, s in zip(pieces, said)]
+        one = self.judged(ink, pieces, looked, judge.ONE)
+        out = []
+        for piece, reading, look, whole in zip(pieces, said, looked, one):
+            out.extend(self.second_cut(ink, piece, reading) if look and not whole else [piece])
+        return out
+
+    def second_cut(self, ink: np.ndarray, piece: Piece, reading: Prediction) -> list[Piece]:
+        lk = self.rules.looks
+        if reading.digit is None:
+            return self.best_cut(ink, piece, -np.inf, lk.pair_sure)
+        return self.best_cut(ink, piece, self.sureness([reading]) + lk.doubt_margin, lk.doubt_sure)
+
+    def third_look(self, ink: np.ndarray, pieces: list[Piece], said: list[Prediction], lone: bool) -> list[Piece]:
+        """Step 5: a piece the model refuses or doubts, and the judge is sure holds two digits,
+        cut where the model reads both halves as digits at least `pair_sure` (a lone group: the
+        place a letter stands alone) or `doubt_sure` (in a number) sure. Without a judge, the
+        pieces as they are."""
+        lk = self.rules.looks
+        looked = [p.aspect >= lk.judged_aspect and self.doubted(s) for p, s in zip(pieces, said)]
+        two = self.judged(ink, pieces, looked, judge.TWO)
+        min_sure = lk.pair_sure if lone else lk.doubt_sure
+        out = []
+        for piece, cut in zip(pieces, two):
+            out.extend(self.best_cut(ink, piece, -np.inf, min_sure, bend=True) if cut else [piece])
+        return out
+
+    def judged(self, ink: np.ndarray, pieces: list[Piece], looked: list[bool], answer: int) -> list[bool]:
+        """For each piece, whether it is `looked` at and the judge is sure of `answer` for it
+        (one batch for all the pieces looked at; False for the others)."""
+        asked = [p for p, look in zip(pieces, looked) if look]
+        said = iter(self.judge_is_sure(ink, asked, answer))
+        return [look and next(said)[0] for look in looked]
+
+    def judge_is_sure(self, ink: np.ndarray, pieces: list[Piece], *answers: int) -> list[tuple[bool, ...]]:
+        """For each piece, whether the judge gives it each of `answers` at least `judge_sure`
+        (never, without one)."""
+        judged = judge.shipped()
+        if not pieces or judged is None:
+            return [(False,) * len(answers)] * len(pieces)
+        said = judge.answers(judged, [_own_ink(ink, x) for x in pieces])[:, list(answers)]
+        return [tuple(bool(p >= self.rules.looks.judge_sure) for p in row) for row in said]
+
+    def segment_and_read(self, ink: np.ndarray) -> tuple[list[Piece], list[Preprocessed], Reading]:
+        """The digits of a drawing, left to right, their 28x28 views, and the model's reading. A
+        refused or doubted piece gets a second and a third look, reusing the first reading, so
+        a drawing read at once costs no more."""
+        groups = digit_groups(ink, self.rules.pieces)
+        pieces = self.split_groups(ink, groups)
+        prepared = prepare(ink, pieces)
+        said = self.predict(prepared)
+        for look in (self.second_look, self.third_look):  # each keeps a piece that needs no look, at no cost
+            recut = look(ink, pieces, said, lone=len(groups) == 1)
+            if len(recut) > len(pieces):
+                pieces, prepared = recut, prepare(ink, recut)
+                said = self.predict(prepared)
+        return pieces, prepared, _reading(self.model, said, pieces)
+
+    def segment(self, ink: np.ndarray) -> list[Piece]:
+        """The digits of a drawing, left to right."""
+        return self.segment_and_read(ink)[0]
 
 
 def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None) -> Reading:
     """The number in a drawing, as one model reads it."""
-    store = store or default_store()
     model = get_spec(model).name
     ink = ink_map(image)
-    if isinstance(ink, str):
+    if isinstance(ink, NoInk):
         return Reading(model, None, reason=EMPTY)
     with pinned_threads:
-        return segment_and_read(ink, store, model)[2]
+        return Reader(store or default_store(), model).segment_and_read(ink)[2]
 
 
 def read_all(image: Any, store: ModelStore | None = None) -> dict[str, Reading]:
@@ -487,14 +515,14 @@ def read_all(image: Any, store: ModelStore | None = None) -> dict[str, Reading]:
     return read_ink_all(ink_map(image), store)
 
 
-def read_ink_all(ink: np.ndarray | str, store: ModelStore | None = None) -> dict[str, Reading]:
+def read_ink_all(ink: np.ndarray | NoInk, store: ModelStore | None = None) -> dict[str, Reading]:
     """`read_all` of an ink map already made (the app decodes each drawing once)."""
     store = store or default_store()
     names = store.available()
-    if isinstance(ink, str) or not names:
+    if isinstance(ink, NoInk) or not names:
         return {name: Reading(name, None, reason=EMPTY) for name in names}
     first = DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
     with pinned_threads:
-        pieces, prepared, reading = segment_and_read(ink, store, first)
-        return {name: reading if name == first else _reading(name, _predict(store, prepared, name), pieces)
+        pieces, prepared, reading = Reader(store, first).segment_and_read(ink)
+        return {name: reading if name == first else _reading(name, Reader(store, name).predict(prepared), pieces)
                 for name in names}

@@ -28,6 +28,8 @@ from digits.recognition.preprocess import (
     MNIST_STROKE_HIGH,
     MNIST_STROKE_LOW,
     MNIST_STROKE_MEDIAN,
+    NO_INK,
+    NoInk,
     Placement,
     Preprocessed,
 )
@@ -221,7 +223,7 @@ def preprocess_strokes(value: Any) -> Preprocessed:
     return Preprocessed(image, stroke_width=2 * fit.radius, placement=placement)
 
 
-def ink_of_strokes(value: Any) -> np.ndarray | str:
+def ink_of_strokes(value: Any) -> np.ndarray | NoInk:
     """The pad's drawing as an ink map (what the number reader and the stored PNG use)."""
     s = parse_strokes(value)
-    return EMPTY_NO_INK if s.empty else render_pad(s)
+    return NO_INK if s.empty else render_pad(s)

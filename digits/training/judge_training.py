@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from digits.recognition.judge import ANSWERS, NAME, ONE, TWO, JudgeNet, view
-from digits.recognition.preprocess import ink_map
+from digits.recognition.preprocess import NoInk, ink_map
 from digits.synthetic import negatives
 from digits.synthetic.penstyle import skeleton_strokes, write_number
 from digits.synthetic.sketches import Stroke, from_left, writer_glyph
@@ -68,7 +68,7 @@ def judge_set(n: int, seed: int, mnist: Split) -> Split:
     while len(views) < n:
         answer = int(rng.choice(len(ANSWERS), p=MIX))
         ink = ink_map(drawing(answer, rng, images, fonts))
-        if not isinstance(ink, str):
+        if not isinstance(ink, NoInk):
             views.append(view(ink))
             answers.append(answer)
     return Split(torch.from_numpy(np.stack(views))[:, None], torch.tensor(answers))

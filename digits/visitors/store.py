@@ -28,7 +28,7 @@ import numpy as np
 
 from digits.config import IMAGE_SIZE
 from digits.recognition.inference import ModelStore
-from digits.recognition.preprocess import ink_map, normalize_ink, preprocess
+from digits.recognition.preprocess import NoInk, ink_map, normalize_ink, preprocess
 from digits.recognition.strokes import parse_strokes
 
 DB_NAME = "feedback.sqlite3"
@@ -264,7 +264,7 @@ def record(feedback: FeedbackStore, models: ModelStore, image: Any, label: Any, 
     canvas, what the models saw, and every model's answer with its weights version."""
     label = validate_label(label)
     ink = ink_map(image)
-    if isinstance(ink, str):
+    if isinstance(ink, NoInk):
         raise FeedbackError(f"there is no drawing to keep ({ink})")
     pad = isinstance(image, dict) and "strokes" in image
     prepared = preprocess(image) if pad else normalize_ink(ink)  # what the models saw
