@@ -59,9 +59,10 @@ def feedback_mode(mode: str) -> list:
 
 
 def give_feedback(app: AppState, drawing: Any, shown: dict | None, consent: bool, label: str,
-                  request: gr.Request | None = None) -> tuple[str, Any]:
+                  request: gr.Request | None = None, table: bool = True) -> tuple[str, Any]:
     """A visitor's "right" or correction: stored only with consent; every failure is a message.
-    ✓ Right confirms what the page showed (`shown`, the results dict), never a new prediction."""
+    ✓ Right confirms what the page showed (`shown`, the results dict), never a new prediction.
+    With `table`, the Models tab's visitor table too (it scores every model on every drawing)."""
     if not consent:
         return ("Tick **Keep this drawing** first: nothing is stored without it.", gr.skip())
     if app.feedback is None:
@@ -81,7 +82,7 @@ def give_feedback(app: AppState, drawing: Any, shown: dict | None, consent: bool
         return f"Could not save: {exc}. The models still answer.", gr.skip()
     except (FeedbackError, ValueError, OSError) as exc:
         return f"Not kept: {exc}.", gr.skip()
-    return f"Thank you: kept as **{label}** (drawing #{row}).", visitor_table(app)
+    return f"Thank you: kept as **{label}** (drawing #{row}).", visitor_table(app) if table else gr.skip()
 
 
 def wire_feedback(app: AppState, d: DrawTab, f: FeedbackRow, m: ModelsTab) -> None:
@@ -107,6 +108,6 @@ def wire_feedback(app: AppState, d: DrawTab, f: FeedbackRow, m: ModelsTab) -> No
         digit, a whole number or "not a digit"; consent must be true. Answers what happened."""
         if not str(label or "").strip() or label in (RIGHT_LABEL, NOT_DIGIT_LABEL):
             return "Not kept: give the label (a digit, a whole number or 'not a digit')."
-        return give_feedback(app, decode_drawing(drawing), None, consent, label, request)[0]
+        return give_feedback(app, decode_drawing(drawing), None, consent, label, request, table=False)[0]
 
     gr.api(feedback, api_name="feedback", concurrency_limit=PREDICT_CONCURRENCY, concurrency_id="feedback")

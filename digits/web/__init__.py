@@ -147,4 +147,25 @@ def export_site(out: str | os.PathLike, store: Any) -> Path:
     export_models(store, out / "models")
     page = script("page.html").replace("__SAMPLES__", json.dumps(samples())).replace("__PAD__", script("pad.html"))
     (out / "index.html").write_text(page)
+    (out / "README.md").write_text(STATIC_SPACE_README)  # upload the folder as a Static Space as it is
+    (out / ".gitattributes").write_text("*.wasm filter=lfs diff=lfs merge=lfs -text\n"
+                                        "*.onnx filter=lfs diff=lfs merge=lfs -text\n")
     return out
+
+
+STATIC_SPACE_README = """---
+title: digits (in your browser)
+emoji: ✍️
+colorFrom: indigo
+colorTo: pink
+sdk: static
+app_file: index.html
+pinned: false
+license: mit
+short_description: Draw a digit; four PyTorch models answer in your browser
+---
+
+Draw a digit: an MLP, a simple CNN, LeNet-5 and a modern CNN, trained with PyTorch on MNIST
+and exported to ONNX, answer in your browser with onnxruntime-web. No server computes
+anything. Made with `python -m digits export-web`.
+"""

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch  # imported before any kernel loads: its libgomp is the one they bind to
 
-from digits.config import ACCEL_ENV, accel_enabled, cache_dir
+from digits.config import ACCEL_ENV, CACHE_ENV, accel_enabled, cache_dir  # noqa: F401 (CACHE_ENV: for callers)
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 ENTRY_SOURCE = "kernels.c"
