@@ -15,7 +15,6 @@ the curve gives the share of letters refused at the threshold that refuses 0.5%,
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -23,44 +22,27 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from digits.config import normalize  # noqa: E402
 from digits.recognition.inference import ModelStore  # noqa: E402
-from digits.recognition.preprocess import preprocess  # noqa: E402
-from digits.recognition.strokes import PAD_PX, PEN_PX  # noqa: E402
+from digits.recognition.strokes import preprocess_strokes  # noqa: E402
 from digits.synthetic import negatives  # noqa: E402
 from digits.synthetic.penstyle import skeleton_strokes  # noqa: E402
 from digits.synthetic.sketches import writer_strokes  # noqa: E402
+from digits.synthetic.writers import as_pad  # noqa: E402
 from digits.training.data import load_split  # noqa: E402
 
 SEED = 77_000  # no training run or selection uses seeds this high
 DIGITS_REFUSED = (0.005, 0.01, 0.02, 0.03)
 
 
-def as_pad(unit: list, rng: np.random.Generator) -> dict:
-    """Strokes in a unit box, as a new writer would put them on the pad."""
-    shear, turn = math.tan(math.radians(rng.uniform(-25, 25))), math.radians(rng.uniform(-12, 12))
-    aspect, size = rng.uniform(0.75, 1.25), rng.uniform(0.35, 0.85) * PAD_PX
-    pts = [np.asarray(s, np.float64) - 0.5 for s in unit if len(s)]
-    out = []
-    for s in pts:
-        x, y = s[:, 0] * aspect + shear * s[:, 1], s[:, 1]
-        x, y = x * math.cos(turn) - y * math.sin(turn), x * math.sin(turn) + y * math.cos(turn)
-        wobble = rng.normal(0, 0.006, (len(s), 2))
-        out.append(np.stack([x, y], 1) + wobble)
-    allp = np.concatenate(out)
-    scale = size / max(np.ptp(allp[:, 0]), np.ptp(allp[:, 1]), 1e-6)
-    centre = rng.uniform(0.35, 0.65, 2) * PAD_PX
-    strokes = [[[float(v) for v in (p - allp.mean(0)) * scale + centre] for p in s] for s in out]
-    return {"strokes": strokes, "width": PAD_PX, "height": PAD_PX, "pen": float(rng.uniform(0.25, 1.6) * PEN_PX)}
-
-
-def digit_drawings(n: int, rng: np.random.Generator) -> list[dict]:
+def digit_drawings(n: int, rng: np.random.Generator) -> list:
     test = load_split(False)
     picks = rng.choice(len(test.labels), n // 2, replace=False)
     traced = [as_pad(skeleton_strokes(test.images[i, 0].numpy()), rng) for i in picks]
     return traced + [as_pad(writer_strokes(int(d), rng), rng) for d in rng.integers(0, 10, n - n // 2)]
 
 
-def letter_drawings(n: int, rng: np.random.Generator) -> list[dict]:
+def letter_drawings(n: int, rng: np.random.Generator) -> list:
     """Half template letters by new writers, half letters in the held-out fonts, traced."""
     names = [c for c in negatives.LETTERS if c not in negatives.LEFT_OUT.split()]
     held_fonts = negatives.font_split()[1]
@@ -75,11 +57,25 @@ def letter_drawings(n: int, rng: np.random.Generator) -> list[dict]:
     return out
 
 
-def top_probabilities(store: ModelStore, name: str, drawings: list[dict]) -> np.ndarray:
-    prepared = [preprocess(d) for d in drawings]
-    kept = [p for p in prepared if not p.empty]
-    preds = store.predict_many(kept, name)
-    return np.array([p.top_probability for p in preds])
+def prepared(drawings: list) -> torch.Tensor:
+    """The 28x28 of each drawing, normalised as the models see it."""
+    # Strokes objects, not the pad's JSON: traced glyphs have more strokes than the pad may send.
+    images = [preprocess_strokes(d).image28 for d in drawings]
+    return normalize(torch.from_numpy(np.stack([im for im in images if im is not None]))[:, None])
+
+
+def scores(store: ModelStore, name: str, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """Higher = more digit-like: the calibrated top probability (what the app uses) and the
+    energy score, T * logsumexp(logits / T) (Liu et al. 2020)."""
+    t = store.trust(name).temperature
+    with torch.no_grad():
+        logits = store.get(name)(x) / t
+    return {"top probability": torch.softmax(logits, 1).max(1).values.numpy(),
+            "energy": (t * torch.logsumexp(logits, 1)).numpy()}
+
+
+def curve(digits: np.ndarray, letters: np.ndarray) -> list[str]:
+    return [f"{100 * float((letters < np.quantile(digits, r)).mean()):16.1f}%" for r in DIGITS_REFUSED]
 
 
 def main() -> None:
@@ -88,19 +84,24 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     rng = np.random.default_rng(SEED)
-    digits, letters = digit_drawings(args.count, rng), letter_drawings(args.count, rng)
+    digits, letters = prepared(digit_drawings(args.count, rng)), prepared(letter_drawings(args.count, rng))
     store = ModelStore()
     cols = " ".join(f"{'at ' + format(100 * r, '.1f') + '% digits':>17}" for r in DIGITS_REFUSED)
-    print(f"letters refused {cols}   card threshold: digits refused / letters refused")
+    print(f"letters refused{'':<17} {cols}   card threshold: digits / letters refused")
+    together = {"digits": [], "letters": []}
     for name in store.available():
-        d, l_ = top_probabilities(store, name, digits), top_probabilities(store, name, letters)
-        row = []
-        for rate in DIGITS_REFUSED:
-            threshold = float(np.quantile(d, rate))
-            row.append(f"{100 * float((l_ < threshold).mean()):16.1f}%")
-        card = store.trust(name).threshold
-        print(f"{name:<15} " + " ".join(row) + f"   {100 * float((d < card).mean()):.1f}% / "
-              f"{100 * float((l_ < card).mean()):.1f}%")
+        d, lt = scores(store, name, digits), scores(store, name, letters)
+        together["digits"].append(d["top probability"])
+        together["letters"].append(lt["top probability"])
+        t = store.trust(name)
+        cards = {"top probability": t.threshold, "energy": t.energy_threshold}
+        for kind in d:
+            card = cards[kind]
+            at_card = "" if card is None else (f"   {100 * float((d[kind] < card).mean()):.1f}% / "
+                                               f"{100 * float((lt[kind] < card).mean()):.1f}%")
+            print(f"{name:<7} {kind:<24} " + " ".join(curve(d[kind], lt[kind])) + at_card)
+    mean_d, mean_l = np.mean(together["digits"], 0), np.mean(together["letters"], 0)
+    print(f"{'all four':<7} {'mean top probability':<24} " + " ".join(curve(mean_d, mean_l)))
 
 
 if __name__ == "__main__":

@@ -415,9 +415,11 @@ def cmd_calibrate(args) -> int:
         except WeightsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        print(f"{name}: temperature {fitted['temperature']:.3f}, not a digit below {100 * fitted['threshold']:.1f}% "
+        print(f"{name}: temperature {fitted['temperature']:.3f}, not a digit below energy "
+              f"{fitted.get('energy_threshold', float('nan')):.2f} "
               f"(refuses {100 * fitted['mnist_val']['rejected']:.2f}% of MNIST validation, "
-              f"{100 * fitted['pen_val']['rejected']:.2f}% of pen-style validation digits"
+              f"{100 * fitted['pen_val']['rejected']:.2f}% of pen-style validation digits, "
+              f"{100 * fitted['writer_val']['rejected']:.2f}% of new writers' validation digits"
               + (f", {100 * fitted['visitor_val']['rejected']:.2f}% of the visitors' unseen drawings"
                  if "visitor_val" in fitted else "") + ")")
     return 0

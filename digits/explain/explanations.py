@@ -148,13 +148,14 @@ def explain_prepared(net: nn.Module, prepared: Preprocessed, model: str, method:
     trust = trust or Trust()
     x = normalize(torch.from_numpy(prepared.image28)[None, None])
     with pinned_threads, torch.inference_mode():
-        probs = trust.probabilities(net(x))[0]
+        logits = net(x)
+        probs = trust.probabilities(logits)[0]
     digit, runner = torch.topk(probs, 2).indices.tolist()
     maps = attributions(net, prepared.image28, [digit, runner], method)
     heat_input = None if prepared.placement is None else to_input(maps[0], prepared.placement)
     return Explanation(model, method, digit, runner, probs.tolist(), prepared.image28, maps[0], maps[1],
                        heat_input, ink, feature_maps(net, prepared.image28, get_spec(model).feature_convs),
-                       refused=not bool(trust.is_digit(probs)))
+                       refused=not bool(trust.is_digit(probs, logits=logits[0])))
 
 
 def _prepare(image: Any) -> tuple[np.ndarray | None, Preprocessed]:

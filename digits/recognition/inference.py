@@ -217,9 +217,10 @@ def _classify_batch(net: nn.Module, trust: Trust, prepared: list[Preprocessed], 
     x = normalize(torch.from_numpy(np.stack([p.image28 for p in prepared]))[:, None])
     start = time.perf_counter()
     with pinned_threads, torch.inference_mode():
-        probs = trust.probabilities(net(x))
+        logits = net(x)
+        probs = trust.probabilities(logits)
     latency = (time.perf_counter() - start) * 1000 / len(prepared)
-    digit = trust.is_digit(probs, pieces)
+    digit = trust.is_digit(probs, pieces, logits)
     return [Prediction(model, int(row.argmax()) if ok else None, row.tolist(), p.image28, latency,
                        reason=None if ok else NOT_A_DIGIT)
             for row, ok, p in zip(probs, digit.tolist(), prepared)]

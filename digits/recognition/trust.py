@@ -6,9 +6,15 @@ model, fitted after training on drawings it never trained on and kept in its car
 
   temperature  logits are divided by it before the softmax (fitted on MNIST validation by
                the least negative log-likelihood);
-  threshold    a calibrated top probability below it means "not a digit" (the highest value
-               that still accepts all but DIGIT_REJECTION_BUDGET of the real digits, MNIST
-               validation and pen-style drawings each).
+  energy_threshold
+               an energy score, T * logsumexp(logits / T) (Liu et al. 2020), below it means
+               "not a digit": the highest value that still accepts all but
+               DIGIT_REJECTION_BUDGET of the real digits, MNIST validation, pen-style drawings
+               and drawings that vary as new writers do (each set apart). On such drawings it
+               refuses far more letters than the top probability at the same share of digits
+               refused (bench/refusal_curve.py);
+  threshold    the same rule on the calibrated top probability: each digit of a number
+               (`piece_threshold`), and weights whose card has no energy threshold.
 
 Every function here is pure: tensors in, numbers out.
 """
@@ -79,29 +85,46 @@ class Trust:
     temperature: float = 1.0
     threshold: float = 0.0  # 0: never refuses (weights from before "not a digit")
     piece_threshold: float = 0.0  # the same for each digit of a number (lower: see PIECE_REJECTION_BUDGET)
+    energy_threshold: float | None = None  # one drawing: "not a digit" below this energy (None: top probability)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return calibrated(logits, self.temperature)
 
-    def is_digit(self, probs: torch.Tensor, piece: bool = False) -> torch.Tensor:
+    def is_digit(self, probs: torch.Tensor, piece: bool = False, logits: torch.Tensor | None = None) -> torch.Tensor:
+        """A digit, or "not a digit": by energy for one drawing (given its logits and a fitted
+        energy threshold), by the top probability for each digit of a number."""
+        if not piece and self.energy_threshold is not None and logits is not None:
+            return energy(logits, self.temperature) >= self.energy_threshold
         return probs.max(dim=-1).values >= (self.piece_threshold if piece else self.threshold)
 
     @classmethod
     def from_card(cls, card: dict[str, Any]) -> Trust:
         found = card.get("trust") or {}
+        energy_threshold = found.get("energy_threshold")
         return cls(float(found.get("temperature", 1.0)), float(found.get("threshold", 0.0)),
-                   float(found.get("piece_threshold", 0.0)))
+                   float(found.get("piece_threshold", 0.0)),
+                   None if energy_threshold is None else float(energy_threshold))
 
     def as_dict(self) -> dict[str, float]:
-        return {k: round(v, 6) for k, v in asdict(self).items()}
+        return {k: round(v, 6) for k, v in asdict(self).items() if v is not None}
 
 
-def fit(val_logits: torch.Tensor, val_labels: torch.Tensor, *real_digit_logits: torch.Tensor) -> Trust:
-    """Temperature from MNIST validation; threshold from it and every other set of real digits
-    (pen-style drawings; visitors' own drawings once there are enough of them)."""
+def energy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """The energy score, T * logsumexp(logits / T): high for what the model knows, low for
+    what it does not; it keeps what the softmax throws away (how large the logits are)."""
+    return temperature * torch.logsumexp(logits.float() / temperature, dim=-1)
+
+
+def fit(val_logits: torch.Tensor, val_labels: torch.Tensor, *real_digit_logits: torch.Tensor,
+        writer_logits: tuple[torch.Tensor, ...] = ()) -> Trust:
+    """Temperature from MNIST validation; the top-probability thresholds from it and every other
+    set of real digits (pen-style drawings; visitors' own once there are enough of them); the
+    energy threshold from all of those and the drawings that vary as new writers do."""
     temperature = fit_temperature(val_logits, val_labels)
     tops = [calibrated(lg, temperature).max(dim=1).values for lg in (val_logits, *real_digit_logits)]
-    return Trust(temperature, fit_threshold(tops), fit_threshold(tops, PIECE_REJECTION_BUDGET))
+    energies = [energy(lg, temperature) for lg in (val_logits, *real_digit_logits, *writer_logits)]
+    return Trust(temperature, fit_threshold(tops), fit_threshold(tops, PIECE_REJECTION_BUDGET),
+                 fit_threshold(energies))
 
 
 def report(trust: Trust, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -109,4 +132,4 @@ def report(trust: Trust, logits: torch.Tensor, labels: torch.Tensor) -> dict[str
     before, after = calibrated(logits), trust.probabilities(logits)
     return {"ece_before": ece(before, labels), "ece_after": ece(after, labels),
             "nll_before": nll(logits, labels), "nll_after": nll(logits, labels, trust.temperature),
-            "rejected": rejection_rate(after.max(dim=1).values, trust.threshold)}
+            "rejected": 1.0 - trust.is_digit(after, logits=logits).float().mean().item()}

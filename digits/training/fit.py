@@ -17,6 +17,7 @@ from digits.models import count_parameters, get_spec
 from digits.recognition import trust
 from digits.synthetic.negatives import negative_recipe, training_negatives
 from digits.synthetic.penstyle import pen_split, traced_split
+from digits.synthetic.writers import writer_digits
 from digits.training.data import MadeOnce, MNISTData, Split, with_training
 from digits.training.engine import CancelToken, ProgressCallback, TrainConfig, TrainResult, train
 from digits.visitors.finetune import (
@@ -113,6 +114,16 @@ def pen_val(val: Split) -> Split:
     return _PEN_VAL.get("pen", val, lambda: pen_split(val, PEN_DIGITS, PEN_SEED))
 
 
+_WRITER_VAL = MadeOnce(keep=1)
+WRITER_DIGITS, WRITER_SEED = 2000, 31_000  # validation drawings as new writers draw them
+
+
+def writer_val(val: Split) -> Split:
+    """Validation digits as new writers draw them on the pad (digits/synthetic/writers.py)."""
+    count = min(WRITER_DIGITS, 2 * len(val))  # a small validation split (tests) gets as many as it has digits
+    return _WRITER_VAL.get("writers", val, lambda: writer_digits(val, count, WRITER_SEED))
+
+
 _PEN_TRAIN = MadeOnce(keep=1)
 
 
@@ -132,8 +143,10 @@ def fit_trust(model: torch.nn.Module, val: Split,
     sets = {"mnist_val": val, "pen_val": pen_val(val)}
     if visitors is not None and len(visitors) >= MIN_VISITORS_FOR_THRESHOLD:
         sets["visitor_val"] = visitors
+    sets["writer_val"] = writer_val(val)  # the energy threshold only: numbers' pieces are judged as before
     logits = {k: predict_logits(model, s.images) for k, s in sets.items()}
-    fitted = trust.fit(logits["mnist_val"], val.labels, *(lg for k, lg in logits.items() if k != "mnist_val"))
+    real = [lg for k, lg in logits.items() if k not in ("mnist_val", "writer_val")]
+    fitted = trust.fit(logits["mnist_val"], val.labels, *real, writer_logits=(logits["writer_val"],))
     figures = {k: {m: round(v, 6) for m, v in trust.report(fitted, logits[k], s.labels).items()}
                for k, s in sets.items()}
     return fitted, figures, {k: len(s) for k, s in sets.items()}
@@ -144,8 +157,9 @@ def trust_card(model: torch.nn.Module, data: MNISTData, negatives: int,
     """The card's "trust" entry: calibration and the refusal rule, how they were fitted, and
     what the model was shown of non-digits."""
     fitted, figures, fitted_on = fit_trust(model, data.val, visitors)
-    method = ("outlier exposure (trained to be unsure of non-digits), then calibrated top probability"
-              if negatives else "calibrated top probability")
+    method = ("outlier exposure (trained to be unsure of non-digits), then the energy score; the calibrated top "
+              "probability for each digit of a number" if negatives else
+              "the energy score; the calibrated top probability for each digit of a number")
     return {"trust": {**fitted.as_dict(), "method": method, "digit_rejection_budget": trust.DIGIT_REJECTION_BUDGET,
                       "piece_rejection_budget": trust.PIECE_REJECTION_BUDGET,
                       "fitted_on": fitted_on, **figures,

@@ -89,6 +89,7 @@ def export_models(store: Any, out: str | os.PathLike) -> dict[str, Any]:
         (out / f"{name}.onnx").write_bytes(onnx_bytes(entry.model))
         models.append({"name": name, "display": get_spec(name).display_name, "file": f"{name}.onnx",
                        "temperature": entry.trust.temperature, "threshold": entry.trust.threshold,
+                       "energy_threshold": entry.trust.energy_threshold,
                        "test_accuracy": entry.card.get("test_accuracy"), "weights": entry.card.get("date")})
     manifest = {"models": models, "mean": MNIST_MEAN, "std": MNIST_STD, "input": INPUT, "output": OUTPUT,
                 "opset": ONNX_OPSET}

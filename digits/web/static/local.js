@@ -33,13 +33,14 @@
     return state.ready;
   }
 
+  // Calibrated probabilities, and the energy score T * logsumexp(logits / T) (trust.py).
   function calibrated(logits, temperature) {
     let top = -Infinity;
     const z = Array.from(logits, (v) => v / temperature);
     for (const v of z) top = Math.max(top, v);
     const e = z.map((v) => Math.exp(v - top));
     const sum = e.reduce((a, b) => a + b, 0);
-    return e.map((v) => v / sum);
+    return { probs: e.map((v) => v / sum), energy: temperature * (top + Math.log(sum)) };
   }
 
   async function answer(pad, selected) {
@@ -55,9 +56,10 @@
     for (const spec of m.models) {
       const t = performance.now();
       const out = await state.sessions[spec.name].run({ [m.input]: input });
-      const probs = calibrated(out[m.output].data, spec.temperature);
-      const top = Math.max.apply(null, probs);
-      results.models.push({ name: spec.name, display: spec.display, probs: probs, refused: top < spec.threshold,
+      const { probs, energy } = calibrated(out[m.output].data, spec.temperature);
+      const refused = spec.energy_threshold === null || spec.energy_threshold === undefined
+        ? Math.max.apply(null, probs) < spec.threshold : energy < spec.energy_threshold;
+      results.models.push({ name: spec.name, display: spec.display, probs: probs, refused: refused,
         ms: performance.now() - t });
     }
     return results;

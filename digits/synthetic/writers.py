@@ -1,0 +1,56 @@
+"""Drawings that vary as new writers do, through the pad's stroke path: MNIST digits traced
+along their skeletons and the stroke templates, each with a writer's slant, rotation,
+aspect, size, pen and a wobble of its points. Real writers refuse-test the models harder than
+pen-traced MNIST alone: the refusal is fitted on these (a validation split) and measured on
+them (the test split, `bench/refusal_curve.py`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from digits.recognition.strokes import PAD_PX, PEN_PX, Strokes, preprocess_strokes
+from digits.synthetic.penstyle import skeleton_strokes
+from digits.synthetic.sketches import writer_strokes
+from digits.training.data import Split
+
+SLANT_DEG = 25  # shear, either way
+TURN_DEG = 12  # rotation, either way
+ASPECT = (0.75, 1.25)
+SIZE = (0.35, 0.85)  # the drawing's longer side, as a share of the pad
+PEN = (0.25, 1.6)  # the pen, as a share of the pad's
+WOBBLE = 0.006  # points move this much (a share of the drawing's size)
+
+
+def as_pad(unit: list, rng: np.random.Generator) -> Strokes:
+    """Strokes in a unit box, as a new writer would put them on the pad."""
+    shear, turn = math.tan(math.radians(rng.uniform(-SLANT_DEG, SLANT_DEG))), math.radians(rng.uniform(-TURN_DEG,
+                                                                                                         TURN_DEG))
+    aspect, size = rng.uniform(*ASPECT), rng.uniform(*SIZE) * PAD_PX
+    out = []
+    for s in (np.asarray(s, np.float64) - 0.5 for s in unit if len(s)):
+        x, y = s[:, 0] * aspect + shear * s[:, 1], s[:, 1]
+        x, y = x * math.cos(turn) - y * math.sin(turn), x * math.sin(turn) + y * math.cos(turn)
+        out.append(np.stack([x, y], 1) + rng.normal(0, WOBBLE, (len(s), 2)))
+    points = np.concatenate(out)
+    scale = size / max(np.ptp(points[:, 0]), np.ptp(points[:, 1]), 1e-6)
+    centre = rng.uniform(0.35, 0.65, 2) * PAD_PX
+    strokes = tuple(np.clip((s - points.mean(0)) * scale + centre, 0, PAD_PX) for s in out)
+    return Strokes(strokes, PAD_PX, PAD_PX, float(rng.uniform(*PEN) * PEN_PX))
+
+
+def writer_digits(split: Split, n: int, seed: int) -> Split:
+    """n drawings: half the split's digits traced, half the templates, as new writers draw them."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(split.labels), min(n // 2, len(split.labels)), replace=False)
+    drawings = [(as_pad(skeleton_strokes(split.images[i, 0].numpy()), rng), int(split.labels[i])) for i in picks]
+    drawings += [(as_pad(writer_strokes(int(d), rng), rng), int(d)) for d in rng.integers(0, 10, n - n // 2)]
+    images, labels = [], []
+    for strokes, label in drawings:
+        prepared = preprocess_strokes(strokes)
+        if not prepared.empty:
+            images.append(prepared.image28)
+            labels.append(label)
+    return Split(torch.from_numpy(np.stack(images))[:, None], torch.tensor(labels, dtype=torch.long))
