@@ -54,15 +54,16 @@ def main() -> None:
           + ", ".join(negatives.font_names(held_fonts)))
     store = ModelStore(args.weights)
     heads = ["pen letters", "font letters", "all kinds", "wrong cuts", "MNIST test", "pen digits"]
-    print(f"{'model':<8} {'T':>5} {'thresh':>6} " + " ".join(f"{h:>12}" for h in heads) + "   (share refused)")
+    print(f"{'model':<8} {'T':>5} {'rule':>6} " + " ".join(f"{h:>12}" for h in heads) + "   (share refused)")
     calibration = {}
     for name in store.available():
         net = store.get(name)
         sets = [predict_logits(net, s.images) for s in (pen_letters, font_letters, mixed, cuts, data.test, pen_test)]
         fitted = (trust.fit(predict_logits(net, data.val.images), data.val.labels, predict_logits(net, pen_val.images))
                   if args.refit else trust.Trust.from_card(store.card(name)))
-        rates = [trust.rejection_rate(fitted.probabilities(lg).max(1).values, fitted.threshold) for lg in sets]
-        print(f"{name:<8} {fitted.temperature:>5.2f} {fitted.threshold:>6.3f} "
+        rates = [1.0 - fitted.is_digit(fitted.probabilities(lg), logits=lg).float().mean().item() for lg in sets]
+        rule = fitted.threshold if fitted.energy_threshold is None else fitted.energy_threshold
+        print(f"{name:<8} {fitted.temperature:>5.2f} {rule:>6.3f} "
               + " ".join(f"{100 * r:>11.1f}%" for r in rates))
         calibration[name] = [trust.report(fitted, sets[4], data.test.labels),
                              trust.report(fitted, sets[5], pen_test.labels)]

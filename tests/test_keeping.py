@@ -206,3 +206,17 @@ def test_a_poisoned_store_cannot_steer_a_run(tmp_path, models):
 def _answers(models, drawing) -> dict:
     preds = models.predict_all(drawing)
     return {n: {"digit": p.digit, "probabilities": p.probabilities} for n, p in preds.items()}
+
+
+def test_the_cli_pushes_and_pulls(tmp_path, models, monkeypatch):
+    from digits.cli import main
+
+    here, there, repo = tmp_path / "here", tmp_path / "there", tmp_path / "repo"
+    for d in range(2):
+        fb.record(fb.FeedbackStore(here), models, pad(d, d), str(d), "s")
+    monkeypatch.setenv("DIGITS_FEEDBACK_REPO", str(repo))
+    assert main(["feedback", "push", "--feedback-dir", str(here)]) == 0
+    assert main(["feedback", "pull", "--feedback-dir", str(there)]) == 0
+    assert [d.label for d in fb.FeedbackStore(there).drawings()] == ["0", "1"]
+    monkeypatch.delenv("DIGITS_FEEDBACK_REPO")
+    assert main(["feedback", "push", "--feedback-dir", str(here)]) == 1  # says what to set

@@ -27,6 +27,7 @@ def empty_pad(mode: str = ONE_DIGIT) -> dict[str, Any]:
     """A blank pad in this writing mode: a square for a digit, twice as wide for a number."""
     return {"strokes": [], **PADS.get(mode, PADS[ONE_DIGIT])}
 
+from gradio.events import Dependency
 
 class DrawingPad(gr.HTML):
     """The pad as a Gradio component; `change` fires after every stroke, Undo and Clear, and
@@ -47,6 +48,12 @@ class DrawingPad(gr.HTML):
 
 
 def results_template(part: str = "") -> str:
-    """A gr.HTML template that draws a results dict with `views.js`, the static page's function."""
+    """A gr.HTML template that draws a results dict with `views.js` (loaded by the page's head,
+    as on the static page). Until the script has loaded it draws nothing; the component's
+    `js_on_load` (REPAINT) then draws it again."""
     call = f"digitsRender(value, {part!r})" if part else "digitsRender(value)"
-    return "${(function () {" + web.script("views.js") + "\nreturn " + call + ";})()}"
+    return "${window.digitsRender ? " + call + " : ''}"
+
+
+# Runs when a results component loads: the head's scripts are there now, so draw once more.
+REPAINT = "props.value = Object.assign({}, props.value, {painted: true});"
