@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +19,34 @@ from PIL import Image
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from digits.config import IMAGE_SIZE
+from digits.recognition.form import (  # noqa: F401 (re-exported: the form is part of this module's face)
+    EMPTY_FAINT,
+    EMPTY_NO_INK,
+    EMPTY_SMALL,
+    FIELD,
+    FIELD_CENTRE,
+    INK_BOX,
+    MIN_DIGIT_FRACTION,
+    MNIST_STROKE_HIGH,
+    MNIST_STROKE_LOW,
+    MNIST_STROKE_MEDIAN,
+    NO_INK,
+    TOO_FAINT,
+    NoInk,
+    Placement,
+    Preprocessed,
+)
+from digits.recognition.strokes import ink_of_strokes, preprocess_strokes
 
-INK_BOX = 20  # MNIST digits are scaled to fit a 20x20 box ...
-FIELD = IMAGE_SIZE  # ... inside a 28x28 field
-# Mean centre of mass of MNIST's training digits, (row, col) = (14.00, 14.01) in pixel
-# indices (bench/stroke_width.py): MNIST puts it at 14, not at the geometric 13.5.
-FIELD_CENTRE = 14.0
 WORK_SCALE = 4  # stroke width is measured and redrawn at 4x the final resolution
 WORK_BOX = INK_BOX * WORK_SCALE
 
-# Stroke width of MNIST digits, in 28x28 pixels, measured with `stroke_width` on the
-# training digits (bench/stroke_width.py): 2nd percentile, median, 98th percentile. Only
-# strokes outside MNIST's own range are redrawn: redrawing MNIST-like digits costs accuracy.
-MNIST_STROKE_LOW = 1.25
-MNIST_STROKE_MEDIAN = 2.25
-MNIST_STROKE_HIGH = 4.02
 
 MIN_CONTRAST = 0.15  # strongest ink below 15% of full scale: too faint to be a digit
 NOISE_SIGMAS = 4.0  # background noise floor: median + 4 robust standard deviations
 MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation for Gaussian noise
 BBOX_LEVEL = 0.3  # the digit is located by pixels above 30% of the strongest ink ...
 BBOX_MARGIN = 1 / INK_BOX  # ... and its box grows to inked pixels up to one 20-px-box pixel away
-MIN_DIGIT_FRACTION = 0.04  # ink box under 4% of the image's longer side: a dot, not a digit
 MIN_DIGIT_PX = 3  # ... and never fewer than 3 pixels
 MASK_LEVEL = 0.5  # stroke masks keep pixels above half the strongest ink
 
@@ -53,48 +57,7 @@ COM_DECIMALS = 3  # centre of mass precision before the integer shift
 # seconds of CPU and gigabytes of memory; a real drawing or photo of a digit is far smaller).
 MAX_PIXELS = 16_000_000
 
-EMPTY_NO_INK = "no ink"
-EMPTY_FAINT = "ink too faint"
-EMPTY_SMALL = "ink too small to be a digit"
 
-
-@dataclass(frozen=True)
-class NoInk:
-    """What `ink_map` gives for a drawing with nothing to read, and why."""
-
-    reason: str
-
-    def __str__(self) -> str:
-        return self.reason
-
-
-NO_INK, TOO_FAINT = NoInk(EMPTY_NO_INK), NoInk(EMPTY_FAINT)
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where the 28x28 came from: the digit's box on the input, and where that box, scaled
-    to `size`, sits in the 28x28 field. `to_input` maps a 28x28 map back onto the input."""
-
-    input_shape: tuple[int, int]  # (height, width) of the input image
-    bbox: tuple[int, int, int, int]  # (top, bottom, left, right) on the input, exclusive
-    size: tuple[int, int]  # (h, w) of the box in the 28x28 field
-    offset: tuple[int, int]  # (top, left) of the box in the field; may be slightly outside it
-
-
-@dataclass(frozen=True)
-class Preprocessed:
-    """The 28x28 image in [0, 1] (ink = 1), or `empty` with the reason."""
-
-    image28: np.ndarray | None
-    empty_reason: str | None = None
-    stroke_width: float | None = None  # measured, in 28x28 pixels, before any redraw
-    redrawn: bool = False
-    placement: Placement | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self.image28 is None
 
 
 # --- input decoding -------------------------------------------------------------------------
@@ -244,8 +207,6 @@ def ink_from_array(arr: np.ndarray) -> np.ndarray | NoInk:
 def ink_map(image: Any) -> np.ndarray | NoInk:
     """Ink in [0, 1] from any supported input (a pad's strokes, a Gradio sketchpad dict)."""
     if isinstance(image, dict) and "strokes" in image:
-        from digits.recognition.strokes import ink_of_strokes  # strokes.py builds on this module
-
         return ink_of_strokes(image)
     if isinstance(image, dict):
         return _ink_from_editor(image)
@@ -461,8 +422,6 @@ def preprocess(image: Any) -> Preprocessed:
     """The whole pipeline: any supported input -> `Preprocessed` (28x28 or empty). A pad's
     strokes are drawn straight into the 28x28 (`digits.recognition.strokes`)."""
     if isinstance(image, dict) and "strokes" in image:
-        from digits.recognition.strokes import preprocess_strokes  # strokes.py builds on this module
-
         return preprocess_strokes(image)
     return preprocess_ink(ink_map(image))
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from digits.config import IMAGE_SIZE
-from digits.recognition.preprocess import (
+from digits.recognition.form import (
     EMPTY_NO_INK,
     EMPTY_SMALL,
     FIELD_CENTRE,
