@@ -15,9 +15,8 @@ from PIL import Image
 from digits import cli_web, config
 from digits.explain.explanations import DEFAULT_METHOD, METHODS
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
-from digits.synthetic.negatives import SHIPPED_NEGATIVES
 from digits.training.data import DataNotFoundError, MNISTData, load_mnist
-from digits.training.engine import Progress, TrainConfig
+from digits.training.engine import SHIPPED_NEGATIVES, Progress, TrainConfig
 from digits.visitors.finetune import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, NoVisitorDrawings
 from digits.visitors.store import FeedbackUnavailable
 from digits.weights import WeightsError

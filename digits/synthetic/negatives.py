@@ -31,7 +31,6 @@ from PIL import Image, ImageDraw, ImageFont
 from digits.synthetic.penstyle import as_split, pen_canvas, pen_number, traced
 from digits.synthetic.sketches import APP_CANVAS_PX, Stroke, catmull_rom, from_left, number_canvas
 from digits.training.data import NOT_A_DIGIT, MadeOnce, Split
-from digits.training.engine import SHIPPED_NEGATIVES  # noqa: E402,F401 (defined with the other training options)
 
 LEFT_OUT = "O o I l i S s Z z B b G g q T D J Q a t ? !"  # written like digits by many: never negatives
 KINDS = ("pen-letter", "font-letter", "shape", "scribble", "pair", "touching", "part")
