@@ -53,8 +53,8 @@ def restore_weights(remote: Remote, names: list[str], directory: str | os.PathLi
             pushed_date = read_card(name, tmp).get("date") or ""
             if pushed_date <= local_date:
                 continue
-            for f in (target, card_path(name, directory)):
-                data = remote.read(f"{PREFIX}/{newest}/{f.name}")
+            card = card_path(name, directory)
+            for f, data in ((target, blob), (card, remote.read(f"{PREFIX}/{newest}/{card.name}"))):
                 staging = f.with_name(f".{f.name}.restoring")
                 staging.write_bytes(data)
                 os.replace(staging, f)

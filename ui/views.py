@@ -19,15 +19,11 @@ from digits.weights import WeightsError
 
 ONE_DIGIT, A_NUMBER = "One digit", "A number"  # the Draw tab's "Write" choice
 MISTAKE_PX = 84  # each misclassified test digit in the gallery: 28 x 3
-PREVIEW_PX = 168  # "what the model sees": 28 x 6, nearest neighbour
 READING_PX = 300  # number mode: the copy of the drawing with each digit's box
 READING_DIGIT_PX = 56  # ... and each digit's 28x28, twice as large
-UNSURE_BELOW = 0.8  # a calibrated probability below this: the answer says it is unsure (digits/recognition/trust.py)
-REFUSAL = "That doesn't look like a digit"
-NUMBER_HINT = "Several digits? Choose “A number” under Write."  # a number written in one-digit mode
 
 
-def enlarge(image28: np.ndarray, size: int = PREVIEW_PX) -> np.ndarray:
+def enlarge(image28: np.ndarray, size: int) -> np.ndarray:
     """A 28x28 [0, 1] image as a crisp, black-on-white uint8 picture."""
     img = Image.fromarray((255 * (1 - np.clip(image28, 0, 1))).astype(np.uint8), mode="L")
     return np.asarray(img.resize((size, size), Image.Resampling.NEAREST))

@@ -39,7 +39,7 @@ from digits.recognition.form import (
 PAD_PX = 336  # one digit: a square of 336 units
 NUMBER_PAD = (672, 336)  # a number: twice as wide as tall
 PEN_PX = 28  # one digit's pen width (12% of the pad: like a marker on paper)
-NUMBER_PEN_PX = 12  # a number's finer pen: its digits are written smaller
+NUMBER_PEN_PX = 12  # a number's finer pen: its digits are a third to a half as tall (bench/read_speed.py)
 
 
 # Limits on what a pad may send (a public API must not be made to draw forever).

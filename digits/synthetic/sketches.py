@@ -8,10 +8,11 @@ brush on a transparent RGBA canvas, optionally perturbed like a different writer
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from digits.recognition.strokes import NUMBER_PEN_PX, PAD_PX, PEN_PX
 
 Stroke = list[tuple[float, float]]
 
@@ -45,13 +46,11 @@ TEMPLATES: dict[int, list[list[tuple[Stroke, bool]]]] = {
 CURVE_STEPS = 12  # points per Catmull-Rom segment
 DIGIT_ASPECT = 0.62  # a template's unit box is drawn this much as wide as it is tall
 
-# The app's sketchpad, in one place for demo.py, the sample drawings, tests and benches.
-APP_CANVAS_PX = 336  # canvas size: small PNGs per stroke, still comfortable to draw on
-APP_BRUSH_RADIUS_PX = 14  # the default brush (Gradio's Brush.default_size is a radius)
-APP_BRUSH_WIDTH_PX = 2 * APP_BRUSH_RADIUS_PX  # the stroke width that brush draws (what `render` takes)
-# A number's digits are a third to a half as tall as one digit drawn large: the one-digit brush
-# would be a quarter of their height, and they would run into each other (bench/read_speed.py).
-APP_NUMBER_BRUSH_RADIUS_PX = 6
+# The app's pad, as digits/recognition/strokes.py defines it (one place), for tests and benches.
+APP_CANVAS_PX = PAD_PX
+APP_BRUSH_WIDTH_PX = PEN_PX  # the stroke width the pad's pen draws (what `render` takes)
+APP_BRUSH_RADIUS_PX = PEN_PX // 2
+APP_NUMBER_BRUSH_RADIUS_PX = NUMBER_PEN_PX // 2
 
 
 def catmull_rom(points: Stroke, steps: int = CURVE_STEPS) -> Stroke:
@@ -152,21 +151,3 @@ def number_canvas(text: str, canvas: tuple[int, int] = (800, 400), brush: float 
         img = Image.alpha_composite(img, layer.crop((0, 0, width, height)))
         x += w * (1 + gap)
     return np.asarray(img)
-
-
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
-EXAMPLE_DIGITS = (3, 7, 4, 9, 2, 5)
-
-
-def example_paths() -> list[str]:
-    """PNG sample drawings for the app, written once into digits/examples/."""
-    EXAMPLES_DIR.mkdir(exist_ok=True)
-    paths = []
-    rng = np.random.default_rng(7)
-    for digit in EXAMPLE_DIGITS:
-        path = EXAMPLES_DIR / f"drawn-{digit}.png"
-        if not path.exists():
-            arr = app_canvas(digit, height_frac=0.62, rng=rng)
-            Image.fromarray(arr, mode="RGBA").save(path)
-        paths.append(str(path))
-    return paths
