@@ -12,6 +12,7 @@ DEBIAN_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 ANSWER_TIMEOUT_MS = 15_000
+PAD_READY = "#sketch .pad.ready canvas"  # pad.js marks the pad once it listens
 INSTALL_HINT = ("no Chromium for the browser tests: run `python -m playwright install chromium` "
                 "(or, on Debian, `apt-get install chromium`)")
 
@@ -34,6 +35,7 @@ def launch(playwright):
 
 def stroke(page, points, steps: int = 3) -> None:
     """A mouse stroke through points given in the pad's unit square (0-1 of its width and height)."""
+    page.wait_for_selector(PAD_READY, timeout=ANSWER_TIMEOUT_MS)  # a stroke before it would be lost
     box = page.locator("#sketch canvas").first.bounding_box()
     xy = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
     page.mouse.move(*xy[0])

@@ -236,7 +236,9 @@ def test_the_pen_is_the_same_at_every_screen_width(browser, app_url):
     widths = []
     for viewport in ({"width": 1280, "height": 800}, {"width": 390, "height": 844}):
         ctx, pg = _open(browser, app_url[0], viewport=viewport)
+        pg.wait_for_function(MODELS_READY, timeout=30_000)  # the page has settled: the pad stays put
         stroke(pg, ONE_STROKE["1"])
+        pg.wait_for_selector("#sketch .has-ink", timeout=ANSWER_TIMEOUT_MS)
         box = pg.locator("#sketch canvas").bounding_box()
         shot = pg.locator("#sketch canvas").screenshot()
         from io import BytesIO

@@ -152,3 +152,4 @@ watch("value", () => {
 
 new ResizeObserver(() => fit()).observe(surface);
 fit();
+element.querySelector(".pad").classList.add("ready"); // listening: strokes from now on are kept
