@@ -35,11 +35,12 @@ SEED = 77_000  # no training run or selection uses seeds this high
 DIGITS_REFUSED = (0.005, 0.01, 0.02, 0.03)
 
 
-def digit_drawings(n: int, rng: np.random.Generator) -> list:
+def digit_drawings(n: int, rng: np.random.Generator) -> list[tuple]:
+    """(strokes, label): half MNIST test digits traced, half the templates, by new writers."""
     test = load_split(False)
     picks = rng.choice(len(test.labels), n // 2, replace=False)
-    traced = [as_pad(skeleton_strokes(test.images[i, 0].numpy()), rng) for i in picks]
-    return traced + [as_pad(writer_strokes(int(d), rng), rng) for d in rng.integers(0, 10, n - n // 2)]
+    traced = [(as_pad(skeleton_strokes(test.images[i, 0].numpy()), rng), int(test.labels[i])) for i in picks]
+    return traced + [(as_pad(writer_strokes(int(d), rng), rng), int(d)) for d in rng.integers(0, 10, n - n // 2)]
 
 
 def letter_drawings(n: int, rng: np.random.Generator) -> list:
@@ -84,7 +85,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     rng = np.random.default_rng(SEED)
-    digits, letters = prepared(digit_drawings(args.count, rng)), prepared(letter_drawings(args.count, rng))
+    digits = prepared([strokes for strokes, _ in digit_drawings(args.count, rng)])
+    letters = prepared(letter_drawings(args.count, rng))
     store = ModelStore()
     cols = " ".join(f"{'at ' + format(100 * r, '.1f') + '% digits':>17}" for r in DIGITS_REFUSED)
     print(f"letters refused{'':<17} {cols}   card threshold: digits / letters refused")

@@ -81,7 +81,7 @@ def test_integrated_gradients_add_up_to_the_logit_change(store):
     with torch.no_grad():
         logits = net(normalize(torch.from_numpy(np.stack([e.image28, np.zeros_like(e.image28)]))[:, None]))
     change = float(logits[0, e.digit] - logits[1, e.digit])
-    assert e.heat28.sum() == pytest.approx(change, rel=2.0 / IG_STEPS)  # completeness, up to the Riemann sum
+    assert e.heat28.sum() == pytest.approx(change, rel=2.0 / IG_STEPS)  # completeness, up to the midpoint rule
 
 
 def test_explanation_contents(store):

@@ -169,6 +169,23 @@ def test_every_shipped_card_holds_a_fitted_temperature_and_threshold(store):
         assert 0 < card["piece_threshold"] <= card["threshold"]  # a number's digits: more lenient
         assert card["negatives"] > 0 and card["mnist_val"]["rejected"] <= trust.MAX_DIGIT_REJECTION + 1e-9
         assert card["mnist_val"]["ece_after"] < card["mnist_val"]["ece_before"]
+        for fitted_on in ("mnist_val", "pen_val", "writer_val"):  # the one-drawing rule's budget, on each set
+            assert card[fitted_on]["rejected"] <= card["energy_rejection_budget"] + 1e-9, (name, fitted_on)
+
+
+def test_the_energy_rule_is_fitted_to_its_own_budget_on_every_set():
+    """trust.fit: the energy threshold spares all but ENERGY_REJECTION_BUDGET of each digit set,
+    new writers' drawings included, and the top-probability threshold all but its own."""
+    gen = torch.Generator().manual_seed(0)
+    sets = [torch.randn(4000, 10, generator=gen) * s + 6 * torch.eye(10)[torch.arange(4000) % 10]
+            for s in (1.0, 1.5, 2.0)]
+    labels = torch.arange(4000) % 10
+    fitted = trust.fit(sets[0], labels, sets[1], writer_logits=(sets[2],))
+    refused = [1 - fitted.is_digit(fitted.probabilities(lg), logits=lg).float().mean().item() for lg in sets]
+    assert max(refused) <= trust.ENERGY_REJECTION_BUDGET + 1e-9
+    assert max(refused) >= 0.8 * trust.ENERGY_REJECTION_BUDGET  # and no lower than it needs to be
+    tops = [fitted.probabilities(lg).max(1).values for lg in sets[:2]]
+    assert max(trust.rejection_rate(t, fitted.threshold) for t in tops) <= trust.DIGIT_REJECTION_BUDGET + 1e-9
 
 
 def _letter(char: str, seed: int = 0) -> np.ndarray:

@@ -116,8 +116,9 @@ def erased_copies(image: torch.Tensor, samples: int = SMOOTH_SAMPLES, share: flo
 
 
 def scaled_copies(image: torch.Tensor, steps: int = IG_STEPS) -> torch.Tensor:
-    """The straight path from an empty canvas to the image (right Riemann sum: ends at it)."""
-    return (torch.arange(1, steps + 1, dtype=torch.float32) / steps)[:, None, None, None] * image
+    """The straight path from an empty canvas to the image, at the middle of each of `steps`
+    equal parts (the midpoint rule: its error falls with the square of the steps)."""
+    return ((torch.arange(steps, dtype=torch.float32) + 0.5) / steps)[:, None, None, None] * image
 
 
 def attributions(model: nn.Module, image28: np.ndarray, targets: list[int], method: Method) -> np.ndarray:

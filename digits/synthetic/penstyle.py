@@ -95,14 +95,6 @@ def as_split(drawings: Iterable[tuple[np.ndarray, int]]) -> Split:
                  torch.tensor([label for _, label in kept], dtype=torch.long))
 
 
-def traced_split(mnist: Split, count: int, seed: int) -> Split:
-    """`count` of the given MNIST digits, picked at random, traced with a pen: digits as the
-    sketchpad draws them, with MNIST's labels (a training run passes training digits only)."""
-    rng = np.random.default_rng(seed)
-    pick = torch.from_numpy(rng.choice(len(mnist), size=min(count, len(mnist)), replace=False))
-    return as_split(pen_digits(mnist.images[pick, 0].numpy(), mnist.labels[pick].numpy(), 0, rng))
-
-
 def pen_split(mnist: Split, count: int, seed: int) -> Split:
     """`count` pen-style digits, half traced from the first MNIST images given, half from templates."""
     rng = np.random.default_rng(seed)

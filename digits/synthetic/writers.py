@@ -47,6 +47,20 @@ def writer_digits(split: Split, n: int, seed: int) -> Split:
     picks = rng.choice(len(split.labels), min(n // 2, len(split.labels)), replace=False)
     drawings = [(as_pad(skeleton_strokes(split.images[i, 0].numpy()), rng), int(split.labels[i])) for i in picks]
     drawings += [(as_pad(writer_strokes(int(d), rng), rng), int(d)) for d in rng.integers(0, 10, n - n // 2)]
+    return rendered(drawings)
+
+
+def writer_traced(split: Split, n: int, seed: int) -> Split:
+    """n of the split's digits traced and redrawn as new writers draw them: no templates, so a
+    training set made here shares nothing with the templates' test drawings."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(split.labels), min(n, len(split.labels)), replace=False)
+    return rendered([(as_pad(skeleton_strokes(split.images[i, 0].numpy()), rng), int(split.labels[i]))
+                     for i in picks])
+
+
+def rendered(drawings: list[tuple[Strokes, int]]) -> Split:
+    """Drawings through the pad's own path to 28x28 (empty ones dropped)."""
     images, labels = [], []
     for strokes, label in drawings:
         prepared = preprocess_strokes(strokes)

@@ -48,7 +48,7 @@ class TrainConfig:
     feedback: bool = False  # also train on the visitors' drawings (digits/visitors/finetune.py builds the data)
     finetune: bool = False  # start from the current weights instead of a fresh initialisation
     negatives: int = 0  # non-digit drawings mixed into training (digits/synthetic/negatives.py): 0 = none
-    pen_digits: int = 0  # training digits also redrawn with a pen, as visitors draw (digits/synthetic/penstyle.py)
+    pen_digits: int = 0  # training digits also redrawn as new writers draw on the pad (digits/synthetic/writers.py)
 
     @classmethod
     def from_recipe(cls, model: str, **overrides: Any) -> TrainConfig:

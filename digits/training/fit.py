@@ -16,8 +16,8 @@ from digits.evaluate import accuracy, fair_drawings, predict_logits
 from digits.models import count_parameters, get_spec
 from digits.recognition import trust
 from digits.synthetic.negatives import negative_recipe, training_negatives
-from digits.synthetic.penstyle import pen_split, traced_split
-from digits.synthetic.writers import writer_digits
+from digits.synthetic.penstyle import pen_split
+from digits.synthetic.writers import writer_digits, writer_traced
 from digits.training.data import MadeOnce, MNISTData, Split, with_training
 from digits.training.engine import CancelToken, ProgressCallback, TrainConfig, TrainResult, train
 from digits.visitors.finetune import (
@@ -128,10 +128,10 @@ _PEN_TRAIN = MadeOnce(keep=1)
 
 
 def pen_training(train: Split, count: int, seed: int) -> Split:
-    """Training digits redrawn with a pen (digits/synthetic/penstyle.py), made once per process: MNIST
-    is scanned ink on paper, visitors draw with a round brush, and a model shown both reads
-    the brush better (README, "Whole numbers")."""
-    return _PEN_TRAIN.get(("pen", count, seed), train, lambda: traced_split(train, count, seed))
+    """Training digits traced and redrawn as new writers draw them on the pad (slant, size,
+    pen, wobble: digits/synthetic/writers.py), made once per process: MNIST is scanned ink on
+    paper from 250 writers, visitors draw with a round pen in their own hand."""
+    return _PEN_TRAIN.get(("writers", count, seed), train, lambda: writer_traced(train, count, seed))
 
 
 def fit_trust(model: torch.nn.Module, val: Split,
@@ -161,6 +161,7 @@ def trust_card(model: torch.nn.Module, data: MNISTData, negatives: int,
               "probability for each digit of a number" if negatives else
               "the energy score; the calibrated top probability for each digit of a number")
     return {"trust": {**fitted.as_dict(), "method": method, "digit_rejection_budget": trust.DIGIT_REJECTION_BUDGET,
+                      "energy_rejection_budget": trust.ENERGY_REJECTION_BUDGET,
                       "piece_rejection_budget": trust.PIECE_REJECTION_BUDGET,
                       "fitted_on": fitted_on, **figures,
                       "negatives": negatives, **(negative_recipe() if negatives else {})}}
