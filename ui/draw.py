@@ -52,6 +52,8 @@ const answer = async () => {
     results = await window.digitsLocal.answer(pad, model);
     if (refusedInPieces(results, pad)) {  // a number in one-digit mode? only the server's reader knows
       paint(results);
+      await new Promise((r) => setTimeout(r, PAUSE_MS));  // asked once the visitor pauses
+      if (seq !== state.seq) return;
       results = Object.assign({}, results, {several: await server.several(pad).catch(() => false)});
     }
   } else {
