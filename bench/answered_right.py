@@ -16,13 +16,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from refusal_curve import SEED, digit_drawings  # noqa: E402  (bench/ is this script's folder)
+
 from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.preprocess import preprocess  # noqa: E402
 from digits.recognition.strokes import preprocess_strokes  # noqa: E402
 from digits.recognition.trust import ece  # noqa: E402
 from digits.training.data import load_split  # noqa: E402
-
-from refusal_curve import SEED, digit_drawings  # noqa: E402  (bench/ is this script's folder)
 
 WRITER_SEED = SEED + 1  # other drawings than the curve's
 

@@ -160,7 +160,8 @@ def _add_train_parser(sub) -> None:
                         f"{FINETUNE_LR_SCALE}x the recipe's learning rate, MNIST replayed)")
     t.add_argument("--negatives", type=int, default=0, metavar="N",
                    help="also show the model N non-digit drawings (letters, shapes, scribbles) so it learns "
-                        f"to be unsure of them: outlier exposure (the shipped weights used {SHIPPED_NEGATIVES})")
+                        f"to be unsure of them: outlier exposure (the shipped CNNs used {SHIPPED_NEGATIVES}, "
+                        "the MLP twice as many)")
     t.add_argument("--pen-digits", type=int, default=0, metavar="N",
                    help="also train on N MNIST training digits traced and redrawn as new writers draw "
                         "on the pad: slant, size, pen, wobble (the shipped MLP, CNN and LeNet-5 used 15000)")

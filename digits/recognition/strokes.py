@@ -124,14 +124,17 @@ def _segments(strokes: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 def draw_28(a: np.ndarray, b: np.ndarray, radius: float) -> np.ndarray:
     """Round-pen segments (a -> b, in 28x28 pixel-index coordinates) as [0, 1] ink: each pixel
-    is covered by clip(radius + 0.5 - distance to the nearest segment, 0, 1)."""
+    is covered by clip(radius + 0.5 - distance to the nearest segment, 0, 1). Written out per
+    coordinate (pixels x segments): the same numbers as the vector form, several times faster."""
     ys, xs = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE]
-    p = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)[:, None, :]  # (784, 1, 2)
-    ab = (b - a)[None]  # (1, n, 2)
-    length2 = (ab ** 2).sum(-1)
-    t = np.where(length2 > 0, ((p - a[None]) * ab).sum(-1) / np.where(length2 > 0, length2, 1), 0.0)
-    nearest = a[None] + np.clip(t, 0, 1)[..., None] * ab
-    d = np.sqrt(((p - nearest) ** 2).sum(-1)).min(axis=1)
+    px, py = xs.reshape(-1, 1).astype(np.float64), ys.reshape(-1, 1).astype(np.float64)
+    ax, ay = a[None, :, 0], a[None, :, 1]
+    abx, aby = b[None, :, 0] - ax, b[None, :, 1] - ay
+    length2 = abx * abx + aby * aby
+    t = np.where(length2 > 0, ((px - ax) * abx + (py - ay) * aby) / np.where(length2 > 0, length2, 1), 0.0)
+    t = np.clip(t, 0, 1)
+    dx, dy = px - (ax + t * abx), py - (ay + t * aby)
+    d = np.sqrt((dx * dx + dy * dy).min(axis=1))
     return np.clip(radius + 0.5 - d, 0, 1).reshape(IMAGE_SIZE, IMAGE_SIZE)
 
 

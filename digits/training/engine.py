@@ -30,7 +30,7 @@ class CancelToken(Protocol):
     def is_set(self) -> bool: ...
 
 
-SHIPPED_NEGATIVES = 12_000  # non-digits the shipped weights were fine-tuned with (docs/design.md)
+SHIPPED_NEGATIVES = 12_000  # non-digits the shipped CNNs were fine-tuned with (the MLP: twice; docs/design.md)
 FINETUNE_EPOCHS = 5  # fine-tuning on visitors' drawings: epochs ...
 FINETUNE_LR_SCALE = 0.1  # ... at a tenth of the recipe's peak learning rate
 
