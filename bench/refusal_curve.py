@@ -27,8 +27,7 @@ from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.strokes import preprocess_strokes  # noqa: E402
 from digits.synthetic import negatives  # noqa: E402
 from digits.synthetic.penstyle import skeleton_strokes  # noqa: E402
-from digits.synthetic.sketches import writer_strokes  # noqa: E402
-from digits.synthetic.writers import as_pad  # noqa: E402
+from digits.synthetic.writers import as_pad, writer_drawings  # noqa: E402
 from digits.training.data import load_split  # noqa: E402
 
 SEED = 77_000  # no training run or selection uses seeds this high
@@ -37,10 +36,7 @@ DIGITS_REFUSED = (0.005, 0.01, 0.02, 0.03)
 
 def digit_drawings(n: int, rng: np.random.Generator) -> list[tuple]:
     """(strokes, label): half MNIST test digits traced, half the templates, by new writers."""
-    test = load_split(False)
-    picks = rng.choice(len(test.labels), n // 2, replace=False)
-    traced = [(as_pad(skeleton_strokes(test.images[i, 0].numpy()), rng), int(test.labels[i])) for i in picks]
-    return traced + [(as_pad(writer_strokes(int(d), rng), rng), int(d)) for d in rng.integers(0, 10, n - n // 2)]
+    return writer_drawings(load_split(False), n, rng)
 
 
 def letter_drawings(n: int, rng: np.random.Generator) -> list:

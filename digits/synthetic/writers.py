@@ -41,25 +41,33 @@ def as_pad(unit: list, rng: np.random.Generator) -> Strokes:
     return Strokes(strokes, PAD_PX, PAD_PX, float(rng.uniform(*PEN) * PEN_PX))
 
 
-def writer_digits(split: Split, n: int, seed: int) -> Split:
+Drawing = tuple[Strokes, int]  # strokes on the pad, and the digit they are
+
+
+def traced(split: Split, n: int, rng: np.random.Generator) -> list[Drawing]:
+    """n of the split's digits, picked at random, traced and redrawn as new writers draw them."""
+    picks = rng.choice(len(split.labels), min(n, len(split.labels)), replace=False)
+    return [(as_pad(skeleton_strokes(split.images[i, 0].numpy()), rng), int(split.labels[i])) for i in picks]
+
+
+def writer_drawings(split: Split, n: int, rng: np.random.Generator) -> list[Drawing]:
     """n drawings: half the split's digits traced, half the templates, as new writers draw them."""
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(split.labels), min(n // 2, len(split.labels)), replace=False)
-    drawings = [(as_pad(skeleton_strokes(split.images[i, 0].numpy()), rng), int(split.labels[i])) for i in picks]
-    drawings += [(as_pad(writer_strokes(int(d), rng), rng), int(d)) for d in rng.integers(0, 10, n - n // 2)]
-    return rendered(drawings)
+    drawings = traced(split, n // 2, rng)
+    return drawings + [(as_pad(writer_strokes(int(d), rng), rng), int(d)) for d in rng.integers(0, 10, n - n // 2)]
+
+
+def writer_digits(split: Split, n: int, seed: int) -> Split:
+    """`writer_drawings` through the pad's path, as a split."""
+    return rendered(writer_drawings(split, n, np.random.default_rng(seed)))
 
 
 def writer_traced(split: Split, n: int, seed: int) -> Split:
-    """n of the split's digits traced and redrawn as new writers draw them: no templates, so a
-    training set made here shares nothing with the templates' test drawings."""
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(split.labels), min(n, len(split.labels)), replace=False)
-    return rendered([(as_pad(skeleton_strokes(split.images[i, 0].numpy()), rng), int(split.labels[i]))
-                     for i in picks])
+    """Only traced digits: no templates, so a training set made here shares nothing with the
+    templates' test drawings."""
+    return rendered(traced(split, n, np.random.default_rng(seed)))
 
 
-def rendered(drawings: list[tuple[Strokes, int]]) -> Split:
+def rendered(drawings: list[Drawing]) -> Split:
     """Drawings through the pad's own path to 28x28 (empty ones dropped)."""
     images, labels = [], []
     for strokes, label in drawings:
