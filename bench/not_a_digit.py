@@ -14,6 +14,8 @@ that saw:
                of a digit (what reading a number must not take for one digit);
   MNIST test   the 10,000 test digits;
   pen digits   MNIST test digits traced with a pen, and template digits by new writers.
+The last row is the models' panel (the four energies summed), which the app uses for one
+drawing when it is fitted for these weights.
 
     python bench/not_a_digit.py [--count 2000] [--weights DIR] [--refit]
 """
@@ -55,18 +57,25 @@ def main() -> None:
     store = ModelStore(args.weights)
     heads = ["pen letters", "font letters", "all kinds", "wrong cuts", "MNIST test", "pen digits"]
     print(f"{'model':<8} {'T':>5} {'rule':>6} " + " ".join(f"{h:>12}" for h in heads) + "   (share refused)")
-    calibration = {}
+    calibration, energies = {}, {}
     for name in store.available():
         net = store.get(name)
         sets = [predict_logits(net, s.images) for s in (pen_letters, font_letters, mixed, cuts, data.test, pen_test)]
         fitted = (trust.fit(predict_logits(net, data.val.images), data.val.labels, predict_logits(net, pen_val.images))
                   if args.refit else trust.Trust.from_card(store.card(name)))
         rates = [1.0 - fitted.is_digit(fitted.probabilities(lg), logits=lg).float().mean().item() for lg in sets]
+        energies[name] = [trust.energy(lg, fitted.temperature) for lg in sets]
         rule = fitted.threshold if fitted.energy_threshold is None else fitted.energy_threshold
         print(f"{name:<8} {fitted.temperature:>5.2f} {rule:>6.3f} "
               + " ".join(f"{100 * r:>11.1f}%" for r in rates))
         calibration[name] = [trust.report(fitted, sets[4], data.test.labels),
                              trust.report(fitted, sets[5], pen_test.labels)]
+    found = None if args.refit else store.panel()
+    if found:  # the rule the app uses for one drawing: the four models' summed energy
+        rates = [1.0 - found[0].accepts({n: e[k] for n, e in energies.items()}).float().mean().item()
+                 for k in range(len(heads))]
+        print(f"{'panel':<8} {'':>5} {found[0].energy_threshold:>6.3f} "
+              + " ".join(f"{100 * r:>11.1f}%" for r in rates))
     print("\ncalibration: ECE % (15 bins) and NLL, raw softmax -> temperature-scaled")
     print(f"{'model':<8} {'MNIST test ECE':>16} {'NLL':>14} {'pen digits ECE':>16} {'NLL':>14}")
     for name, (mnist, pen) in calibration.items():

@@ -7,7 +7,8 @@ traced. Every drawing gets a writer's slant (-25 to 25 degrees of shear), rotati
 (-12 to 12), aspect (0.75-1.25), size (35-85% of the pad), pen (0.25-1.6x the pad's pen) and a
 wobble of its points, then goes through `digits.predict` as the pad's strokes. For each model
 the curve gives the share of letters refused at the threshold that refuses 0.5%, 1%, 2% and
-3% of these digits, and both shares at the threshold in its card.
+3% of these digits, and both shares at the threshold in its card; the last row does the same
+for the models' panel (the sum of the four energies, the rule the app uses when it is fitted).
 
     python bench/refusal_curve.py [--count 1000]
 """
@@ -86,21 +87,25 @@ def main() -> None:
     store = ModelStore()
     cols = " ".join(f"{'at ' + format(100 * r, '.1f') + '% digits':>17}" for r in DIGITS_REFUSED)
     print(f"letters refused{'':<17} {cols}   card threshold: digits / letters refused")
-    together = {"digits": [], "letters": []}
+    summed = {"digits": 0.0, "letters": 0.0}
     for name in store.available():
         d, lt = scores(store, name, digits), scores(store, name, letters)
-        together["digits"].append(d["top probability"])
-        together["letters"].append(lt["top probability"])
+        summed["digits"] = summed["digits"] + d["energy"]
+        summed["letters"] = summed["letters"] + lt["energy"]
         t = store.trust(name)
         cards = {"top probability": t.threshold, "energy": t.energy_threshold}
         for kind in d:
-            card = cards[kind]
-            at_card = "" if card is None else (f"   {100 * float((d[kind] < card).mean()):.1f}% / "
-                                               f"{100 * float((lt[kind] < card).mean()):.1f}%")
-            print(f"{name:<7} {kind:<24} " + " ".join(curve(d[kind], lt[kind])) + at_card)
-    mean_d, mean_l = np.mean(together["digits"], 0), np.mean(together["letters"], 0)
-    print(f"{'all four':<7} {'mean top probability':<24} " + " ".join(curve(mean_d, mean_l)))
+            print(f"{name:<7} {kind:<24} " + " ".join(curve(d[kind], lt[kind]))
+                  + at_card(d[kind], lt[kind], cards[kind]))
+    found = store.panel()
+    print(f"{'panel':<7} {'summed energy':<24} " + " ".join(curve(summed["digits"], summed["letters"]))
+          + at_card(summed["digits"], summed["letters"], found[0].energy_threshold if found else None))
 
+
+def at_card(digits: np.ndarray, letters: np.ndarray, threshold: float | None) -> str:
+    """Both shares refused at the fitted threshold (the card's, or the panel's)."""
+    return "" if threshold is None else (f"   {100 * float((digits < threshold).mean()):.1f}% / "
+                                         f"{100 * float((letters < threshold).mean()):.1f}%")
 
 if __name__ == "__main__":
     main()

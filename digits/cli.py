@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cal = sub.add_parser("calibrate", help="refit each model's temperature and 'not a digit' threshold on "
                                             "validation digits (and, after a --feedback run, the visitors' drawings it "
-                                            "did not train on) and write them into its card (tensors untouched)")
+                                            "did not train on) and write them into its card (tensors untouched); then "
+                                            "the models' panel, which judges one drawing with every model")
     cal.add_argument("--model", default="all", help="a model name or 'all' (default)")
     _add_common(cal)
     j = sub.add_parser("train-judge", help="train the reader's judge (one digit, two written into each other, or "
@@ -405,7 +406,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from digits.training.fit import calibrate
+    from digits.training.fit import calibrate, refit_panel
 
     names = list_models() if args.model == "all" else [get_spec(args.model).name]
     data = _load_data(args.data_dir)
@@ -422,6 +423,11 @@ def cmd_calibrate(args) -> int:
               f"{100 * fitted['writer_val']['rejected']:.2f}% of new writers' validation digits"
               + (f", {100 * fitted['visitor_val']['rejected']:.2f}% of the visitors' unseen drawings"
                  if "visitor_val" in fitted else "") + ")")
+    panel = refit_panel(data, args.weights_dir)
+    if panel:
+        shares = ", ".join(f"{100 * v:.2f}% of {k}" for k, v in panel["rejected"].items())
+        print(f"panel ({', '.join(panel['members'])}): not a digit below summed energy "
+              f"{panel['energy_threshold']:.2f} (refuses {shares})")
     return 0
 
 

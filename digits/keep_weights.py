@@ -2,7 +2,8 @@
 repo, or a folder such as a mounted bucket) when a run replaces them, restored on start.
 
 Each push is a new folder `weights/STAMP-NAME-RANDOM/` holding the safetensors file and its
-card; a restore takes each model's newest folder when its card is newer than the local one.
+card, and the models' panel fitted with them; a restore takes each model's newest folder when
+its card is newer than the local one, then the newest panel fitted for the weights it has.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from digits.recognition.panel import is_current, panel_path, read_panel
 from digits.remote import Remote
 from digits.weights import WeightsError, card_path, read_card, weights_path
 
@@ -26,7 +28,7 @@ def push_weights(remote: Remote, name: str, directory: str | os.PathLike | None 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     path = f"{PREFIX}/{stamp}-{name}-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
-        for source in (weights_path(name, directory), card_path(name, directory)):
+        for source in (weights_path(name, directory), card_path(name, directory), panel_path(directory)):
             if source.exists():
                 shutil.copy2(source, Path(tmp) / source.name)
         remote.put_folder(Path(tmp), path)
@@ -59,4 +61,32 @@ def restore_weights(remote: Remote, names: list[str], directory: str | os.PathLi
                 staging.write_bytes(data)
                 os.replace(staging, f)
         restored.append(name)
+    if restored:
+        restore_panel(remote, folders, names, directory)
     return restored
+
+
+def restore_panel(remote: Remote, folders: list[str], names: list[str],
+                  directory: str | os.PathLike | None = None) -> bool:
+    """The newest pushed panel fitted for the weights now in `directory`, if any (else each
+    model judges by its own card until the next calibration or run)."""
+    cards = {}
+    for name in names:
+        try:
+            cards[name] = read_card(name, directory)
+        except WeightsError:
+            pass
+    target = panel_path(directory)
+    for folder in reversed(folders):
+        path = f"{PREFIX}/{folder}/{target.name}"
+        if path not in remote.files(f"{PREFIX}/{folder}/"):
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / target.name).write_bytes(remote.read(path))
+            found = read_panel(tmp)
+            if found is not None and is_current(found, cards):
+                staging = target.with_name(f".{target.name}.restoring")
+                shutil.copyfile(Path(tmp) / target.name, staging)
+                os.replace(staging, target)
+                return True
+    return False

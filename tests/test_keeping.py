@@ -143,7 +143,8 @@ def test_the_app_says_what_is_misconfigured_and_serves_anyway(tmp_path):
         assert call(client, "predict", [json.dumps(pad(7, 0)), "modern"])[1][0]["digit"] == 7
 
 
-def test_weights_are_pushed_and_the_newest_restored(tmp_path):
+def _two_weight_folders(tmp_path, pattern: str):
+    """'here' (a Space that trained) and 'there' (a fresh start), each with the shipped files."""
     import shutil
 
     from tests.conftest import ROOT
@@ -151,8 +152,13 @@ def test_weights_are_pushed_and_the_newest_restored(tmp_path):
     here, there = tmp_path / "here", tmp_path / "there"
     for folder in (here, there):
         folder.mkdir()
-        for f in (ROOT / "weights").glob("mlp.*"):
+        for f in (ROOT / "weights").glob(pattern):
             shutil.copy(f, folder / f.name)
+    return here, there
+
+
+def test_weights_are_pushed_and_the_newest_restored(tmp_path):
+    here, there = _two_weight_folders(tmp_path, "mlp.*")
     remote = rm.FolderRemote(tmp_path / "repo")
     assert restore_weights(remote, ["mlp"], there) == []  # nothing kept yet
     card = json.loads((here / "mlp.json").read_text())
@@ -220,3 +226,20 @@ def test_the_cli_pushes_and_pulls(tmp_path, models, monkeypatch):
     assert [d.label for d in fb.FeedbackStore(there).drawings()] == ["0", "1"]
     monkeypatch.delenv("DIGITS_FEEDBACK_REPO")
     assert main(["feedback", "push", "--feedback-dir", str(here)]) == 1  # says what to set
+
+
+def test_the_panel_fitted_with_pushed_weights_is_restored_with_them(tmp_path):
+    from digits.recognition import trust
+    from digits.recognition.panel import read_panel, stamp, write_panel
+    from digits.weights import load_model_and_card, save_weights
+
+    here, there = _two_weight_folders(tmp_path, "*.*")
+    model, card = load_model_and_card("mlp", here)
+    save_weights(model, "mlp", {**card, "date": "2099-01-01T00:00:00+00:00"}, here)  # "trained on the Space"
+    members = {n: stamp(ModelStore(here).card(n)) for n in ("mlp", "cnn", "lenet5", "modern")}
+    write_panel(trust.Panel(5.5, members), {}, here)  # the run's refit
+    remote = rm.FolderRemote(tmp_path / "repo")
+    push_weights(remote, "mlp", here)
+    assert ModelStore(there).panel() is not None and read_panel(there).energy_threshold != 5.5
+    assert restore_weights(remote, ["mlp", "cnn", "lenet5", "modern"], there) == ["mlp"]
+    assert read_panel(there).energy_threshold == 5.5 and ModelStore(there).panel() is not None

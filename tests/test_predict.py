@@ -76,8 +76,8 @@ def test_prediction_runs_on_one_thread_and_restores_the_callers_setting(monkeypa
     from digits.synthetic.sketches import render
 
     seen = []
-    original = inference._classify
-    monkeypatch.setattr(inference, "_classify", lambda *a: (seen.append(torch.get_num_threads()), original(*a))[1])
+    original = inference._forward
+    monkeypatch.setattr(inference, "_forward", lambda *a: (seen.append(torch.get_num_threads()), original(*a))[1])
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

@@ -53,16 +53,21 @@ def models_tab(app: AppState, default: str | None) -> ModelsTab:
     return ModelsTab(table, pick, show_btn, gallery, visitors, confusion, visitor_gallery)
 
 
-def refusal_rule(card: dict[str, Any]) -> str:
-    """The card's calibration and refusal rule in a few words."""
+def refusal_rule(card: dict[str, Any], panel: bool = False) -> str:
+    """The card's calibration and refusal rules in a few words; `panel`: one drawing is judged
+    by the four models together (digits/recognition/trust.py)."""
     t = card.get("trust")
     if not t:
         return "never refuses (no calibration in this card)"
-    return f"below {100 * t['threshold']:.0f}% sure (temperature {t['temperature']:.2f})"
+    own = (f"energy below {t['energy_threshold']:.2f}" if t.get("energy_threshold") is not None
+           else f"below {100 * t['threshold']:.0f}% sure")
+    one = f"all four together (summed energy; its own rule: {own})" if panel else own
+    return (f"one digit: {one}; a digit of a number: below {100 * t.get('piece_threshold', 0):.0f}% sure "
+            f"(temperature {t['temperature']:.2f})")
 
 
 def models_table(store: ModelStore) -> pd.DataFrame:
-    rows = []
+    rows, panel = [], store.panel() is not None
     for name in list_models():
         spec = get_spec(name)
         try:
@@ -79,7 +84,7 @@ def models_table(store: ModelStore) -> pd.DataFrame:
             "parameters": f"{card['parameters']:,}",
             "train time": f"{card['train_seconds']:.0f} s",
             "date": card["date"][:10],
-            "not a digit": refusal_rule(card),
+            "not a digit": refusal_rule(card, panel),
             "architecture": spec.architecture,
             "reproduce": card["command"],
         })

@@ -144,8 +144,10 @@ def feature_maps(model: nn.Module, image28: np.ndarray, count: int) -> list[Feat
 
 
 def explain_prepared(net: nn.Module, prepared: Preprocessed, model: str, method: Method,
-                     ink: np.ndarray | None = None, trust: Trust | None = None) -> Explanation:
-    """Explain one preprocessed (non-empty) drawing with one loaded model (and its card's trust)."""
+                     ink: np.ndarray | None = None, trust: Trust | None = None,
+                     refused: bool | None = None) -> Explanation:
+    """Explain one preprocessed (non-empty) drawing with one loaded model (and its card's trust;
+    `refused`: the store's verdict, which may be the models' panel's, instead of the card's)."""
     trust = trust or Trust()
     x = normalize(torch.from_numpy(prepared.image28)[None, None])
     with pinned_threads, torch.inference_mode():
@@ -156,7 +158,7 @@ def explain_prepared(net: nn.Module, prepared: Preprocessed, model: str, method:
     heat_input = None if prepared.placement is None else to_input(maps[0], prepared.placement)
     return Explanation(model, method, digit, runner, probs.tolist(), prepared.image28, maps[0], maps[1],
                        heat_input, ink, feature_maps(net, prepared.image28, get_spec(model).feature_convs),
-                       refused=not bool(trust.is_digit(probs, logits=logits[0])))
+                       refused=not bool(trust.is_digit(probs, logits=logits[0])) if refused is None else refused)
 
 
 def _prepare(image: Any) -> tuple[np.ndarray | None, Preprocessed]:
@@ -178,7 +180,8 @@ def explain(image: Any, model: str = DEFAULT_MODEL, method: Method = DEFAULT_MET
         return None
     name = get_spec(model).name
     e = store.entry(name)
-    return explain_prepared(e.model, prepared, name, method, ink, e.trust)
+    refused = store.predict_prepared(prepared, name).digit is None
+    return explain_prepared(e.model, prepared, name, method, ink, e.trust, refused)
 
 
 def explain_all(image: Any, method: Method = DEFAULT_METHOD,
@@ -188,4 +191,6 @@ def explain_all(image: Any, method: Method = DEFAULT_METHOD,
     ink, prepared = _prepare(image)
     if prepared.empty:
         return {}
-    return {name: explain_prepared(e.model, prepared, name, method, ink, e.trust) for name, e in store.loaded(None)}
+    verdicts = store.classify_all(prepared)
+    return {name: explain_prepared(e.model, prepared, name, method, ink, e.trust, verdicts[name].digit is None)
+            for name, e in store.loaded(None)}

@@ -20,8 +20,9 @@ from torch import nn
 
 from digits.config import normalize, weights_dir
 from digits.models import DEFAULT_MODEL, get_spec, list_models
+from digits.recognition.panel import is_current, panel_path, read_panel
 from digits.recognition.preprocess import Preprocessed, preprocess
-from digits.recognition.trust import Trust
+from digits.recognition.trust import Panel, Trust, energy
 from digits.weights import WeightsError, load_model_and_card, weights_path
 
 # Inference runs in the caller's thread; a prediction is tiny, so more threads only add
@@ -113,6 +114,7 @@ class ModelStore:
         self._lock = threading.Lock()
         self._models: dict[str, LoadedModel] = {}
         self.errors: dict[str, str] = {}  # name -> why its weights could not be used
+        self._panel: tuple[int, Panel | None] | None = None  # (panel.json's mtime, what it holds)
 
     def version(self, name: str) -> int | None:
         """The weight file's modification time in ns: changes whenever new weights are saved."""
@@ -168,15 +170,13 @@ class ModelStore:
         model = get_spec(model).name  # an unknown name fails here, drawn or not
         if prepared.empty:  # answered without loading a model
             return _empty_prediction(prepared, model)
-        e = self.entry(model)
-        return _classify(e.model, e.trust, prepared, model)
+        return self.judged([prepared], [model])[model][0]
 
     def predict_many(self, prepared: list[Preprocessed], model: str, pieces: bool = False) -> list[Prediction]:
         """Many preprocessed images through one model in a single batch (the batch CLI; with
         `pieces`, the digits of one number, refused by the trust's lenient piece threshold)."""
         drawn = [p for p in prepared if not p.empty]
-        e = self.entry(model) if drawn else None
-        out = iter(_classify_batch(e.model, e.trust, drawn, model, pieces) if e else [])
+        out = iter(self.judged(drawn, [model], pieces)[model] if drawn else [])
         return [_empty_prediction(p, model) if p.empty else next(out) for p in prepared]
 
     def predict_all(self, image: Any, models: list[str] | None = None) -> dict[str, Prediction]:
@@ -187,8 +187,44 @@ class ModelStore:
         """`predict_all` of a drawing already preprocessed (the app decodes each drawing once)."""
         if prepared.empty:  # answered without loading the given models
             return {name: _empty_prediction(prepared, name) for name in (models or self.available())}
+        names = [name for name, _ in self.loaded(models)]
+        return {name: answers[0] for name, answers in self.judged([prepared], names).items()}
+
+    def judged(self, prepared: list[Preprocessed], names: list[str],
+               pieces: bool = False) -> dict[str, list[Prediction]]:
+        """The named models' answers to drawings (none empty), each model run once. Whole drawings
+        are refused by the models' panel when one is fitted for these weights (`panel()`), by
+        each model's own card otherwise; a number's pieces always by their own cards."""
+        found = None if pieces else self.panel()
+        run = {**(dict(found[1]) if found else {}), **dict(self.loaded(names))}
         with pinned_threads:  # one pin around every model
-            return {name: _classify(e.model, e.trust, prepared, name) for name, e in self.loaded(models)}
+            outs = {name: _forward(e.model, prepared) for name, e in run.items()}
+        accepted = None
+        if found:
+            accepted = found[0].accepts({n: energy(outs[n][0], run[n].trust.temperature) for n in found[0].members})
+        return {name: _answers(run[name].trust, *outs[name], prepared, name, pieces, accepted) for name in names}
+
+    def panel(self) -> tuple[Panel, list[tuple[str, LoadedModel]]] | None:
+        """The models' panel (digits/recognition/panel.py) and its members, when it was fitted
+        for the weights and calibration in use; None otherwise."""
+        found = self._panel_file()
+        if found is None:
+            return None
+        try:
+            members = self.loaded(list(found.members))
+        except WeightsError:
+            return None
+        return (found, members) if is_current(found, {n: e.card for n, e in members}) else None
+
+    def _panel_file(self) -> Panel | None:
+        try:
+            mtime = panel_path(self.directory).stat().st_mtime_ns
+        except OSError:
+            return None
+        with self._lock:
+            if self._panel is None or self._panel[0] != mtime:
+                self._panel = (mtime, read_panel(self.directory))
+            return self._panel[1]
 
     def loaded(self, names: list[str] | None) -> list[tuple[str, LoadedModel]]:
         """(name, entry) for the given names (errors raised), or for every registered model
@@ -208,19 +244,21 @@ def _empty_prediction(prepared: Preprocessed, model: str) -> Prediction:
     return Prediction(model, None, list(EMPTY_PROBABILITIES), None, 0.0, prepared.empty_reason, EMPTY)
 
 
-def _classify(net: nn.Module, trust: Trust, prepared: Preprocessed, model: str) -> Prediction:
-    return _classify_batch(net, trust, [prepared], model)[0]
-
-
-def _classify_batch(net: nn.Module, trust: Trust, prepared: list[Preprocessed], model: str,
-                    pieces: bool = False) -> list[Prediction]:
+def _forward(net: nn.Module, prepared: list[Preprocessed]) -> tuple[torch.Tensor, float]:
+    """The model's logits for a batch, and its latency per drawing in ms."""
     x = normalize(torch.from_numpy(np.stack([p.image28 for p in prepared]))[:, None])
     start = time.perf_counter()
     with pinned_threads, torch.inference_mode():
         logits = net(x)
-        probs = trust.probabilities(logits)
-    latency = (time.perf_counter() - start) * 1000 / len(prepared)
-    digit = trust.is_digit(probs, pieces, logits)
+    return logits, (time.perf_counter() - start) * 1000 / len(prepared)
+
+
+def _answers(trust: Trust, logits: torch.Tensor, latency: float, prepared: list[Preprocessed], model: str,
+             pieces: bool = False, accepted: torch.Tensor | None = None) -> list[Prediction]:
+    """Predictions from logits: calibrated, and refused by `accepted` (the panel's verdict)
+    when given, else by the model's own trust."""
+    probs = trust.probabilities(logits)
+    digit = accepted if accepted is not None and not pieces else trust.is_digit(probs, pieces, logits)
     return [Prediction(model, int(row.argmax()) if ok else None, row.tolist(), p.image28, latency,
                        reason=None if ok else NOT_A_DIGIT)
             for row, ok, p in zip(probs, digit.tolist(), prepared)]

@@ -16,6 +16,12 @@ model, fitted after training on drawings it never trained on and kept in its car
   threshold    the same rule on the calibrated top probability: each digit of a number
                (`piece_threshold`), and weights whose card has no energy threshold.
 
+One drawing is judged by every model together when their `Panel` is fitted for the weights
+in use: the sum of the four energies (each at its own temperature) below one threshold, fitted
+the same way. Four models rarely all shrug at a real digit and rarely all feel sure of a
+letter: at the same share of new writers' digits refused, the sum refuses more letters than
+any one model's energy (bench/refusal_curve.py).
+
 Every function here is pure: tensors in, numbers out.
 """
 
@@ -129,6 +135,30 @@ def fit(val_logits: torch.Tensor, val_labels: torch.Tensor, *real_digit_logits: 
     energies = [energy(lg, temperature) for lg in (val_logits, *real_digit_logits, *writer_logits)]
     return Trust(temperature, fit_threshold(tops), fit_threshold(tops, PIECE_REJECTION_BUDGET),
                  fit_threshold(energies, ENERGY_REJECTION_BUDGET))
+
+
+@dataclass(frozen=True)
+class Panel:
+    """"Not a digit" for one drawing, decided by the models together: the sum of their energies
+    below `energy_threshold`. `members`: each model and the weights (card date, temperature)
+    it was fitted with; weights trained since are not judged by it."""
+
+    energy_threshold: float
+    members: dict[str, dict[str, Any]]
+
+    def accepts(self, energies: dict[str, torch.Tensor]) -> torch.Tensor:
+        return panel_energy(energies, self.members) >= self.energy_threshold
+
+
+def panel_energy(energies: dict[str, torch.Tensor], members: Any) -> torch.Tensor:
+    return torch.stack([energies[name].float() for name in members]).sum(dim=0)
+
+
+def fit_panel(energies_by_set: list[dict[str, torch.Tensor]], members: dict[str, dict[str, Any]]) -> Panel:
+    """The highest panel threshold that refuses at most ENERGY_REJECTION_BUDGET of every set
+    of real digits (each set: every member's energies on the same drawings)."""
+    return Panel(fit_threshold([panel_energy(e, members) for e in energies_by_set], ENERGY_REJECTION_BUDGET),
+                 members)
 
 
 def report(trust: Trust, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:

@@ -13,8 +13,9 @@ import torch
 
 from digits.config import feedback_dir, resolve_device
 from digits.evaluate import accuracy, fair_drawings, predict_logits
-from digits.models import count_parameters, get_spec
+from digits.models import count_parameters, get_spec, list_models
 from digits.recognition import trust
+from digits.recognition.panel import stamp, write_panel
 from digits.synthetic.negatives import negative_recipe, training_negatives
 from digits.synthetic.penstyle import pen_split
 from digits.synthetic.writers import writer_digits, writer_traced
@@ -177,6 +178,29 @@ def calibrate(name: str, data: MNISTData, directory: os.PathLike | str | None = 
     return card["trust"]
 
 
+def refit_panel(data: MNISTData, directory: os.PathLike | str | None = None) -> dict[str, Any] | None:
+    """Fit the models' panel (digits/recognition/trust.py) for every model with usable weights
+    in `directory`, on the sets each card's energy rule answers to, and write panel.json; None
+    with fewer than two models (nothing written)."""
+    loaded = {}
+    for name in list_models():
+        try:
+            loaded[name] = load_model_and_card(name, directory)
+        except WeightsError:
+            pass
+    if len(loaded) < 2:
+        return None
+    sets = {"mnist_val": data.val, "pen_val": pen_val(data.val), "writer_val": writer_val(data.val)}
+    energies = {k: {name: trust.energy(predict_logits(model, s.images), trust.Trust.from_card(card).temperature)
+                    for name, (model, card) in loaded.items()} for k, s in sets.items()}
+    fitted = trust.fit_panel(list(energies.values()), {name: stamp(card) for name, (_, card) in loaded.items()})
+    figures = {"energy_rejection_budget": trust.ENERGY_REJECTION_BUDGET,
+               "fitted_on": {k: len(s) for k, s in sets.items()},
+               "rejected": {k: round(1.0 - fitted.accepts(e).float().mean().item(), 6) for k, e in energies.items()}}
+    write_panel(fitted, figures, directory)
+    return {"energy_threshold": fitted.energy_threshold, "members": list(loaded), **figures}
+
+
 def unseen_visitors(card: dict[str, Any], feedback_folder: os.PathLike | str | None) -> Split | None:
     """For weights trained on visitors' drawings, the labelled drawings stored after the last
     one they trained on: a refit must spare them, as the training run's fit did."""
@@ -256,6 +280,7 @@ def fit_and_save(cfg: TrainConfig, data: MNISTData, directory: os.PathLike | str
         card["feedback"] = visitor_card(result, run)
     if is_better(result, run, previous) or force:
         path = save_weights(result.model, cfg.model, card, directory)
+        refit_panel(data, directory)
         message = (f"saved {path}: test {100 * test_acc:.2f}%"
                    + (f" (was {100 * previous['test_accuracy']:.2f}%)" if previous else ""))
         return Outcome(cfg.model, card, previous, True, path, message)

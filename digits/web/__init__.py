@@ -81,7 +81,8 @@ def onnx_bytes(model: torch.nn.Module) -> bytes:
 
 def export_models(store: Any, out: str | os.PathLike) -> dict[str, Any]:
     """Every loadable model of `store` as OUT/NAME.onnx, and OUT/models.json with what the page
-    needs beside them: display names, each card's temperature and "not a digit" threshold."""
+    needs beside them: display names, each card's temperature and "not a digit" threshold, and
+    the models' panel (or null) that judges one drawing with all of them."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     models = []
@@ -91,8 +92,11 @@ def export_models(store: Any, out: str | os.PathLike) -> dict[str, Any]:
                        "temperature": entry.trust.temperature, "threshold": entry.trust.threshold,
                        "energy_threshold": entry.trust.energy_threshold,
                        "test_accuracy": entry.card.get("test_accuracy"), "weights": entry.card.get("date")})
-    manifest = {"models": models, "mean": MNIST_MEAN, "std": MNIST_STD, "input": INPUT, "output": OUTPUT,
-                "opset": ONNX_OPSET}
+    found = store.panel()
+    panel = None if found is None else {"members": list(found[0].members),
+                                         "energy_threshold": found[0].energy_threshold}
+    manifest = {"models": models, "panel": panel, "mean": MNIST_MEAN, "std": MNIST_STD, "input": INPUT,
+                "output": OUTPUT, "opset": ONNX_OPSET}
     (out / "models.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 

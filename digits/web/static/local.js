@@ -1,6 +1,6 @@
 // The four models in the visitor's browser: onnxruntime-web (WebAssembly, one thread) runs the
 // ONNX files exported from the shipped weights, with each card's temperature and refusal
-// threshold. `digitsLocal.answer(pad, selected)` gives the same results dict as the server.
+// threshold, and the models' panel that judges one drawing with all four. `digitsLocal.answer(pad, selected)` gives the same results dict as the server.
 (function (root) {
   "use strict";
   const state = { ready: false, failed: null, manifest: null, sessions: {}, loadMs: null };
@@ -53,16 +53,28 @@
     const input = new root.ort.Tensor("float32", x, [1, 1, 28, 28]);
     results.seen = Array.from(prepared.image, (v) => Math.round(v * 1000) / 1000);
     results.models = [];
+    const energies = {};
     for (const spec of m.models) {
       const t = performance.now();
       const out = await state.sessions[spec.name].run({ [m.input]: input });
       const { probs, energy } = calibrated(out[m.output].data, spec.temperature);
+      energies[spec.name] = energy;
       const refused = spec.energy_threshold === null || spec.energy_threshold === undefined
         ? Math.max.apply(null, probs) < spec.threshold : energy < spec.energy_threshold;
       results.models.push({ name: spec.name, display: spec.display, probs: probs, refused: refused,
         ms: performance.now() - t });
     }
+    const panelRefuses = panelVerdict(m.panel, energies);
+    if (panelRefuses !== null) for (const r of results.models) r.refused = panelRefuses;
     return results;
+  }
+
+  // The models' panel (trust.Panel): not a digit when the sum of their energies is below its
+  // threshold; null when there is no panel or one of its members did not load.
+  function panelVerdict(panel, energies) {
+    if (!panel || !panel.members.every((name) => name in energies)) return null;
+    const sum = panel.members.reduce((total, name) => total + energies[name], 0);
+    return sum < panel.energy_threshold;
   }
 
   root.digitsLocal = { state: state, init: init, answer: answer, get ready() { return state.ready; } };
