@@ -116,3 +116,17 @@ def test_refitting_writes_a_panel_for_the_weights_in_the_folder(weights_copy, mn
     assert read_panel(weights_copy).energy_threshold == pytest.approx(fitted["energy_threshold"], abs=1e-5)
     assert ModelStore(weights_copy).panel() is not None
     assert max(fitted["rejected"].values()) <= trust.ENERGY_REJECTION_BUDGET + 1e-9
+
+
+def test_a_run_that_saves_weights_refits_the_panel_for_them(weights_copy, mnist):
+    from digits.training.engine import TrainConfig
+    from digits.training.fit import fit_and_save
+
+    small = MNISTData(mnist.train, Split(mnist.val.images[:400], mnist.val.labels[:400]), mnist.test)
+    before = read_panel(weights_copy)
+    outcome = fit_and_save(TrainConfig.from_recipe("lenet5", max_batches=3), small, weights_copy,
+                           force=True)
+    assert outcome.replaced
+    after = read_panel(weights_copy)
+    assert after.members["lenet5"] == stamp(outcome.card) != before.members["lenet5"]
+    assert ModelStore(weights_copy).panel() is not None  # fitted for the new weights: in use

@@ -178,10 +178,12 @@ def calibrate(name: str, data: MNISTData, directory: os.PathLike | str | None = 
     return card["trust"]
 
 
-def refit_panel(data: MNISTData, directory: os.PathLike | str | None = None) -> dict[str, Any] | None:
+def refit_panel(data: MNISTData, directory: os.PathLike | str | None = None,
+                visitors: Split | None = None) -> dict[str, Any] | None:
     """Fit the models' panel (digits/recognition/trust.py) for every model with usable weights
-    in `directory`, on the sets each card's energy rule answers to, and write panel.json; None
-    with fewer than two models (nothing written)."""
+    in `directory`, on the sets each card's energy rule answers to (with enough of the
+    visitors' newest drawings, those too), and write panel.json; None with fewer than two
+    models (nothing written)."""
     loaded = {}
     for name in list_models():
         try:
@@ -191,6 +193,8 @@ def refit_panel(data: MNISTData, directory: os.PathLike | str | None = None) -> 
     if len(loaded) < 2:
         return None
     sets = {"mnist_val": data.val, "pen_val": pen_val(data.val), "writer_val": writer_val(data.val)}
+    if visitors is not None and len(visitors) >= MIN_VISITORS_FOR_THRESHOLD:
+        sets["visitor_val"] = visitors
     energies = {k: {name: trust.energy(predict_logits(model, s.images), trust.Trust.from_card(card).temperature)
                     for name, (model, card) in loaded.items()} for k, s in sets.items()}
     fitted = trust.fit_panel(list(energies.values()), {name: stamp(card) for name, (_, card) in loaded.items()})
@@ -280,7 +284,7 @@ def fit_and_save(cfg: TrainConfig, data: MNISTData, directory: os.PathLike | str
         card["feedback"] = visitor_card(result, run)
     if is_better(result, run, previous) or force:
         path = save_weights(result.model, cfg.model, card, directory)
-        refit_panel(data, directory)
+        refit_panel(data, directory, run.visitors.val if run.visitors else None)
         message = (f"saved {path}: test {100 * test_acc:.2f}%"
                    + (f" (was {100 * previous['test_accuracy']:.2f}%)" if previous else ""))
         return Outcome(cfg.model, card, previous, True, path, message)
