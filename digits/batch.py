@@ -62,7 +62,7 @@ def _classify_chunk(files: list[str]) -> list[FileResult]:
     prepared = [_prepare(f) for f in files]
     good = [p for p in prepared if not isinstance(p, str)]
     try:
-        by_model = {name: iter(_store.predict_many(good, name)) for name in _models}
+        by_model = {name: iter(answers) for name, answers in _store.predict_each(good, _models).items()}
     except Exception as exc:  # e.g. unusable weights: every file says why
         return [(f, f"{type(exc).__name__}: {exc}") for f in files]
     # The 28x28 images stay in the worker: only answers cross the process boundary.

@@ -173,11 +173,21 @@ class ModelStore:
         return self.judged([prepared], [model])[model][0]
 
     def predict_many(self, prepared: list[Preprocessed], model: str, pieces: bool = False) -> list[Prediction]:
-        """Many preprocessed images through one model in a single batch (the batch CLI; with
-        `pieces`, the digits of one number, refused by the trust's lenient piece threshold)."""
+        """Many preprocessed images through one model in a single batch (with `pieces`, the
+        digits of one number, refused by the trust's lenient piece threshold)."""
+        return self.predict_each(prepared, [model], pieces)[model]
+
+    def predict_each(self, prepared: list[Preprocessed], names: list[str],
+                     pieces: bool = False) -> dict[str, list[Prediction]]:
+        """Many preprocessed images through each named model, each model run once on the batch
+        (the batch CLI)."""
         drawn = [p for p in prepared if not p.empty]
-        out = iter(self.judged(drawn, [model], pieces)[model] if drawn else [])
-        return [_empty_prediction(p, model) if p.empty else next(out) for p in prepared]
+        judged = self.judged(drawn, names, pieces) if drawn else {name: [] for name in names}
+        out = {}
+        for name in names:
+            answers = iter(judged[name])
+            out[name] = [_empty_prediction(p, name) if p.empty else next(answers) for p in prepared]
+        return out
 
     def predict_all(self, image: Any, models: list[str] | None = None) -> dict[str, Prediction]:
         """Preprocess once, then every available model (or the given ones)."""
