@@ -59,6 +59,8 @@ def test_labels_numbers_and_not_a_digit(tmp_path):
         store.add(b"png", None, label, {}, "s")
     assert [d.label for d in store.drawings()] == ["3", "2026", "not a digit"]
     assert [d.digit for d in store.drawings()] == [3, None, None]
+    first, *rest = [d.id for d in store.drawings()]
+    assert store.ids(first) == set(rest) and store.ids(first - 1, first) == {first}  # ids alone, as a sync asks
 
 
 def test_a_session_is_capped_per_hour(tmp_path):

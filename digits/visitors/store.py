@@ -225,6 +225,12 @@ class FeedbackStore:
             yield Drawing(row[0], row[1], row[2], row[3], row[4], _unpack(row[5]), json.loads(row[6]), row[7],
                           json.loads(row[8]) if row[8] else None)
 
+    def ids(self, after_id: int = 0, through_id: int | None = None) -> set[int]:
+        """The ids held in (after_id, through_id], without reading the rows."""
+        query = "SELECT id FROM drawings WHERE id > ?" + (" AND id <= ?" if through_id is not None else "")
+        params = (after_id,) if through_id is None else (after_id, through_id)
+        return {row[0] for row in self._connection().execute(query, params)}
+
     def stats(self) -> dict[str, Any]:
         conn = self._connection()
         labels = dict(conn.execute("SELECT label, COUNT(*) FROM drawings GROUP BY label ORDER BY label"))

@@ -98,8 +98,7 @@ class FeedbackSync:
         for rows_path in (f for f in self.remote.files(DRAWINGS + "/") if f.endswith("/" + ROWS)):
             batch = rows_path.rsplit("/", 1)[0]
             rows = [json.loads(line) for line in self.remote.read(rows_path).decode().splitlines() if line.strip()]
-            have = {d.id for d in self.store.drawings(after_id=min(r["id"] for r in rows) - 1,
-                                                      through_id=max(r["id"] for r in rows))} if rows else set()
+            have = self.store.ids(min(r["id"] for r in rows) - 1, max(r["id"] for r in rows)) if rows else set()
             missing = [r for r in rows if r["id"] not in have]
             restored += self.store.restore([_drawing(r, self.remote.read(f"{batch}/{r['file']}")) for r in missing])
             newest = max([newest, *(r["id"] for r in rows)])
