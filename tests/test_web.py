@@ -36,6 +36,8 @@ def test_onnx_export_matches_the_torch_models(tmp_path):
         assert [i.name for i in model.graph.input] == [web.INPUT]
         trust = store.trust(m["name"])
         assert m["temperature"] == trust.temperature and m["threshold"] == trust.threshold
+    assert manifest["panel"] == {"members": ["mlp", "cnn", "lenet5", "modern"],
+                                 "energy_threshold": store.panel()[0].energy_threshold}
     assert json.loads((tmp_path / "models.json").read_text()) == manifest
 
 
