@@ -59,11 +59,10 @@ def refusal_rule(card: dict[str, Any], panel: bool = False) -> str:
     t = card.get("trust")
     if not t:
         return "never refuses (no calibration in this card)"
-    own = (f"energy below {t['energy_threshold']:.2f}" if t.get("energy_threshold") is not None
-           else f"below {100 * t['threshold']:.0f}% sure")
-    one = f"all four together (summed energy; its own rule: {own})" if panel else own
-    return (f"one digit: {one}; a digit of a number: below {100 * t.get('piece_threshold', 0):.0f}% sure "
-            f"(temperature {t['temperature']:.2f})")
+    own = (f"energy < {t['energy_threshold']:.2f}" if t.get("energy_threshold") is not None
+           else f"< {100 * t['threshold']:.0f}% sure")
+    one = f"all four together (alone: {own})" if panel else own
+    return f"{one} · in a number: < {100 * t.get('piece_threshold', 0):.0f}% sure · T {t['temperature']:.2f}"
 
 
 def models_table(store: ModelStore) -> pd.DataFrame:
