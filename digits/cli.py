@@ -406,7 +406,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from digits.training.fit import calibrate, refit_panel
+    from digits.training.fit import calibrate, panel_visitors, refit_panel
 
     names = list_models() if args.model == "all" else [get_spec(args.model).name]
     data = _load_data(args.data_dir)
@@ -423,7 +423,7 @@ def cmd_calibrate(args) -> int:
               f"{100 * fitted['writer_val']['rejected']:.2f}% of new writers' validation digits"
               + (f", {100 * fitted['visitor_val']['rejected']:.2f}% of the visitors' unseen drawings"
                  if "visitor_val" in fitted else "") + ")")
-    panel = refit_panel(data, args.weights_dir)
+    panel = refit_panel(data, args.weights_dir, panel_visitors(args.weights_dir, args.feedback_dir))
     if panel:
         shares = ", ".join(f"{100 * v:.2f}% of {k}" for k, v in panel["rejected"].items())
         print(f"panel ({', '.join(panel['members'])}): not a digit below summed energy "

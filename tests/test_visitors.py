@@ -10,7 +10,7 @@ import pytest
 
 from digits.recognition.inference import ModelStore
 from digits.synthetic.sketches import app_canvas
-from digits.training.data import Split
+from digits.training.data import MNISTData, Split
 from digits.training.engine import TrainConfig, selection_score
 from digits.training.fit import VisitorRun, fit_and_save, is_better
 from digits.visitors import store as fb
@@ -135,4 +135,28 @@ def test_calibrate_after_a_visitor_run_still_spares_the_visitors_drawings(mnist,
     assert fitted["visitor_val"]["rejected"] <= DIGIT_REJECTION_BUDGET
     save_weights(model, "lenet5", card, weights)  # weights never trained on visitors: no visitor set
     assert "visitor_val" not in calibrate("lenet5", mnist, weights, folder)["fitted_on"]
+
+
+def test_the_panel_spares_the_visitors_drawings_none_of_its_members_trained_on(mnist, tmp_path):
+    import numpy as np
+
+    from digits.synthetic.penstyle import pen_split
+    from digits.training.fit import MIN_VISITORS_FOR_THRESHOLD, panel_visitors, refit_panel
+    from digits.weights import load_model_and_card, save_weights
+
+    weights, folder = tmp_path / "weights", tmp_path / "feedback"
+    shutil.copytree(ROOT / "weights", weights)
+    assert panel_visitors(weights, folder) is None  # no member trained on visitors' drawings
+    for name, through in (("lenet5", 5), ("mlp", 9)):
+        model, card = load_model_and_card(name, weights)
+        save_weights(model, name, {**card, "feedback": {"through_id": through}}, weights)
+    drawn, s = pen_split(mnist.test, MIN_VISITORS_FOR_THRESHOLD + 20, 11), fb.FeedbackStore(folder)
+    for image, label in zip(drawn.images[:, 0].numpy(), drawn.labels.tolist()):
+        s.add(b"png", image.astype(np.float32), str(label), {}, "writer")
+    visitors = panel_visitors(weights, folder)
+    assert len(visitors) == len(drawn) - 9  # after the newest drawing any member trained on
+    small = MNISTData(mnist.train, Split(mnist.val.images[:400], mnist.val.labels[:400]), mnist.test)
+    fitted = refit_panel(small, weights, visitors)
+    assert fitted["fitted_on"]["visitor_val"] == len(visitors)
+    assert fitted["rejected"]["visitor_val"] <= fitted["energy_rejection_budget"] + 1e-9
 

@@ -205,6 +205,18 @@ def refit_panel(data: MNISTData, directory: os.PathLike | str | None = None,
     return {"energy_threshold": fitted.energy_threshold, "members": list(loaded), **figures}
 
 
+def panel_visitors(directory: os.PathLike | str | None = None,
+                   feedback_folder: os.PathLike | str | None = None) -> Split | None:
+    """For a panel with weights trained on visitors' drawings, the labelled drawings none of
+    its members trained on (stored after the newest one any of them used)."""
+    cards = [c for c in (current_card(name, directory) for name in list_models()) if c is not None]
+    trained = [c for c in cards if c.get("feedback")]
+    if not trained:
+        return None
+    newest = max(trained, key=lambda c: int(c["feedback"].get("through_id") or 0))
+    return unseen_visitors(newest, feedback_folder)
+
+
 def unseen_visitors(card: dict[str, Any], feedback_folder: os.PathLike | str | None) -> Split | None:
     """For weights trained on visitors' drawings, the labelled drawings stored after the last
     one they trained on: a refit must spare them, as the training run's fit did."""
