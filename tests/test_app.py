@@ -210,3 +210,12 @@ def test_right_confirms_what_the_page_showed_without_predicting_again(app, tmp_p
     assert "kept as **3**" in said and [d.label for d in shared.feedback.drawings()] == ["3"]
     kept = next(iter(shared.feedback.drawings()))
     assert kept.image28 is not None and set(kept.answers) == {"mlp", "cnn", "lenet5", "modern"}
+
+
+def test_why_says_the_four_models_refuse_a_letter_together(app):
+    from digits.explain.explanations import DEFAULT_METHOD
+    from ui import why
+
+    summary = why.why_views(app, pad_strokes(LETTER_A), "mlp", DEFAULT_METHOD, True)[0]
+    assert summary.startswith("**Not a digit, the four models together say**: MLP's best guess is")
+    assert why.why_views(app, digit_on_pad(3), "mlp", DEFAULT_METHOD, True)[0].startswith("**MLP says 3**")

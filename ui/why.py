@@ -77,7 +77,8 @@ def why_views(app: AppState, sketch: Any, model: str | None, method: Method, ope
     e = found.get(model or "") or next(iter(found.values()))
     name = get_spec(e.model).display_name
     answer, runner = answer_maps(e)
-    said = (f"**{name} says it is not a digit**: its best guess is {e.digit}" if e.refused
+    who = "the four models together say" if app.store.panel() is not None else f"{name} says"
+    said = (f"**Not a digit, {who}**: {name}'s best guess is {e.digit}" if e.refused
             else f"**{name} says {e.digit}**")
     summary = (f"{said} ({e.probabilities[e.digit]:.0%}); runner-up **{e.runner_up}** "
                f"({e.probabilities[e.runner_up]:.0%}). Red pixels pushed the model towards the digit, blue "
