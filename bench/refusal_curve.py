@@ -26,9 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from digits.config import normalize  # noqa: E402
 from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.strokes import preprocess_strokes  # noqa: E402
-from digits.synthetic import negatives  # noqa: E402
-from digits.synthetic.penstyle import skeleton_strokes  # noqa: E402
-from digits.synthetic.writers import as_pad, writer_drawings  # noqa: E402
+from digits.synthetic.writers import writer_drawings, writer_letters  # noqa: E402
 from digits.training.data import load_split  # noqa: E402
 
 SEED = 77_000  # no training run or selection uses seeds this high
@@ -38,21 +36,6 @@ DIGITS_REFUSED = (0.005, 0.01, 0.02, 0.03)
 def digit_drawings(n: int, rng: np.random.Generator) -> list[tuple]:
     """(strokes, label): half MNIST test digits traced, half the templates, by new writers."""
     return writer_drawings(load_split(False), n, rng)
-
-
-def letter_drawings(n: int, rng: np.random.Generator) -> list:
-    """Half template letters by new writers, half letters in the held-out fonts, traced."""
-    names = [c for c in negatives.LETTERS if c not in negatives.LEFT_OUT.split()]
-    held_fonts = negatives.font_split()[1]
-    out = []
-    for k in range(n):
-        if k % 2 == 0 or not held_fonts:
-            out.append(as_pad(negatives.letter_strokes(names[int(rng.integers(len(names)))], rng), rng))
-        else:
-            char = negatives.FONT_LETTERS[int(rng.integers(len(negatives.FONT_LETTERS)))]
-            glyph = negatives.font_glyph(char, held_fonts[int(rng.integers(len(held_fonts)))])
-            out.append(as_pad(skeleton_strokes(glyph), rng))
-    return out
 
 
 def prepared(drawings: list) -> torch.Tensor:
@@ -83,7 +66,7 @@ def main() -> None:
     torch.set_num_threads(2)
     rng = np.random.default_rng(SEED)
     digits = prepared([strokes for strokes, _ in digit_drawings(args.count, rng)])
-    letters = prepared(letter_drawings(args.count, rng))
+    letters = prepared(writer_letters(args.count, rng))
     store = ModelStore()
     cols = " ".join(f"{'at ' + format(100 * r, '.1f') + '% digits':>17}" for r in DIGITS_REFUSED)
     print(f"letters refused{'':<17} {cols}   card threshold: digits / letters refused")

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from digits.recognition.strokes import PAD_PX, PEN_PX, Strokes, preprocess_strokes
+from digits.synthetic import negatives
 from digits.synthetic.penstyle import skeleton_strokes
 from digits.synthetic.sketches import writer_strokes
 from digits.training.data import Split
@@ -54,6 +55,22 @@ def writer_drawings(split: Split, n: int, rng: np.random.Generator) -> list[Draw
     """n drawings: half the split's digits traced, half the templates, as new writers draw them."""
     drawings = traced(split, n // 2, rng)
     return drawings + [(as_pad(writer_strokes(int(d), rng), rng), int(d)) for d in rng.integers(0, 10, n - n // 2)]
+
+
+def writer_letters(n: int, rng: np.random.Generator) -> list[Strokes]:
+    """Letters nobody writes like a digit, as new writers draw them: half the letter templates,
+    half letters in the fonts no training run uses, traced (what "not a digit" is measured on)."""
+    names = [c for c in negatives.LETTERS if c not in negatives.LEFT_OUT.split()]
+    held_fonts = negatives.font_split()[1]
+    out = []
+    for k in range(n):
+        if k % 2 == 0 or not held_fonts:
+            out.append(as_pad(negatives.letter_strokes(names[int(rng.integers(len(names)))], rng), rng))
+        else:
+            char = negatives.FONT_LETTERS[int(rng.integers(len(negatives.FONT_LETTERS)))]
+            glyph = negatives.font_glyph(char, held_fonts[int(rng.integers(len(held_fonts)))])
+            out.append(as_pad(skeleton_strokes(glyph), rng))
+    return out
 
 
 def writer_digits(split: Split, n: int, seed: int) -> Split:
