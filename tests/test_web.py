@@ -18,6 +18,7 @@ from digits.recognition.strokes import PAD_PX, PEN_PX, parse_strokes, strokes_to
 from digits.synthetic.penstyle import skeleton_strokes
 from digits.synthetic.sketches import DIGIT_ASPECT, writer_strokes
 from tests.browser import launch, stroke, wait_digit
+from tests.conftest import ROOT
 from tests.devserver import free_port
 
 PARITY_DRAWINGS = 2000  # pen-style drawings through both pipelines
@@ -192,3 +193,19 @@ def test_python_strokes_match_the_image_path_on_pen_drawings():
         rgba[..., 3] = (ink * 255).round().astype(np.uint8)
         images_right += store.predict(rgba, "modern").digit == label
     assert strokes_right >= images_right - 2 and strokes_right >= 0.97 * len(labels), (strokes_right, images_right)
+
+
+def test_a_panel_refitted_after_the_weights_gets_its_own_export(tmp_path):
+    import shutil
+
+    from digits.recognition.panel import PANEL_FILE
+
+    weights = tmp_path / "weights"
+    shutil.copytree(ROOT / "weights", weights)
+    (weights / PANEL_FILE).rename(tmp_path / PANEL_FILE)  # new weights saved, the panel not yet refitted
+    store = ModelStore(weights)
+    models = web.WebModels(store, tmp_path / "web")
+    before = json.loads((models.folder() / "models.json").read_text())
+    shutil.copy(tmp_path / PANEL_FILE, weights / PANEL_FILE)  # the refit lands
+    after = json.loads((models.folder() / "models.json").read_text())
+    assert before["panel"] is None and after["panel"]["members"] == ["mlp", "cnn", "lenet5", "modern"]

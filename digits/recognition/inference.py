@@ -226,10 +226,16 @@ class ModelStore:
             return None
         return (found, members) if is_current(found, {n: e.card for n, e in members}) else None
 
-    def _panel_file(self) -> Panel | None:
+    def panel_version(self) -> int | None:
+        """panel.json's modification time in ns (None without one)."""
         try:
-            mtime = panel_path(self.directory).stat().st_mtime_ns
+            return panel_path(self.directory).stat().st_mtime_ns
         except OSError:
+            return None
+
+    def _panel_file(self) -> Panel | None:
+        mtime = self.panel_version()
+        if mtime is None:
             return None
         with self._lock:
             if self._panel is None or self._panel[0] != mtime:

@@ -114,7 +114,8 @@ class WebModels:
             self.root = Path(tempfile.mkdtemp(prefix="digits-web-models-"))
 
     def version(self) -> str:
-        stamp = [(n, self.store.version(n)) for n in sorted(self.store.available())]
+        """Changes whenever a weight file or the panel (refitted just after new weights) does."""
+        stamp = [(n, self.store.version(n)) for n in sorted(self.store.available())] + [self.store.panel_version()]
         return hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:12]
 
     def folder(self) -> Path:
