@@ -15,9 +15,9 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from digits.recognition.panel import is_current, panel_path, read_panel
+from digits.recognition.panel import is_current, panel_path, parse_panel
 from digits.remote import Remote
-from digits.weights import WeightsError, card_path, read_card, weights_path
+from digits.weights import WeightsError, atomic_write, card_path, read_card, weights_path
 
 WEIGHTS_REPO_ENV = "DIGITS_WEIGHTS_REPO"
 PREFIX = "weights"
@@ -38,7 +38,8 @@ def push_weights(remote: Remote, name: str, directory: str | os.PathLike | None 
 def restore_weights(remote: Remote, names: list[str], directory: str | os.PathLike | None = None) -> list[str]:
     """Each model's newest pushed weights, where their card is newer than the local one."""
     restored = []
-    folders = sorted({f.split("/")[1] for f in remote.files(PREFIX + "/") if f.count("/") >= 2})
+    listed = remote.files(PREFIX + "/")
+    folders = sorted({f.split("/")[1] for f in listed if f.count("/") >= 2})
     for name in names:
         mine = [f for f in folders if f.split("-")[1:2] == [name]]
         if not mine:
@@ -62,14 +63,15 @@ def restore_weights(remote: Remote, names: list[str], directory: str | os.PathLi
                 os.replace(staging, f)
         restored.append(name)
     if restored:
-        restore_panel(remote, folders, names, directory)
+        restore_panel(remote, listed, names, directory)
     return restored
 
 
-def restore_panel(remote: Remote, folders: list[str], names: list[str],
+def restore_panel(remote: Remote, listed: list[str], names: list[str],
                   directory: str | os.PathLike | None = None) -> bool:
-    """The newest pushed panel fitted for the weights now in `directory`, if any (else each
-    model judges by its own card until the next calibration or run)."""
+    """The newest pushed panel (`listed`: the remote's files under weights/) fitted for the
+    weights now in `directory`, if any (else each model judges by its own card until the next
+    calibration or run)."""
     cards = {}
     for name in names:
         try:
@@ -77,16 +79,10 @@ def restore_panel(remote: Remote, folders: list[str], names: list[str],
         except WeightsError:
             pass
     target = panel_path(directory)
-    for folder in reversed(folders):
-        path = f"{PREFIX}/{folder}/{target.name}"
-        if path not in remote.files(f"{PREFIX}/{folder}/"):
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / target.name).write_bytes(remote.read(path))
-            found = read_panel(tmp)
-            if found is not None and is_current(found, cards):
-                staging = target.with_name(f".{target.name}.restoring")
-                shutil.copyfile(Path(tmp) / target.name, staging)
-                os.replace(staging, target)
-                return True
+    for path in sorted((f for f in listed if f.endswith("/" + target.name)), reverse=True):  # newest first
+        blob = remote.read(path)
+        found = parse_panel(blob)
+        if found is not None and is_current(found, cards):
+            atomic_write(target, lambda tmp, data=blob: Path(tmp).write_bytes(data))
+            return True
     return False

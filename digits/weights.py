@@ -51,7 +51,7 @@ def card_path(name: str, directory: os.PathLike | str | None = None) -> Path:
     return weights_dir(directory) / f"{name}{CARD_SUFFIX}"
 
 
-def _atomic_write(path: Path, write: callable) -> None:
+def atomic_write(path: Path, write: callable) -> None:
     """Write through a temporary file in the same folder, fsync, then os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -75,8 +75,8 @@ def save_weights(model: nn.Module, name: str, card: dict[str, Any],
     path = weights_path(name, directory)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     card_json = json.dumps(card, indent=2, sort_keys=False)
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={CARD_METADATA_KEY: card_json}))
-    _atomic_write(card_path(name, directory), lambda tmp: Path(tmp).write_text(card_json + "\n"))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={CARD_METADATA_KEY: card_json}))
+    atomic_write(card_path(name, directory), lambda tmp: Path(tmp).write_text(card_json + "\n"))
     return path
 
 

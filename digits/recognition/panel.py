@@ -15,6 +15,7 @@ from typing import Any
 
 from digits.config import weights_dir
 from digits.recognition.trust import Panel
+from digits.weights import atomic_write
 
 PANEL_FILE = "panel.json"
 
@@ -31,20 +32,25 @@ def stamp(card: dict[str, Any]) -> dict[str, Any]:
 def read_panel(directory: os.PathLike | str | None = None) -> Panel | None:
     """The panel on disk, or None (no file, or one that cannot be read)."""
     try:
-        found = json.loads(panel_path(directory).read_text())
+        return parse_panel(panel_path(directory).read_text())
+    except OSError:
+        return None
+
+
+def parse_panel(text: str | bytes) -> Panel | None:
+    """A panel from its file's text, or None where it is not one."""
+    try:
+        found = json.loads(text)
         return Panel(float(found["energy_threshold"]), dict(found["members"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
 
 
 def write_panel(panel: Panel, figures: dict[str, Any], directory: os.PathLike | str | None = None) -> Path:
-    """Write the panel and what it does to the sets it was fitted on (a temporary file, then a
-    rename: a reader never sees half a file)."""
+    """Write the panel and what it does to the sets it was fitted on, atomically (as weights are)."""
     path = panel_path(directory)
     record = {"energy_threshold": round(panel.energy_threshold, 6), "members": panel.members, **figures}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
     return path
 
 

@@ -1,6 +1,7 @@
 // The four models in the visitor's browser: onnxruntime-web (WebAssembly, one thread) runs the
 // ONNX files exported from the shipped weights, with each card's temperature and refusal
-// threshold, and the models' panel that judges one drawing with all four. `digitsLocal.answer(pad, selected)` gives the same results dict as the server.
+// threshold, and the models' panel that judges one drawing with all four.
+// `digitsLocal.answer(pad, selected)` gives the same results dict as the server.
 (function (root) {
   "use strict";
   const state = { ready: false, failed: null, manifest: null, sessions: {}, loadMs: null };
