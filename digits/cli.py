@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--count", type=int, default=30_000, help="drawings to make (a tenth kept to measure it)")
     j.add_argument("--epochs", type=int, default=8)
     j.add_argument("--seed", type=int, default=0)
+    j.add_argument("--pairs", action="store_true", help="train the pair reader instead: which two digits a group "
+                                                        "the judge says holds two is")
     _add_common(j)
     ls = sub.add_parser("list", help="registered models and their weight files")
     _add_common(ls)
@@ -435,15 +437,19 @@ def cmd_train_judge(args) -> int:
     from digits.recognition import judge
     from digits.training import judge_training
 
+    names = judge_training.PAIR_MEASURES if args.pairs else judge.ANSWERS
+    what = "the pair reader" if args.pairs else "the judge"
+
     def report(epoch: int, loss: float, right: list[float]) -> None:
-        shares = ", ".join(f"{name} {100 * r:.1f}%" for name, r in zip(judge.ANSWERS, right))
+        shares = ", ".join(f"{name} {100 * r:.1f}%" for name, r in zip(names, right))
         print(f"epoch {epoch}/{args.epochs}: loss {loss:.3f}; right on held-back drawings: {shares}", flush=True)
 
-    print(f"making {args.count} drawings and training the judge ...", flush=True)
+    print(f"making {args.count} drawings and training {what} ...", flush=True)
     train = _load_data(args.data_dir).train
-    model, card = judge_training.fit(train, args.count, args.epochs, args.seed, on_epoch=report)
+    fit = judge_training.fit_pairs if args.pairs else judge_training.fit
+    model, card = fit(train, args.count, args.epochs, args.seed, on_epoch=report)
     judge_training.save(model, card, args.weights_dir)
-    print(f"saved {judge.NAME} ({card['seconds']:.0f} s)")
+    print(f"saved {card['model']} ({card['seconds']:.0f} s)")
     return 0
 
 

@@ -251,7 +251,7 @@ def test_gaps_between_the_ink_keep_a_thick_pens_digits_apart(brush):
 
 
 def _without_judge(monkeypatch) -> None:
-    monkeypatch.setattr(judge, "shipped", lambda: None)
+    monkeypatch.setattr(judge, "shipped", lambda name=judge.NAME: None)  # nor the pair reader
 
 
 @pytest.mark.parametrize(("pair", "seed"), [("85", 0), ("21", 0), ("14", 7), ("47", 1)])
@@ -367,3 +367,34 @@ def test_digits_written_into_each_other_are_read_with_bent_cuts(store, monkeypat
     assert read(image, "modern", store).text == text
     monkeypatch.setattr(reading, "ink_paths", lambda *args: [])
     assert read(image, "modern", store).text != text
+
+
+@pytest.mark.parametrize(("text", "seed"), [("84", 26), ("06", 57), ("79", 82), ("26", 105)])
+def test_the_pair_reader_picks_the_cut_that_keeps_each_digit_whole(store, monkeypatch, text, seed):
+    """Two digits written deep into each other (boxes overlapping by 4-12% of their height):
+    the surest cut carries a piece of one digit into the other (a 6 without its left stroke
+    reads as a 5, a 4 as a 1). The pair reader, seeing the group whole, knows the two digits,
+    and the reader takes the cut whose halves read as it reads them."""
+    rng = np.random.default_rng(seed)
+    assert "".join(str(d) for d in rng.integers(0, 10, 2)) == text  # the writer's number
+    image = write_number([writer_glyph(int(d), rng) for d in text], rng, (800, 400), (-0.12, -0.04))[0]
+    assert read(image, "modern", store).text == text
+    shipped = judge.shipped
+    monkeypatch.setattr(judge, "shipped", lambda name=judge.NAME: None if name == judge.PAIR_NAME else shipped(name))
+    without = read(image, "modern", store).text
+    assert without != text and without is not None and without[0] == text[0]  # the cut went wrong, not the judge
+
+
+def test_disagreement_weighs_each_cut_against_the_one_the_pair_reader_agrees_with_most():
+    reader = reading.Reader(None, "modern")  # disagreement asks no model
+    seen_whole = np.full((2, 10), 0.001)
+    seen_whole[0, 2], seen_whole[1, 6] = 0.5, 0.99  # "26" seen whole (the left side less sure)
+    said = [[_said(2), _said(6)], [_said(2), _said(5)], [_said(2), _said(None)]]
+    off = reader.disagreement(seen_whole, said)
+    assert off[0] == 0 and off[1] == pytest.approx(reading.RULES.cuts.pair_weight * np.log(0.99 / 0.001))
+    assert off[2] >= off[1] > 0  # a refused half agrees with nothing
+    assert not reader.disagreement(None, said).any()  # without a pair reader, cuts are weighed as before
+
+
+def _said(digit: int | None) -> Prediction:
+    return Prediction("modern", digit, [0.1] * 10, None, reason=None if digit is not None else NOT_A_DIGIT)

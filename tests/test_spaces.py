@@ -41,7 +41,8 @@ def test_the_space_folder_has_its_own_pins_front_matter_and_lfs_rules(tmp_path):
     assert meta["python_version"] == "3.12" and meta["sdk_version"] == pins["gradio"] and meta["app_file"] == "demo.py"
     assert (out / meta["app_file"]).is_file() and (out / "ui" / "draw.py").is_file()
     assert sorted(p.name for p in (out / "weights").glob("*.safetensors")) == [
-        "cnn.safetensors", "judge.safetensors", "lenet5.safetensors", "mlp.safetensors", "modern.safetensors"]
+        "cnn.safetensors", "judge.safetensors", "lenet5.safetensors", "mlp.safetensors", "modern.safetensors",
+        "pair.safetensors"]
     lfs = (out / ".gitattributes").read_text()
     for pattern in ("*.safetensors", "*.png", "*.onnx", "*.wasm"):
         assert f"{pattern} filter=lfs" in lfs

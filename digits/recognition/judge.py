@@ -7,8 +7,15 @@ leaving touching digits whole. The judge sees the whole group at its own width a
 which of the three it is, so the reader (`reading.third_look`) cuts a doubted group only
 where the judge is sure it holds two digits.
 
-This module is what reading needs: the network, its view of a group and its weights.
-Its training lives in `digits.training.judge_training`.
+The pair reader is the judge's second opinion on such a group: which digit is on the left and
+which on the right, seen whole. A cut through two digits that run deep into each other
+carries a piece of one into the other (a 6 that loses its left stroke reads as a 5, an 8 as
+a 3), and such a wrong cut can read surer than the right one; the reader
+(`Reader.best_cut`) prefers the cut whose halves the model reads as the pair reader does.
+The pair reader never names a digit itself: each model still reads each piece.
+
+This module is what reading needs: the two networks, their view of a group and their
+weights. Their training lives in `digits.training.judge_training`.
 """
 
 from __future__ import annotations
@@ -24,23 +31,28 @@ from torch import nn
 from digits.weights import WeightsError, check_compatible, read_tensors, weights_path
 
 NAME = "judge"  # weights/judge.safetensors, beside the digit models' (not a registered model)
+PAIR_NAME = "pair"  # weights/pair.safetensors: the pair reader
 VIEW = (28, 56)  # a group is seen at this height and up to this width, keeping its aspect
 ONE, TWO, OTHER = 0, 1, 2  # the judge's three answers
 ANSWERS = ("one digit", "two digits", "not digits")
 INK_LEVEL = 0.1  # ink above this belongs to the group's box
 
 
+SIDES = 2  # the pair reader's answers: the left digit, then the right one
+PAIR_HIDDEN = 128  # the pair reader names two digits of ten, not one answer of three: a wider layer
+
+
 class JudgeNet(nn.Module):
     """Three 3x3 convolutions and two linear layers over the 28x56 view."""
 
-    def __init__(self) -> None:
+    def __init__(self, outputs: int = len(ANSWERS), hidden: int = 64) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.Flatten())
-        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(64 * (VIEW[0] // 4) * (VIEW[1] // 4), 64),
-                                  nn.ReLU(), nn.Linear(64, len(ANSWERS)))
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(64 * (VIEW[0] // 4) * (VIEW[1] // 4), hidden),
+                                  nn.ReLU(), nn.Linear(hidden, outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -62,32 +74,47 @@ def view(ink: np.ndarray) -> np.ndarray:
     return out
 
 
-def load(directory: os.PathLike | str | None = None) -> JudgeNet:
-    """The judge from its safetensors file (WeightsError when missing or damaged)."""
-    path = weights_path(NAME, directory)
+def pair_net() -> JudgeNet:
+    """The pair reader: the judge's network with ten answers for each side."""
+    return JudgeNet(SIDES * 10, PAIR_HIDDEN)
+
+
+def load(directory: os.PathLike | str | None = None, name: str = NAME) -> JudgeNet:
+    """The judge (or, with `name=PAIR_NAME`, the pair reader) from its safetensors file
+    (WeightsError when missing or damaged)."""
+    path = weights_path(name, directory)
     tensors = read_tensors(path)
-    model = JudgeNet()
+    model = pair_net() if name == PAIR_NAME else JudgeNet()
     check_compatible(model, tensors, path)
     model.load_state_dict(tensors)
     return model.eval()
 
 
-def shipped() -> JudgeNet | None:
-    """The judge in the weights folder, loaded once per process and folder; None without one
-    (the reader then reads as it did before the judge)."""
-    return _loaded(str(weights_path(NAME)))
+def shipped(name: str = NAME) -> JudgeNet | None:
+    """The judge (or the pair reader) in the weights folder, loaded once per process and
+    folder; None without one (the reader then reads as it did before it)."""
+    return _loaded(str(weights_path(name)), name)
 
 
 @functools.cache
-def _loaded(path: str) -> JudgeNet | None:
+def _loaded(path: str, name: str) -> JudgeNet | None:
     try:
-        return load(os.path.dirname(path))
+        return load(os.path.dirname(path), name)
     except WeightsError:
         return None
 
 
 def answers(judge: JudgeNet, inks: list[np.ndarray]) -> np.ndarray:
     """How sure the judge is of each answer (columns ONE, TWO, OTHER) for each group's ink."""
-    views = torch.from_numpy(np.stack([view(ink) for ink in inks]))[:, None]
     with torch.no_grad():
-        return torch.softmax(judge(views), dim=1).numpy()
+        return torch.softmax(judge(_views(inks)), dim=1).numpy()
+
+
+def _views(inks: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack([view(ink) for ink in inks]))[:, None]
+
+
+def pair_digits(pair: JudgeNet, inks: list[np.ndarray]) -> np.ndarray:
+    """How sure the pair reader is of each digit on each side: (groups, SIDES, 10)."""
+    with torch.no_grad():
+        return torch.softmax(pair(_views(inks)).view(len(inks), SIDES, 10), dim=2).numpy()

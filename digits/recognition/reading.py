@@ -73,6 +73,8 @@ class CutRules:
     step_cost: float = 0.05  # a bent cut pays this (in rows of full ink) for each column it steps aside ...
     anchor_cost: float = 0.01  # ... and this per row for each column it strays from the column it started near
     bent_handicap: float = 1.0  # log-odds against a bent cut, which may carve a slice out of a digit
+    pair_weight: float = 1.0  # log-odds against a cut, per unit of log probability the pair reader gives its halves'
+    pair_floor: float = 1e-3  # digits below its own first choice (each side's probability clipped at this)
 
 
 @dataclass(frozen=True)
@@ -388,14 +390,37 @@ class Reader:
         if not cuts:
             return [piece]
         said = self.classify(ink, [half for halves, _ in cuts for half in halves])  # one batch
+        pairs = [said[2 * k:2 * k + 2] for k in range(len(cuts))]
+        against = self.disagreement(self.pair_reading(ink, piece) if bend else None, pairs)
         best, best_score = [piece], to_beat
-        for k, (halves, bent) in enumerate(cuts):
-            pair = said[2 * k:2 * k + 2]
-            score = self.sureness(pair) - self.rules.cuts.bent_handicap * bent
+        for (halves, bent), pair, off in zip(cuts, pairs, against):
+            score = self.sureness(pair) - self.rules.cuts.bent_handicap * bent - off
             sure = min_sure is None or all(p.digit is not None and p.top_probability >= min_sure for p in pair)
             if sure and score > best_score:
                 best, best_score = halves, score
         return best
+
+    def pair_reading(self, ink: np.ndarray, piece: Piece) -> np.ndarray | None:
+        """How sure the pair reader, seeing the piece whole, is of each digit on each side
+        ((SIDES, 10)); None without one."""
+        pair = judge.shipped(judge.PAIR_NAME)
+        return None if pair is None else judge.pair_digits(pair, [_own_ink(ink, piece)])[0]
+
+    def disagreement(self, seen_whole: np.ndarray | None, pairs: list[list[Prediction]]) -> np.ndarray:
+        """Log-odds against each cut (`pairs`: the model's reading of its halves) that the pair
+        reader, seeing the piece whole, reads less like its halves than the cut it agrees with
+        most: `pair_weight` per unit of log probability (each side's clipped at `pair_floor`).
+        All zeros without a pair reader. Relative to the best cut, so "one digit" is weighed
+        against the cuts as before. A cut that carries a 6's left stroke into its neighbour
+        leaves a sure 5; the pair reader saw the 6."""
+        if seen_whole is None:
+            return np.zeros(len(pairs))
+        c = self.rules.cuts
+        sides = np.log(np.maximum(seen_whole, c.pair_floor))
+        said = np.array([[sides[k, p.digit] if p.digit is not None else np.log(c.pair_floor)
+                          for k, p in enumerate(pair)] for pair in pairs])
+        fit = said.sum(1)
+        return c.pair_weight * (fit.max() - fit)
 
     def cuts(self, ink: np.ndarray, piece: Piece, bend: bool) -> Iterator[tuple[list[Piece], bool]]:
         """The two sides of each candidate cut that leaves both of nearly the group's height,
