@@ -177,12 +177,14 @@ def test_a_drawn_letter_is_refused_in_the_answer_and_the_compare_table(page, tmp
 
 
 def test_a_number_in_one_digit_mode_is_answered_in_the_browser_and_pointed_to_number_mode(page):
-    """The browser's models refuse it; the server's reader, asked only then, sees digits side by side."""
+    """The browser's models refuse it; the reader's grouping, in the page too (groups.js), sees
+    digits side by side: the server is not asked."""
     sent = _posts(page)
     _draw_147(page)
     wait_text(page, "#answer", "Several digits?")
     assert "answered in your browser" in page.locator("#answers").inner_text()
-    assert 1 <= len(sent) <= 4  # one question per refused stroke at most, not an answer per stroke
+    assert "Choose “A number” under Write" in page.locator("#answer").inner_text()
+    assert not sent
     page.locator("#clear-btn").click()
     _draw_digit(page, 7)  # one digit again: answered, no hint
     wait_digit(page, "7")

@@ -13,8 +13,9 @@ import pytest
 
 from digits import web
 from digits.recognition.inference import ModelStore
-from digits.recognition.preprocess import preprocess
-from digits.recognition.strokes import PAD_PX, PEN_PX, parse_strokes, strokes_to_28
+from digits.recognition.preprocess import ink_map, preprocess
+from digits.recognition.reading import digit_groups
+from digits.recognition.strokes import NUMBER_PAD, NUMBER_PEN_PX, PAD_PX, PEN_PX, parse_strokes, strokes_to_28
 from digits.synthetic.penstyle import skeleton_strokes
 from digits.synthetic.sketches import DIGIT_ASPECT, writer_strokes
 from tests.browser import launch, stroke, wait_digit
@@ -24,6 +25,9 @@ from tests.devserver import free_port
 PARITY_DRAWINGS = 2000  # pen-style drawings through both pipelines
 AGREE = 0.995  # the same answer or refusal for at least this share, per model
 PROB_TOLERANCE = 0.01
+GROUP_PADS = 300  # numbers of 1-4 digits through both groupings
+GROUPS_AGREE = 0.97  # the same number of groups (JS rasterises the pen itself: digits a pixel apart may differ)
+SEVERAL_AGREE = 0.99  # the same "several digits?" for at least this share
 
 
 def test_onnx_export_matches_the_torch_models(tmp_path):
@@ -138,6 +142,51 @@ def test_the_static_page_answers_drawn_digits_with_no_server(page, tmp_path):
     stroke(page, [(0.5, 0.5), (0.52, 0.5)])  # a speck beside the 3 changes nothing
     wait_digit(page, "3")
     page.screenshot(path=tmp_path / "static.png", full_page=True)
+
+
+def number_pads(n: int, seed: int = 0) -> list[dict]:
+    """Numbers of 1-4 template digits on either pad, with its pen, gaps from slightly
+    overlapping to half a digit's height."""
+    rng = np.random.default_rng(seed)
+    pads = []
+    for k in range(n):
+        (width, height), pen = ((PAD_PX, PAD_PX), PEN_PX) if k % 2 else (NUMBER_PAD, NUMBER_PEN_PX)
+        text = rng.integers(0, 10, int(rng.integers(1, 5)))
+        h = min(0.8 * height, 0.9 * width / (len(text) * (DIGIT_ASPECT + 0.5)))
+        x, top, strokes = 0.05 * width, rng.uniform(0.05, 0.15) * height, []
+        for digit, gap in zip(text, rng.uniform(-0.05, 0.5, len(text))):
+            w = DIGIT_ASPECT * h
+            strokes += [[[x + u * w, top + v * h] for u, v in s] for s in writer_strokes(int(digit), rng)]
+            x += w + gap * h
+        pads.append({"strokes": strokes, "width": width, "height": height, "pen": pen})
+    return pads
+
+
+@pytest.mark.browser
+def test_the_pages_grouping_of_ink_matches_the_readers(page):
+    """groups.js (the "several digits?" hint where no server reads numbers) against
+    `reading.digit_groups` on the same pads."""
+    pads = number_pads(GROUP_PADS)
+    in_browser = page.evaluate("(pads) => pads.map((p) => digitsGroups.digitGroups(p).length)", pads)
+    in_python = [len(digit_groups(ink_map(p))) for p in pads]
+    assert len(set(in_python)) == 4  # one to four digits apart, and some run into each other
+    assert np.mean([a == b for a, b in zip(in_browser, in_python)]) >= GROUPS_AGREE
+    assert np.mean([(a > 1) == (b > 1) for a, b in zip(in_browser, in_python)]) >= SEVERAL_AGREE
+
+
+@pytest.mark.browser
+def test_the_static_page_says_it_reads_one_digit_when_a_number_is_drawn(page):
+    page.locator("#clear-btn").click()
+    stroke(page, [(0.12, 0.2), (0.12, 0.8)])  # 147, as the app's test writes it in one-digit mode
+    stroke(page, [(0.45, 0.2), (0.32, 0.58), (0.52, 0.58)])
+    stroke(page, [(0.46, 0.42), (0.46, 0.8)])
+    stroke(page, [(0.66, 0.2), (0.86, 0.2), (0.73, 0.8)])
+    page.wait_for_function("() => document.querySelector('#answer').innerText.includes('Several digits?')")
+    assert "reads one digit at a time" in page.locator("#answer").inner_text()
+    page.locator("#clear-btn").click()
+    stroke(page, [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)])
+    wait_digit(page, "7")
+    assert "Several digits?" not in page.locator("#answer").inner_text()
 
 
 def _browser_results(page, drawings: list[dict]) -> list[dict]:

@@ -50,11 +50,8 @@ const answer = async () => {
     results = {mode: mode === "A_NUMBER" ? "number" : "digit", selected: model, empty: "no ink"};
   } else if (mode !== "A_NUMBER" && window.digitsLocal && window.digitsLocal.ready) {
     results = await window.digitsLocal.answer(pad, model);
-    if (refusedInPieces(results, pad)) {  // a number in one-digit mode? only the server's reader knows
-      paint(results);
-      await new Promise((r) => setTimeout(r, PAUSE_MS));  // asked once the visitor pauses
-      if (seq !== state.seq) return;
-      results = Object.assign({}, results, {several: await server.several(pad).catch(() => false)});
+    if (refusedInPieces(results, pad)) {  // a number in one-digit mode? the reader's grouping, in groups.js
+      results = Object.assign({}, results, {several: window.digitsGroups.several(pad)});
     }
   } else {
     await new Promise((r) => setTimeout(r, PAUSE_MS));  // one server call per pause in drawing
@@ -116,7 +113,7 @@ def draw_tab(app: AppState, choices: list[tuple[str, str]], default: str | None)
                             info="One digit: draw it large. A number: its digits side by side, a little apart")
             answers = gr.HTML(empty_results(), html_template=results_template(), elem_id="answers",
                               js_on_load=ANSWERS_ON_LOAD, head=runtime_head(), selected=default, mode=ONE_DIGIT,
-                              server_functions=[server_answer(app), web_models_function(app), server_several()])
+                              server_functions=[server_answer(app), web_models_function(app)])
     return DrawTab(pad, mode, model, answers, answer_line)
 
 
@@ -147,19 +144,6 @@ def server_answer(app: AppState):
         except gr.Error as exc:
             return {"error": exc.message}
     return answer
-
-
-def server_several():
-    def several(args: list | dict) -> bool:
-        """Whether a drawing the browser's model refused holds digits side by side (the page
-        then suggests number mode): the reader's grouping, asked for only after a refusal.
-        A server function: one argument may arrive alone or in a list."""
-        pad = args if isinstance(args, dict) else (list(args or []) + [None])[0]
-        try:
-            return bool(several_digits(ink_map(pad)))
-        except (ValueError, TypeError, OSError, AttributeError):  # a bad drawing: no hint, no broken page
-            return False
-    return several
 
 
 def unreadable(exc: Exception) -> gr.Error:

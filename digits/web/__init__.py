@@ -3,12 +3,14 @@
 The page answers one digit in the visitor's browser, so a crowd costs the server nothing:
 `static/strokes.js` makes the 28x28 from the pad's strokes exactly as
 `digits.recognition.strokes` does, `static/local.js` runs the four ONNX models exported here
-with each card's temperature and threshold, and `static/views.js` turns the results into
-HTML, on the page and in the app alike. The results dict both sides make:
+with each card's temperature and threshold, `static/groups.js` groups the ink as the number
+reader does (after a refusal: "several digits?"), and `static/views.js` turns the results
+into HTML, on the page and in the app alike. The results dict both sides make:
 
     {"mode": "digit", "where": "browser" | "server", "selected": NAME,
      "empty": REASON (only when nothing is drawn), "seen": [784 floats, the 28x28],
-     "models": [{"name", "display", "probs": [10 calibrated], "refused": bool, "ms"}]}
+     "models": [{"name", "display", "probs": [10 calibrated], "refused": bool, "ms"}],
+     "several": bool (after a refusal), "numbers": false (the static page: no number mode)}
 
 Number mode is answered on the server only (`"mode": "number"`, `"readings"`, `"picture"`).
 """
@@ -35,7 +37,7 @@ STATIC = Path(__file__).resolve().parent / "static"  # the page's own JS, HTML a
 VENDOR = STATIC / "vendor"  # onnxruntime-web's files, copied from node_modules by `build_runtime`
 ORT_DIST = Path("node_modules") / "onnxruntime-web" / "dist"
 RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-PAGE_SCRIPTS = ("strokes.js", "local.js", "views.js")  # loaded by every page, after the runtime
+PAGE_SCRIPTS = ("strokes.js", "groups.js", "local.js", "views.js")  # loaded by every page, after the runtime
 ONNX_OPSET = 17
 INPUT, OUTPUT = "image", "logits"
 SAMPLES = STATIC / "samples.json"  # the sample drawings' strokes

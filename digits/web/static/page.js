@@ -34,7 +34,14 @@
     select.appendChild(o);
   });
   select.value = m.models.some((s) => s.name === "modern") ? "modern" : m.models[0].name;
-  const answer = async (pad) => show(await digitsLocal.answer(pad || props.value, select.value));
+  const answer = async (pad) => {
+    const drawn = pad || props.value, results = await digitsLocal.answer(drawn, select.value);
+    const chosen = (results.models || []).find((r) => r.name === results.selected);
+    if (chosen && chosen.refused && drawn.strokes.length > 1) {  // a number? this page reads one digit
+      Object.assign(results, { several: digitsGroups.several(drawn), numbers: false });
+    }
+    show(results);
+  };
   window.digitsAnswer = answer; // the pad calls it after every stroke, Undo and Clear
   select.addEventListener("change", () => answer());
   answer();

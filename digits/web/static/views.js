@@ -54,7 +54,8 @@ function digitsRender(v, part) {
     }
     var best = argmax(chosen.probs), top = chosen.probs[best];
     if (chosen.refused) {
-      var several = v.several ? "<div class='note number-hint'>Several digits? Choose “A number” under Write.</div>" : "";
+      var several = !v.several ? "" : "<div class='note number-hint'>Several digits? " +
+        (v.numbers === false ? "This page reads one digit at a time." : "Choose “A number” under Write.") + "</div>";
       return "<div id='answer' class='answer refused'><div class='refusal'>" + REFUSAL + "</div><div class='note'>" +
         esc(chosen.display) + ": best guess " + best + " (" + pct(top) + ")</div>" + several + "</div>";
     }
