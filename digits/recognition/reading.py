@@ -74,8 +74,8 @@ class CutRules:
     step_cost: float = 0.05  # a bent cut pays this (in rows of full ink) for each column it steps aside ...
     anchor_cost: float = 0.01  # ... and this per row for each column it strays from the column it started near
     bent_handicap: float = 1.0  # log-odds against a bent cut, which may carve a slice out of a digit
-    pair_weight: float = 1.0  # log-odds against a cut, per unit of log probability the pair reader gives its halves'
-    pair_floor: float = 1e-3  # digits below its own first choice (each side's probability clipped at this)
+    pair_weight: float = 1.0  # log-odds against a cut per unit of log probability the pair reader gives its halves'
+    pair_floor: float = 1e-3  # digits below the cut it agrees with most (each side's probability clipped at this)
 
 
 @dataclass(frozen=True)
