@@ -50,9 +50,7 @@ const answer = async () => {
     results = {mode: mode === "A_NUMBER" ? "number" : "digit", selected: model, empty: "no ink"};
   } else if (mode !== "A_NUMBER" && window.digitsLocal && window.digitsLocal.ready) {
     results = await window.digitsLocal.answer(pad, model);
-    if (refusedInPieces(results, pad)) {  // a number in one-digit mode? the reader's grouping, in groups.js
-      results = Object.assign({}, results, {several: window.digitsGroups.several(pad)});
-    }
+    results.several = window.digitsGroups.severalAfterRefusal(results, pad);  // a number in one-digit mode?
   } else {
     await new Promise((r) => setTimeout(r, PAUSE_MS));  // one server call per pause in drawing
     if (seq !== state.seq) return;
@@ -61,10 +59,6 @@ const answer = async () => {
   }
   if (seq === state.seq) paint(results);
 };
-function refusedInPieces(results, pad) {
-  const chosen = (results.models || []).find((m) => m.name === results.selected) || (results.models || [])[0];
-  return Boolean(chosen && chosen.refused && pad.strokes.length > 1);
-}
 window.digitsAnswer = (pad) => { state.pad = pad; return answer(); };
 window.digitsSelect = (model, mode) => {
   const modeChanged = mode !== state.mode;

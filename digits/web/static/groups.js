@@ -109,5 +109,15 @@
     return attachFragments(groupPieces(pieces(inkOf(pad))));
   }
 
-  root.digitsGroups = { digitGroups: digitGroups, several: (pad) => digitGroups(pad).length > 1 };
+  const several = (pad) => digitGroups(pad).length > 1;
+
+  // The hint's question, asked only where it can matter: the chosen model refused a drawing
+  // of several strokes. Does it hold digits side by side (a number written in one-digit mode)?
+  function severalAfterRefusal(results, pad) {
+    const models = results.models || [];
+    const chosen = models.find((m) => m.name === results.selected) || models[0];
+    return Boolean(chosen && chosen.refused && pad.strokes.length > 1) && several(pad);
+  }
+
+  root.digitsGroups = { digitGroups: digitGroups, several: several, severalAfterRefusal: severalAfterRefusal };
 })(typeof window !== "undefined" ? window : globalThis);

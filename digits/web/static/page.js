@@ -36,11 +36,8 @@
   select.value = m.models.some((s) => s.name === "modern") ? "modern" : m.models[0].name;
   const answer = async (pad) => {
     const drawn = pad || props.value, results = await digitsLocal.answer(drawn, select.value);
-    const chosen = (results.models || []).find((r) => r.name === results.selected);
-    if (chosen && chosen.refused && drawn.strokes.length > 1) {  // a number? this page reads one digit
-      Object.assign(results, { several: digitsGroups.several(drawn), numbers: false });
-    }
-    show(results);
+    // A number? This page has no number mode: the hint says it reads one digit.
+    show(Object.assign(results, { several: digitsGroups.severalAfterRefusal(results, drawn), numbers: false }));
   };
   window.digitsAnswer = answer; // the pad calls it after every stroke, Undo and Clear
   select.addEventListener("change", () => answer());
