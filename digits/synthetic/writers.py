@@ -7,6 +7,7 @@ them (the test split, `bench/refusal_curve.py`)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,44 +18,55 @@ from digits.synthetic.penstyle import skeleton_strokes
 from digits.synthetic.sketches import writer_strokes
 from digits.training.data import Split
 
-SLANT_DEG = 25  # shear, either way
-TURN_DEG = 12  # rotation, either way
-ASPECT = (0.75, 1.25)
-SIZE = (0.35, 0.85)  # the drawing's longer side, as a share of the pad
-PEN = (0.25, 1.6)  # the pen, as a share of the pad's
-WOBBLE = 0.006  # points move this much (a share of the drawing's size)
+
+@dataclass(frozen=True)
+class Writing:
+    """How much new writers vary: each drawing draws its slant, rotation, aspect, size, pen
+    and wobble from these ranges. The refusal is fitted and measured within `WRITERS`;
+    `bench/writer_stress.py` pushes each range beyond it."""
+
+    slant_deg: float = 25  # shear, either way
+    turn_deg: float = 12  # rotation, either way
+    aspect: tuple[float, float] = (0.75, 1.25)
+    size: tuple[float, float] = (0.35, 0.85)  # the drawing's longer side, as a share of the pad
+    pen: tuple[float, float] = (0.25, 1.6)  # the pen, as a share of the pad's
+    wobble: float = 0.006  # points move this much (a share of the drawing's size)
 
 
-def as_pad(unit: list, rng: np.random.Generator) -> Strokes:
+WRITERS = Writing()
+
+
+def as_pad(unit: list, rng: np.random.Generator, style: Writing = WRITERS) -> Strokes:
     """Strokes in a unit box, as a new writer would put them on the pad."""
-    shear, turn = math.tan(math.radians(rng.uniform(-SLANT_DEG, SLANT_DEG))), math.radians(rng.uniform(-TURN_DEG,
-                                                                                                         TURN_DEG))
-    aspect, size = rng.uniform(*ASPECT), rng.uniform(*SIZE) * PAD_PX
+    shear = math.tan(math.radians(rng.uniform(-style.slant_deg, style.slant_deg)))
+    turn = math.radians(rng.uniform(-style.turn_deg, style.turn_deg))
+    aspect, size = rng.uniform(*style.aspect), rng.uniform(*style.size) * PAD_PX
     out = []
     for s in (np.asarray(s, np.float64) - 0.5 for s in unit if len(s)):
         x, y = s[:, 0] * aspect + shear * s[:, 1], s[:, 1]
         x, y = x * math.cos(turn) - y * math.sin(turn), x * math.sin(turn) + y * math.cos(turn)
-        out.append(np.stack([x, y], 1) + rng.normal(0, WOBBLE, (len(s), 2)))
+        out.append(np.stack([x, y], 1) + rng.normal(0, style.wobble, (len(s), 2)))
     points = np.concatenate(out)
     scale = size / max(np.ptp(points[:, 0]), np.ptp(points[:, 1]), 1e-6)
     centre = rng.uniform(0.35, 0.65, 2) * PAD_PX
     strokes = tuple(np.clip((s - points.mean(0)) * scale + centre, 0, PAD_PX) for s in out)
-    return Strokes(strokes, PAD_PX, PAD_PX, float(rng.uniform(*PEN) * PEN_PX))
+    return Strokes(strokes, PAD_PX, PAD_PX, float(rng.uniform(*style.pen) * PEN_PX))
 
 
 Drawing = tuple[Strokes, int]  # strokes on the pad, and the digit they are
 
 
-def traced(split: Split, n: int, rng: np.random.Generator) -> list[Drawing]:
+def traced(split: Split, n: int, rng: np.random.Generator, style: Writing = WRITERS) -> list[Drawing]:
     """n of the split's digits, picked at random, traced and redrawn as new writers draw them."""
     picks = rng.choice(len(split.labels), min(n, len(split.labels)), replace=False)
-    return [(as_pad(skeleton_strokes(split.images[i, 0].numpy()), rng), int(split.labels[i])) for i in picks]
+    return [(as_pad(skeleton_strokes(split.images[i, 0].numpy()), rng, style), int(split.labels[i])) for i in picks]
 
 
-def writer_drawings(split: Split, n: int, rng: np.random.Generator) -> list[Drawing]:
+def writer_drawings(split: Split, n: int, rng: np.random.Generator, style: Writing = WRITERS) -> list[Drawing]:
     """n drawings: half the split's digits traced, half the templates, as new writers draw them."""
-    drawings = traced(split, n // 2, rng)
-    return drawings + [(as_pad(writer_strokes(int(d), rng), rng), int(d)) for d in rng.integers(0, 10, n - n // 2)]
+    drawings = traced(split, n // 2, rng, style)
+    return drawings + [(as_pad(writer_strokes(int(d), rng), rng, style), int(d))
+                       for d in rng.integers(0, 10, n - n // 2)]
 
 
 def writer_letters(n: int, rng: np.random.Generator) -> list[Strokes]:
