@@ -22,6 +22,7 @@ from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.preprocess import preprocess  # noqa: E402
 from digits.recognition.strokes import preprocess_strokes  # noqa: E402
 from digits.recognition.trust import ece  # noqa: E402
+from digits.synthetic.writers import WRITERS, Writing  # noqa: E402
 from digits.training.data import load_split  # noqa: E402
 
 WRITER_SEED = SEED + 1  # other drawings than the curve's
@@ -32,16 +33,22 @@ def mnist_test() -> tuple[list, np.ndarray]:
     return [preprocess((255 * img[0]).byte().numpy()) for img in test.images], test.labels.numpy()
 
 
-def writer_test(n: int) -> tuple[list, np.ndarray]:
-    pairs = digit_drawings(n, np.random.default_rng(WRITER_SEED))
+def writer_test(n: int, seed: int = WRITER_SEED, style: Writing = WRITERS) -> tuple[list, np.ndarray]:
+    pairs = digit_drawings(n, np.random.default_rng(seed), style)
     return [preprocess_strokes(s) for s, _ in pairs], np.array([label for _, label in pairs])
 
 
-def row(store: ModelStore, name: str, prepared: list, labels: np.ndarray) -> str:
+def outcomes(store: ModelStore, name: str, prepared: list,
+             labels: np.ndarray) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """The model's answers, its best guesses, which it refused and which it answered right."""
     answers = store.predict_many(prepared, name)
     guess = np.array([int(np.argmax(a.probabilities)) for a in answers])
     refused = np.array([a.digit is None for a in answers])
-    right = (~refused) & (guess == labels)
+    return answers, guess, refused, (~refused) & (guess == labels)
+
+
+def row(store: ModelStore, name: str, prepared: list, labels: np.ndarray) -> str:
+    answers, guess, refused, right = outcomes(store, name, prepared, labels)
     cal = ece(torch.tensor([a.probabilities for a in answers]), torch.from_numpy(labels))
     return (f"{100 * right.mean():8.2f}% {100 * refused.mean():8.2f}% {100 * ((~refused) & ~right).mean():8.2f}%"
             f" {100 * (guess == labels).mean():10.2f}% {100 * cal:6.2f}%")

@@ -26,16 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from digits.config import normalize  # noqa: E402
 from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.strokes import preprocess_strokes  # noqa: E402
-from digits.synthetic.writers import writer_drawings, writer_letters  # noqa: E402
+from digits.synthetic.writers import WRITERS, Writing, writer_drawings, writer_letters  # noqa: E402
 from digits.training.data import load_split  # noqa: E402
 
 SEED = 77_000  # no training run or selection uses seeds this high
 DIGITS_REFUSED = (0.005, 0.01, 0.02, 0.03)
 
 
-def digit_drawings(n: int, rng: np.random.Generator) -> list[tuple]:
+def digit_drawings(n: int, rng: np.random.Generator, style: Writing = WRITERS) -> list[tuple]:
     """(strokes, label): half MNIST test digits traced, half the templates, by new writers."""
-    return writer_drawings(load_split(False), n, rng)
+    return writer_drawings(load_split(False), n, rng, style)
 
 
 def prepared(drawings: list) -> torch.Tensor:

@@ -16,16 +16,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from answered_right import WRITER_SEED  # noqa: E402  (bench/ is this script's folder)
+from answered_right import WRITER_SEED, outcomes, writer_test  # noqa: E402  (bench/ is this script's folder)
 
 from digits.recognition.inference import ModelStore  # noqa: E402
-from digits.recognition.strokes import preprocess_strokes  # noqa: E402
-from digits.synthetic.writers import WRITERS, Writing, writer_drawings  # noqa: E402
-from digits.training.data import Split, load_split  # noqa: E402
+from digits.synthetic.writers import WRITERS, Writing  # noqa: E402
 
 SEEDS = (WRITER_SEED, WRITER_SEED + 1, WRITER_SEED + 2)
 BEYOND = {
@@ -41,14 +38,11 @@ BEYOND = {
 }
 
 
-def row(store: ModelStore, test: Split, n: int, seed: int, style: Writing) -> str:
-    pairs = writer_drawings(test, n, np.random.default_rng(seed), style)
-    prepared, labels = [preprocess_strokes(s) for s, _ in pairs], np.array([label for _, label in pairs])
+def row(store: ModelStore, n: int, seed: int, style: Writing) -> str:
+    prepared, labels = writer_test(n, seed, style)
     cells = []
     for name in store.available():
-        answers = store.predict_many(prepared, name)
-        refused = np.array([a.digit is None for a in answers])
-        right = ~refused & (np.array([int(np.argmax(a.probabilities)) for a in answers]) == labels)
+        _, _, refused, right = outcomes(store, name, prepared, labels)
         cells.append(f"{100 * right.mean():.2f} / {100 * refused.mean():.2f}%")
     return " | ".join(cells)
 
@@ -58,13 +52,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000, help="test digits per row (default: 2000)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    store, test = ModelStore(), load_split(False)
+    store = ModelStore()
     print("| drawings | " + " | ".join(store.available()) + " |")
     print("| --- " * (len(store.available()) + 1) + "|")
     for seed in SEEDS:
-        print(f"| fitted ranges, seed {seed} | {row(store, test, args.count, seed, WRITERS)} |", flush=True)
+        print(f"| fitted ranges, seed {seed} | {row(store, args.count, seed, WRITERS)} |", flush=True)
     for name, style in BEYOND.items():
-        print(f"| {name} | {row(store, test, args.count, SEEDS[0], style)} |", flush=True)
+        print(f"| {name} | {row(store, args.count, SEEDS[0], style)} |", flush=True)
 
 
 if __name__ == "__main__":
