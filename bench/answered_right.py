@@ -1,7 +1,9 @@
 """Answered right, refused, wrong: each model through the same path as `digits.predict`, on
 the MNIST test split (each 28x28 image as a file would arrive) and on test digits drawn as new
-writers draw them on the pad (bench/refusal_curve.py's digits, other drawings). A refusal
-counts as a miss; ECE is the calibration error of the probabilities shown.
+writers draw them on the pad (bench/refusal_curve.py's digits, other drawings): as the pad
+sends them (strokes), and as a canvas saved to PNG and read by `python -m digits predict`
+(the image path, the way sketchpad drawings arrive as files). A refusal counts as a miss; ECE
+is the calibration error of the probabilities shown.
 
     python bench/answered_right.py [--count 2000]
 """
@@ -20,7 +22,7 @@ from refusal_curve import SEED, digit_drawings  # noqa: E402  (bench/ is this sc
 
 from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.preprocess import preprocess  # noqa: E402
-from digits.recognition.strokes import preprocess_strokes  # noqa: E402
+from digits.recognition.strokes import Strokes, preprocess_strokes, render_pad  # noqa: E402
 from digits.recognition.trust import ece  # noqa: E402
 from digits.synthetic.writers import WRITERS, Writing  # noqa: E402
 from digits.training.data import load_split  # noqa: E402
@@ -36,6 +38,20 @@ def mnist_test() -> tuple[list, np.ndarray]:
 def writer_test(n: int, seed: int = WRITER_SEED, style: Writing = WRITERS) -> tuple[list, np.ndarray]:
     pairs = digit_drawings(n, np.random.default_rng(seed), style)
     return [preprocess_strokes(s) for s, _ in pairs], np.array([label for _, label in pairs])
+
+
+def as_canvas(strokes: Strokes) -> np.ndarray:
+    """The pad's drawing as its PNG would hold it: black ink on a transparent canvas."""
+    ink = render_pad(strokes)
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = np.round(ink * 255).astype(np.uint8)
+    return rgba
+
+
+def writer_canvases(n: int, seed: int = WRITER_SEED) -> tuple[list, np.ndarray]:
+    """`writer_test`'s drawings through the image path instead of the strokes path."""
+    pairs = digit_drawings(n, np.random.default_rng(seed))
+    return [preprocess(as_canvas(s)) for s, _ in pairs], np.array([label for _, label in pairs])
 
 
 def outcomes(store: ModelStore, name: str, prepared: list,
@@ -59,7 +75,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000, help="writer-like test digits (default: 2000)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    sets = {"MNIST test": mnist_test(), "new writers": writer_test(args.count)}
+    sets = {"MNIST test": mnist_test(), "new writers": writer_test(args.count),
+            "as canvases": writer_canvases(args.count)}
     store = ModelStore()
     print(f"{'set':<12} {'model':<7} {'right':>9} {'refused':>9} {'wrong':>9} {'best guess':>11} {'ECE':>7}")
     for set_name, (prepared, labels) in sets.items():

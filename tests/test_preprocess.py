@@ -19,7 +19,10 @@ from digits.recognition.preprocess import (
     ImageInputError,
     centre_by_mass,
     preprocess,
+    redraw_strokes,
+    skeleton_and_width,
     stroke_width,
+    thinned,
 )
 from digits.synthetic.sketches import render
 
@@ -178,6 +181,29 @@ def test_stroke_width_lands_in_mnist_range(brush, height):
     r = preprocess(render(3, canvas=800, brush=brush, height_frac=height, variant=0))
     out_width = stroke_width(r.image28[r.image28.max(axis=1) > 0][:, r.image28.max(axis=0) > 0])
     assert MNIST_STROKE_LOW - 0.3 <= out_width <= MNIST_STROKE_HIGH + 0.3
+
+
+def test_thinned_wears_a_thick_bar_down_to_the_target_inside_its_outline():
+    ink = np.zeros((60, 200), np.float32)
+    ink[20:40, 20:180] = 1  # a bar 20 px thick
+    out = thinned(ink, 20.0, 8.0)
+    assert abs(int((out[:, 100] > 0.5).sum()) - 8) <= 1
+    assert out[ink == 0].max() == 0  # worn down, never grown
+
+
+def test_thinning_keeps_a_filled_loop_that_a_skeleton_redraw_loses():
+    """A pen so thick it filled a 6's loop leaves a blob with a stem. Its skeleton is about a
+    line, so a redraw along it loses the round part; worn down, the blob stays round."""
+    yy, xx = np.indices((120, 120))
+    blob = (yy - 75) ** 2 + (xx - 60) ** 2 <= 30 ** 2  # the filled loop
+    stem = (np.abs(xx - 38) <= 10) & (yy >= 10) & (yy <= 75)  # the 6's stroke going up
+    ink = (blob | stem).astype(np.float32)
+    skeleton, width = skeleton_and_width(ink)
+    worn, redrawn = thinned(ink, width, 9.0), redraw_strokes(skeleton, 9.0)
+    ring = [(75, 45), (75, 75), (60, 60), (90, 60)]  # left, right, top and bottom, inside the loop
+    assert all(worn[y, x] > 0.5 for y, x in ring)
+    assert sum(redrawn[y, x] > 0.5 for y, x in ring) <= 1
+    assert worn[ink == 0].max() == 0  # worn down, never grown
 
 
 def test_huge_canvas_works():

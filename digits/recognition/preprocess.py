@@ -3,7 +3,8 @@
 MNIST's recipe (LeCun et al.): the digit's ink is scaled, keeping its aspect ratio, to fit
 a 20x20 box with anti-aliasing, then pasted into a 28x28 field so that its centre of mass
 sits at the centre. Browser drawings also differ in stroke width, so strokes far outside
-MNIST's range are redrawn at MNIST's typical width. All functions here are pure.
+MNIST's range are brought to MNIST's typical width: thick ones worn down along their
+outline, thin ones redrawn along their skeleton. All functions here are pure.
 """
 
 from __future__ import annotations
@@ -340,6 +341,14 @@ def redraw_strokes(skeleton: np.ndarray, width: float) -> np.ndarray:
     return np.clip(width / 2 + 0.5 - distance, 0, 1).astype(np.float32)
 
 
+def thinned(ink: np.ndarray, width: float, target: float) -> np.ndarray:
+    """Strokes `width` pixels wide worn down evenly to `target` (anti-aliased), inside their
+    outline. A pen thick enough to fill a 6's loop leaves a round blob with a stem: worn
+    down it stays one, where its skeleton (and a redraw along it) is a hook, a "c"."""
+    inside = ndimage.distance_transform_edt(np.pad(stroke_mask(ink), 1))[1:-1, 1:-1]
+    return np.clip(inside - (width - target) / 2 + 0.5, 0, 1).astype(np.float32)
+
+
 def mass_offset(box: np.ndarray) -> tuple[int, int]:
     """(top, left) that puts `box`'s centre of mass at the field's centre."""
     total = float(box.sum())
@@ -387,7 +396,9 @@ def normalize_ink(ink: np.ndarray) -> Preprocessed:
     # an image already at MNIST's scale (a 28x28 digit, a small scan) is left as drawn.
     in_range = MNIST_STROKE_LOW <= width <= MNIST_STROKE_HIGH
     redrawn = not in_range and max(box_ink.shape) >= REDRAW_MIN_EXTENT and bool(skeleton.any())
-    if redrawn:
+    if redrawn and width > MNIST_STROKE_HIGH:
+        box = resize(thinned(work, work_width, MNIST_STROKE_MEDIAN * WORK_SCALE), box_size)
+    elif redrawn:
         box = resize(redraw_strokes(skeleton, MNIST_STROKE_MEDIAN * WORK_SCALE), box_size)
     else:
         box = resize(box_ink, box_size)
