@@ -22,10 +22,11 @@ from refusal_curve import SEED, digit_drawings  # noqa: E402  (bench/ is this sc
 
 from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.preprocess import preprocess  # noqa: E402
-from digits.recognition.strokes import Strokes, preprocess_strokes, render_pad  # noqa: E402
+from digits.recognition.strokes import preprocess_strokes, render_pad  # noqa: E402
 from digits.recognition.trust import ece  # noqa: E402
 from digits.synthetic.writers import WRITERS, Writing  # noqa: E402
 from digits.training.data import load_split  # noqa: E402
+from digits.visitors.store import canvas_png  # noqa: E402
 
 WRITER_SEED = SEED + 1  # other drawings than the curve's
 
@@ -40,18 +41,11 @@ def writer_test(n: int, seed: int = WRITER_SEED, style: Writing = WRITERS) -> tu
     return [preprocess_strokes(s) for s, _ in pairs], np.array([label for _, label in pairs])
 
 
-def as_canvas(strokes: Strokes) -> np.ndarray:
-    """The pad's drawing as its PNG would hold it: black ink on a transparent canvas."""
-    ink = render_pad(strokes)
-    rgba = np.zeros((*ink.shape, 4), np.uint8)
-    rgba[..., 3] = np.round(ink * 255).astype(np.uint8)
-    return rgba
-
-
 def writer_canvases(n: int, seed: int = WRITER_SEED) -> tuple[list, np.ndarray]:
-    """`writer_test`'s drawings through the image path instead of the strokes path."""
+    """`writer_test`'s drawings saved as the app saves a canvas (PNG, black ink whose alpha is
+    the ink) and read through the image path instead of the strokes path."""
     pairs = digit_drawings(n, np.random.default_rng(seed))
-    return [preprocess(as_canvas(s)) for s, _ in pairs], np.array([label for _, label in pairs])
+    return [preprocess(canvas_png(render_pad(s))) for s, _ in pairs], np.array([label for _, label in pairs])
 
 
 def outcomes(store: ModelStore, name: str, prepared: list,
