@@ -163,6 +163,7 @@ def trust_card(model: torch.nn.Module, data: MNISTData, negatives: int,
               "the energy score; the calibrated top probability for each digit of a number")
     return {"trust": {**fitted.as_dict(), "method": method, "digit_rejection_budget": trust.DIGIT_REJECTION_BUDGET,
                       "energy_rejection_budget": trust.ENERGY_REJECTION_BUDGET,
+                      "mnist_energy_rejection_budget": trust.MNIST_ENERGY_REJECTION_BUDGET,
                       "piece_rejection_budget": trust.PIECE_REJECTION_BUDGET,
                       "fitted_on": fitted_on, **figures,
                       "negatives": negatives, **(negative_recipe() if negatives else {})}}
@@ -197,8 +198,10 @@ def refit_panel(data: MNISTData, directory: os.PathLike | str | None = None,
         sets["visitor_val"] = visitors
     energies = {k: {name: trust.energy(predict_logits(model, s.images), trust.Trust.from_card(card).temperature)
                     for name, (model, card) in loaded.items()} for k, s in sets.items()}
-    fitted = trust.fit_panel(list(energies.values()), {name: stamp(card) for name, (_, card) in loaded.items()})
+    fitted = trust.fit_panel(energies["mnist_val"], [e for k, e in energies.items() if k != "mnist_val"],
+                             {name: stamp(card) for name, (_, card) in loaded.items()})
     figures = {"energy_rejection_budget": trust.ENERGY_REJECTION_BUDGET,
+               "mnist_energy_rejection_budget": trust.MNIST_ENERGY_REJECTION_BUDGET,
                "fitted_on": {k: len(s) for k, s in sets.items()},
                "rejected": {k: round(1.0 - fitted.accepts(e).float().mean().item(), 6) for k, e in energies.items()}}
     write_panel(fitted, figures, directory)
