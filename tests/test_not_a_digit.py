@@ -190,6 +190,32 @@ def test_the_energy_rule_is_fitted_to_its_own_budget_on_every_set():
     assert max(trust.rejection_rate(t, fitted.threshold) for t in tops) <= trust.DIGIT_REJECTION_BUDGET + 1e-9
 
 
+def test_the_temperature_is_fitted_on_every_set_it_is_given():
+    """Logits z with labels drawn from softmax(z) are calibrated at T = 1; scaled by 2 they need
+    T = 2. Fitted on MNIST (scaled) and a drawn set (not) together, the temperature lies
+    between the two; the MNIST temperature, kept beside it, is MNIST's own."""
+    gen = torch.Generator().manual_seed(1)
+    z = 3 * torch.randn(8000, 10, generator=gen)
+    labels = torch.multinomial(torch.softmax(z, 1), 1, generator=gen)[:, 0]
+    mnist, drawn = 2 * z[:4000], z[4000:]
+    alone = trust.fit(mnist, labels[:4000])
+    both = trust.fit(mnist, labels[:4000], writer_logits=(drawn,),
+                     temperature_from=(torch.cat([mnist, drawn]), labels))
+    assert alone.temperature == pytest.approx(2.0, rel=0.1) == alone.mnist_temperature
+    assert 1.1 < both.temperature < 1.9 and both.mnist_temperature == alone.temperature
+
+
+def test_probabilities_are_taken_to_the_mnist_temperature_exactly():
+    """The reader's scale: the top probability at the MNIST temperature, from the probabilities
+    shown at the card's, is the softmax of the logits at the MNIST temperature."""
+    logits = torch.tensor([4.0, 1.5, -2.0, 0.3, 0.0, -1.0, 2.2, -3.0, 0.5, 1.0])
+    fitted = trust.Trust(temperature=0.6, mnist_temperature=0.4)
+    shown = fitted.probabilities(logits).tolist()
+    at_mnist = float(torch.softmax(logits / 0.4, 0).max())
+    assert fitted.top_at_mnist_temperature(shown) == pytest.approx(at_mnist, abs=1e-6)
+    assert trust.Trust(temperature=0.6).top_at_mnist_temperature(shown) == max(shown)  # no MNIST one: as shown
+
+
 def _letter(char: str, seed: int = 0) -> np.ndarray:
     strokes, aspect = negatives._jittered(negatives.LETTERS[char], np.random.default_rng(seed))
     height = 0.6 * APP_CANVAS_PX

@@ -354,11 +354,16 @@ class Reader:
         sure piece, not the mean: a cut that turns a 7's serif into a doubtful 5 beside a sure 7
         must not win."""
         c = self.rules.cuts
-        return float(min(_log_odds(p.top_probability, c.odds_floor) - c.refused_cost * (p.digit is None)
+        return float(min(_log_odds(self.top(p), c.odds_floor) - c.refused_cost * (p.digit is None)
                          for p in predictions))
 
+    def top(self, reading: Prediction) -> float:
+        """How sure the model is of a piece, on the scale the rules were chosen in: its top
+        probability at its MNIST-validation temperature (the one it had then)."""
+        return self.store.trust(self.model).top_at_mnist_temperature(reading.probabilities)
+
     def doubted(self, reading: Prediction) -> bool:
-        return reading.reason != EMPTY and (reading.digit is None or reading.top_probability < self.rules.looks.doubt)
+        return reading.reason != EMPTY and (reading.digit is None or self.top(reading) < self.rules.looks.doubt)
 
     def one_digit_score(self, ink: np.ndarray, piece: Piece, neighbour_width: int) -> float:
         """How sure the model is that a wide group is one digit, with a handicap that grows with
@@ -396,7 +401,7 @@ class Reader:
         best, best_score = [piece], to_beat
         for (halves, bent), pair, off in zip(cuts, pairs, against):
             score = self.sureness(pair) - self.rules.cuts.bent_handicap * bent - off
-            sure = min_sure is None or all(p.digit is not None and p.top_probability >= min_sure for p in pair)
+            sure = min_sure is None or all(p.digit is not None and self.top(p) >= min_sure for p in pair)
             if sure and score > best_score:
                 best, best_score = halves, score
         return best

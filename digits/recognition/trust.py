@@ -4,8 +4,11 @@ A model's raw softmax is not a probability you can take at its word: label smoot
 these models too modest, and nothing stops them being sure of a letter. Two numbers per
 model, fitted after training on drawings it never trained on and kept in its card, fix both:
 
-  temperature  logits are divided by it before the softmax (fitted on MNIST validation by
-               the least negative log-likelihood);
+  temperature  logits are divided by it before the softmax (the least negative
+               log-likelihood on every set of real digits below: MNIST's scans are easier
+               than drawings, and fitted on them alone it is sure of new writers' digits a
+               point or two more often than right). `mnist_temperature`, fitted on MNIST
+               validation alone, is the scale the number reader's rules were chosen in;
   energy_threshold
                an energy score, T * logsumexp(logits / T) (Liu et al. 2020), below it means
                "not a digit": the highest value that still accepts all but
@@ -50,6 +53,7 @@ MNIST_ENERGY_REJECTION_BUDGET = 0.0015
 # A number's digits are judged more leniently: refusing one digit in 50 would refuse one
 # four-digit number in 13. Each digit of a number may be refused at most this often.
 PIECE_REJECTION_BUDGET = 0.0025
+PROBABILITY_FLOOR = 1e-30  # shown probabilities are float32: a zero is taken as this before its log
 TEMPERATURE_GRID = torch.logspace(math.log10(0.1), math.log10(10.0), 401)  # 1.2% steps
 
 
@@ -109,6 +113,7 @@ class Trust:
     threshold: float = 0.0  # 0: never refuses (weights from before "not a digit")
     piece_threshold: float = 0.0  # the same for each digit of a number (lower: see PIECE_REJECTION_BUDGET)
     energy_threshold: float | None = None  # one drawing: "not a digit" below this energy (None: top probability)
+    mnist_temperature: float | None = None  # fitted on MNIST validation alone (None: the same as `temperature`)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return calibrated(logits, self.temperature)
@@ -123,10 +128,19 @@ class Trust:
     @classmethod
     def from_card(cls, card: dict[str, Any]) -> Trust:
         found = card.get("trust") or {}
-        energy_threshold = found.get("energy_threshold")
+        energy_threshold, mnist_temperature = found.get("energy_threshold"), found.get("mnist_temperature")
         return cls(float(found.get("temperature", 1.0)), float(found.get("threshold", 0.0)),
                    float(found.get("piece_threshold", 0.0)),
-                   None if energy_threshold is None else float(energy_threshold))
+                   None if energy_threshold is None else float(energy_threshold),
+                   None if mnist_temperature is None else float(mnist_temperature))
+
+    def top_at_mnist_temperature(self, probabilities: list[float]) -> float:
+        """The top of these calibrated probabilities as they would be at `mnist_temperature`
+        (exact: softmax(log p * T / T_mnist) is the softmax of the logits at T_mnist)."""
+        if self.mnist_temperature is None or self.mnist_temperature == self.temperature:
+            return max(probabilities)
+        logp = torch.log(torch.tensor(probabilities, dtype=torch.float64).clamp_min(PROBABILITY_FLOOR))
+        return float(torch.softmax(logp * (self.temperature / self.mnist_temperature), dim=0).max())
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 6) for k, v in asdict(self).items() if v is not None}
@@ -139,15 +153,19 @@ def energy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
 
 
 def fit(val_logits: torch.Tensor, val_labels: torch.Tensor, *real_digit_logits: torch.Tensor,
-        writer_logits: tuple[torch.Tensor, ...] = ()) -> Trust:
-    """Temperature from MNIST validation; the top-probability thresholds from it and every other
-    set of real digits (pen-style drawings; visitors' own once there are enough of them); the
-    energy threshold from all of those and the drawings that vary as new writers do."""
-    temperature = fit_temperature(val_logits, val_labels)
+        writer_logits: tuple[torch.Tensor, ...] = (),
+        temperature_from: tuple[torch.Tensor, torch.Tensor] | None = None) -> Trust:
+    """Temperature from `temperature_from` (logits and labels of every labelled set; default
+    MNIST validation) and from MNIST validation alone; the top-probability thresholds from
+    MNIST validation and every other set of real digits (pen-style drawings; visitors' own once
+    there are enough of them); the energy threshold from all of those and the drawings that
+    vary as new writers do."""
+    mnist_temperature = fit_temperature(val_logits, val_labels)
+    temperature = fit_temperature(*temperature_from) if temperature_from is not None else mnist_temperature
     tops = [calibrated(lg, temperature).max(dim=1).values for lg in (val_logits, *real_digit_logits)]
     energies = [energy(lg, temperature) for lg in (val_logits, *real_digit_logits, *writer_logits)]
     return Trust(temperature, fit_threshold(tops), fit_threshold(tops, PIECE_REJECTION_BUDGET),
-                 fit_energy_threshold(energies[0], energies[1:]))
+                 fit_energy_threshold(energies[0], energies[1:]), mnist_temperature)
 
 
 def fit_energy_threshold(mnist: torch.Tensor, drawn: list[torch.Tensor]) -> float:

@@ -147,7 +147,9 @@ def fit_trust(model: torch.nn.Module, val: Split,
     sets["writer_val"] = writer_val(val)  # the energy threshold only: numbers' pieces are judged as before
     logits = {k: predict_logits(model, s.images) for k, s in sets.items()}
     real = [lg for k, lg in logits.items() if k not in ("mnist_val", "writer_val")]
-    fitted = trust.fit(logits["mnist_val"], val.labels, *real, writer_logits=(logits["writer_val"],))
+    every = (torch.cat(list(logits.values())), torch.cat([s.labels for s in sets.values()]))
+    fitted = trust.fit(logits["mnist_val"], val.labels, *real, writer_logits=(logits["writer_val"],),
+                       temperature_from=every)
     figures = {k: {m: round(v, 6) for m, v in trust.report(fitted, logits[k], s.labels).items()}
                for k, s in sets.items()}
     return fitted, figures, {k: len(s) for k, s in sets.items()}
