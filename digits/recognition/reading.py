@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ from digits.models import DEFAULT_MODEL, get_spec
 from digits.recognition import judge
 from digits.recognition.inference import EMPTY, NOT_A_DIGIT, ModelStore, Prediction, default_store, pinned_threads
 from digits.recognition.preprocess import BBOX_LEVEL, NoInk, Preprocessed, ink_map, normalize_ink
+from digits.recognition.trust import Trust
 
 
 @dataclass(frozen=True)
@@ -357,10 +359,15 @@ class Reader:
         return float(min(_log_odds(self.top(p), c.odds_floor) - c.refused_cost * (p.digit is None)
                          for p in predictions))
 
+    @cached_property
+    def trust(self) -> Trust:
+        """The model's calibration, read once per reading (the store looks at the weight file)."""
+        return self.store.trust(self.model)
+
     def top(self, reading: Prediction) -> float:
         """How sure the model is of a piece, on the scale the rules were chosen in: its top
         probability at its MNIST-validation temperature (the one it had then)."""
-        return self.store.trust(self.model).top_at_mnist_temperature(reading.probabilities)
+        return self.trust.top_at_mnist_temperature(reading.probabilities)
 
     def doubted(self, reading: Prediction) -> bool:
         return reading.reason != EMPTY and (reading.digit is None or self.top(reading) < self.rules.looks.doubt)

@@ -1,7 +1,7 @@
 """Probabilities you can trust: temperature scaling, calibration error, and "not a digit".
 
 A model's raw softmax is not a probability you can take at its word: label smoothing makes
-these models too modest, and nothing stops them being sure of a letter. Two numbers per
+these models too modest, and nothing stops them being sure of a letter. A few numbers per
 model, fitted after training on drawings it never trained on and kept in its card, fix both:
 
   temperature  logits are divided by it before the softmax (the least negative
@@ -171,8 +171,8 @@ def fit(val_logits: torch.Tensor, val_labels: torch.Tensor, *real_digit_logits: 
 def fit_energy_threshold(mnist: torch.Tensor, drawn: list[torch.Tensor]) -> float:
     """The highest energy cut-off that refuses at most MNIST_ENERGY_REJECTION_BUDGET of MNIST
     validation and ENERGY_REJECTION_BUDGET of every other set of real digits."""
-    cuts = [fit_threshold([mnist], MNIST_ENERGY_REJECTION_BUDGET)]
-    return min(cuts + [fit_threshold(drawn, ENERGY_REJECTION_BUDGET)] if drawn else cuts)
+    return min([fit_threshold([mnist], MNIST_ENERGY_REJECTION_BUDGET)]
+               + [fit_threshold([d], ENERGY_REJECTION_BUDGET) for d in drawn])
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ def fit_trust(model: torch.nn.Module, val: Split,
     sets = {"mnist_val": val, "pen_val": pen_val(val)}
     if visitors is not None and len(visitors) >= MIN_VISITORS_FOR_THRESHOLD:
         sets["visitor_val"] = visitors
-    sets["writer_val"] = writer_val(val)  # the energy threshold only: numbers' pieces are judged as before
+    sets["writer_val"] = writer_val(val)  # the temperature and energy threshold only, not numbers' pieces
     logits = {k: predict_logits(model, s.images) for k, s in sets.items()}
     real = [lg for k, lg in logits.items() if k not in ("mnist_val", "writer_val")]
     every = (torch.cat(list(logits.values())), torch.cat([s.labels for s in sets.values()]))
