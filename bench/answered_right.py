@@ -2,8 +2,9 @@
 the MNIST test split (each 28x28 image as a file would arrive) and on test digits drawn as new
 writers draw them on the pad (bench/refusal_curve.py's digits, other drawings): as the pad
 sends them (strokes), and as a canvas saved to PNG and read by `python -m digits predict`
-(the image path, the way sketchpad drawings arrive as files). A refusal counts as a miss; ECE
-is the calibration error of the probabilities shown.
+(the image path, the way sketchpad drawings arrive as files), and photographed on unevenly lit
+paper with a pen of the writer's own (`digits/synthetic/photos.py`, the way uploads from a phone
+arrive). A refusal counts as a miss; ECE is the calibration error of the probabilities shown.
 
     python bench/answered_right.py [--count 2000]
 """
@@ -24,11 +25,13 @@ from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.preprocess import preprocess  # noqa: E402
 from digits.recognition.strokes import preprocess_strokes, render_pad  # noqa: E402
 from digits.recognition.trust import ece  # noqa: E402
+from digits.synthetic.photos import photographed  # noqa: E402
 from digits.synthetic.writers import WRITERS, Writing  # noqa: E402
 from digits.training.data import load_split  # noqa: E402
 from digits.visitors.store import canvas_png  # noqa: E402
 
 WRITER_SEED = SEED + 1  # other drawings than the curve's
+PHOTO_SEED = SEED + 2  # each photo's pen, paper and light
 
 
 def mnist_test() -> tuple[list, np.ndarray]:
@@ -46,6 +49,12 @@ def writer_canvases(n: int, seed: int = WRITER_SEED) -> tuple[list, np.ndarray]:
     the ink) and read through the image path instead of the strokes path."""
     pairs = digit_drawings(n, np.random.default_rng(seed))
     return [preprocess(canvas_png(render_pad(s))) for s, _ in pairs], np.array([label for _, label in pairs])
+
+
+def writer_photos(n: int, seed: int = WRITER_SEED) -> tuple[list, np.ndarray]:
+    """`writer_test`'s drawings photographed on paper (pen, paper, light, blur: photos.py)."""
+    pairs, rng = digit_drawings(n, np.random.default_rng(seed)), np.random.default_rng(PHOTO_SEED)
+    return [preprocess(photographed(s, rng)) for s, _ in pairs], np.array([label for _, label in pairs])
 
 
 def outcomes(store: ModelStore, name: str, prepared: list,
@@ -70,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     sets = {"MNIST test": mnist_test(), "new writers": writer_test(args.count),
-            "as canvases": writer_canvases(args.count)}
+            "as canvases": writer_canvases(args.count), "as photos": writer_photos(args.count)}
     store = ModelStore()
     print(f"{'set':<12} {'model':<7} {'right':>9} {'refused':>9} {'wrong':>9} {'best guess':>11} {'ECE':>7}")
     for set_name, (prepared, labels) in sets.items():

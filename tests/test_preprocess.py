@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from digits.recognition.preprocess import (
     EMPTY_FAINT,
@@ -17,6 +17,7 @@ from digits.recognition.preprocess import (
     MNIST_STROKE_HIGH,
     MNIST_STROKE_LOW,
     ImageInputError,
+    _paper,
     centre_by_mass,
     preprocess,
     redraw_strokes,
@@ -24,7 +25,10 @@ from digits.recognition.preprocess import (
     stroke_width,
     thinned,
 )
-from digits.synthetic.sketches import render
+from digits.recognition.strokes import preprocess_strokes
+from digits.synthetic.photos import photographed, uneven_light
+from digits.synthetic.sketches import render, writer_strokes
+from digits.synthetic.writers import as_pad
 
 
 def _seven(canvas=400, brush=16, height=0.6, centre=(0.5, 0.5)):
@@ -125,6 +129,80 @@ def test_coloured_ink_on_white_is_found():
     ink = rgb[:, :, 0] < 128
     rgb[ink] = (220, 30, 30)
     assert np.abs(preprocess(rgb).image28 - preprocess(_on_white(_seven())).image28).mean() < 0.02
+
+
+# --- photos of paper --------------------------------------------------------------------------
+
+def _paper_photo(shadow=0.0, vignette=0.0, angle=0.6, light_ink=False):
+    """The 7 in pencil-grey ink as a photo of paper, lit as asked; chalk on a board when asked."""
+    ink = _seven(brush=6)[:, :, 3].astype(np.float32) / 255
+    page = uneven_light(0.1 + 0.4 * ink if light_ink else 0.8 - 0.4 * ink, shadow, vignette, angle)
+    return (255 * np.clip(page, 0, 1)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("light", [dict(shadow=0.5), dict(vignette=0.4), dict(shadow=0.3, vignette=0.3, angle=2.5),
+                                   dict(shadow=0.5, light_ink=True)])
+def test_uneven_light_on_the_paper_is_not_ink(light):
+    """A shadow across the page or a camera's darker corners: the 28x28 is the evenly lit one's."""
+    even = preprocess(_paper_photo(light_ink=light.get("light_ink", False))).image28
+    uneven = preprocess(_paper_photo(**light))
+    assert not uneven.empty
+    assert np.abs(uneven.image28 - even).mean() < 0.01
+    assert (uneven.image28 > 0.5).sum() == pytest.approx((even > 0.5).sum(), rel=0.1)
+
+
+def test_uneven_light_in_colour_is_not_ink():
+    rgb = np.dstack([_paper_photo(shadow=0.5, vignette=0.3)] * 3).astype(np.float32)
+    rgb[:, :, 2] *= 0.8  # yellowish paper
+    uneven = preprocess(rgb.astype(np.uint8)).image28
+    assert np.abs(uneven - preprocess(_paper_photo()).image28).mean() < 0.01
+
+
+def test_evenly_lit_paper_keeps_the_border_median():
+    """The surface is only fitted where the light varies: a clean or grainy page is as before."""
+    grainy = _paper_photo().astype(np.float32) / 255 + np.random.default_rng(0).normal(0, 0.03, (400, 400))
+    for page in (_paper_photo().astype(np.float32) / 255, np.clip(grainy, 0, 1).astype(np.float32)):
+        assert np.ndim(_paper(page)) == 0
+        border = np.concatenate([page[0], page[-1], page[:, 0], page[:, -1]])
+        assert _paper(page) == pytest.approx(float(np.median(border)))
+    shaded = _paper_photo(shadow=0.5).astype(np.float32) / 255
+    assert np.shape(_paper(shaded)) == shaded.shape
+
+
+def _aligned_gap(a, b, reach=2):
+    """Mean difference of two 28x28s, the best of small shifts (the two paths centre alike, not equally)."""
+    return min(np.abs(np.roll(a, (dy, dx), (0, 1)) - b).mean()
+               for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1))
+
+
+@pytest.mark.parametrize("pen", [None, 4.0])
+def test_a_photo_of_a_writers_digit_reads_like_its_strokes(pen):
+    rng = np.random.default_rng(3)
+    for digit in (2, 4, 5, 7, 8):
+        strokes = as_pad(writer_strokes(digit, rng, variant=0), rng)
+        photo = preprocess(photographed(strokes, rng, pen))
+        assert not photo.empty and photo.redrawn
+        assert _aligned_gap(photo.image28, preprocess_strokes(strokes).image28) < 0.07
+
+
+def _thin_four(bar: float) -> np.ndarray:
+    """A 4 in a 3 px pen on a 900 px photo, its bar pressed `bar` times as hard as the rest."""
+    img = Image.new("L", (900, 900), 0)
+    draw = ImageDraw.Draw(img)
+    draw.line([(600, 150), (600, 800)], fill=255, width=3)
+    draw.line([(600, 150), (250, 560)], fill=255, width=3)
+    draw.line([(250, 560), (720, 560)], fill=round(255 * bar), width=3)
+    return (255 * (0.85 - 0.7 * np.asarray(img, np.float32) / 255)).astype(np.uint8)
+
+
+def test_a_thin_pens_fainter_stroke_is_kept():
+    """Shrunk to the working size, a thin pen's lighter bar fades under half the ink at the
+    crossings; it still joins them, so it is redrawn with the rest."""
+    full = preprocess(_thin_four(1.0))
+    faint = preprocess(_thin_four(0.45))
+    assert full.redrawn and faint.redrawn
+    assert np.abs(faint.image28 - full.image28).mean() < 0.01
+    assert max(int((row > 0.5).sum()) for row in faint.image28[14:]) >= 12  # the bar, across the 4
 
 
 def test_sketchpad_dict_uses_layer_alpha_over_white_composite():

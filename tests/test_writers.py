@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from digits.recognition.strokes import PAD_PX, PEN_PX
+from digits.synthetic.photos import INK, PAPER, PHOTO_SCALE, SHADOW, VIGNETTE, photographed, uneven_light
+from digits.synthetic.sketches import writer_strokes
 from digits.synthetic.writers import WRITERS, as_pad, writer_drawings
 from tests.conftest import synthetic_data
 
@@ -34,3 +37,21 @@ def test_wider_ranges_draw_the_same_digits_from_the_same_stream():
     assert [label for _, label in fitted] == [label for _, label in wider]
     assert all(len(a.strokes) == len(b.strokes) for (a, _), (b, _) in zip(fitted, wider))
     assert not np.allclose(fitted[0][0].strokes[0], wider[0][0].strokes[0])
+
+
+def test_uneven_light_falls_off_as_asked():
+    across = uneven_light(np.ones((50, 80), np.float32), 0.4, 0.0, 0.0)
+    assert across.max() == pytest.approx(1.0) and across.min() == pytest.approx(0.6)
+    assert (np.diff(across[10]) <= 0).all()  # darker towards the light's angle (along x)
+    corners = uneven_light(np.ones((50, 80), np.float32), 0.0, 0.3, 0.0)
+    assert corners[0, 0] == pytest.approx(0.7, abs=0.01) and corners[25, 40] == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_photo_is_the_pads_drawing_at_photo_scale_on_grey_paper():
+    rng = np.random.default_rng(0)
+    strokes = as_pad(writer_strokes(3, rng), rng)
+    photo = photographed(strokes, rng, pen=6.0)
+    assert photo.dtype == np.uint8
+    assert photo.shape == (round(strokes.height * PHOTO_SCALE), round(strokes.width * PHOTO_SCALE))
+    assert np.median(photo) > 255 * PAPER[0] * (1 - SHADOW[1]) * (1 - VIGNETTE[1]) - 20  # mostly paper
+    assert photo.min() < 255 * (INK[1] + 0.15)  # and some ink

@@ -4,11 +4,13 @@ MNIST's recipe (LeCun et al.): the digit's ink is scaled, keeping its aspect rat
 a 20x20 box with anti-aliasing, then pasted into a 28x28 field so that its centre of mass
 sits at the centre. Browser drawings also differ in stroke width, so strokes far outside
 MNIST's range are brought to MNIST's typical width: thick ones worn down along their
-outline, thin ones redrawn along their skeleton. All functions here are pure.
+outline, thin ones redrawn along their skeleton. Paper lit unevenly (a photo) is fitted as a
+smooth surface, so its shadows are not ink. All functions here are pure.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from skimage.filters import apply_hysteresis_threshold
 from skimage.morphology import skeletonize
 
 from digits.recognition.form import (  # noqa: F401 (re-exported: the form is part of this module's face)
@@ -50,6 +53,19 @@ BBOX_LEVEL = 0.3  # the digit is located by pixels above 30% of the strongest in
 BBOX_MARGIN = 1 / INK_BOX  # ... and its box grows to inked pixels up to one 20-px-box pixel away
 MIN_DIGIT_PX = 3  # ... and never fewer than 3 pixels
 MASK_LEVEL = 0.5  # stroke masks keep pixels above half the strongest ink
+JOINED_MASK_LEVEL = 0.2  # ... and a thin pen's faint stretches above this, where they join such ink,
+JOIN_MIN_SHRINK = 4  # in drawings at least 4 times the working copy's size (320 px: photos, large canvases)
+
+# Paper lit unevenly (a shadow across a photo, a phone camera's darker corners) is a smooth
+# surface: fitted (a quadratic in x and y) on a copy this size, first to the border, then to
+# every pixel lying on it within the noise; one that varies less than UNEVEN_LIGHT is taken as
+# uniform, and its border's median is the background, as for a canvas or a flat scan.
+LIGHT_FIT_PX = 64
+LIGHT_TRIM_SIGMAS = 3.0  # pixels further than this from the surface are ink, not paper
+MIN_LIGHT_NOISE = 0.02  # ... with the noise taken as at least this
+UNEVEN_LIGHT = 0.05
+LIGHT_REFITS = 2  # fits to every paper pixel after the border's
+MIN_LIGHT_FIT_PX = 12  # images smaller than this (a 28x28 is larger) keep the border's median
 
 REDRAW_MIN_EXTENT = 2 * INK_BOX  # sources smaller than this keep their strokes as they are
 COM_DECIMALS = 3  # centre of mass precision before the integer shift
@@ -184,13 +200,57 @@ def _ink_from_alpha(alpha: np.ndarray) -> np.ndarray | NoInk | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
+def _surface_terms(h: int, w: int) -> np.ndarray:
+    """1, x, y, x^2, xy, y^2 at every pixel of an h x w grid (x, y in [-1, 1])."""
+    y, x = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
+
+
+def _surface_fit(grid: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares quadratic surface through `grid`'s `keep` pixels, evaluated everywhere,
+    and the robust spread of those pixels about it."""
+    terms = _surface_terms(*grid.shape)
+    coef = np.linalg.lstsq(terms[keep], grid[keep], rcond=None)[0]
+    surface = (terms @ coef).astype(np.float32)
+    residual = grid[keep] - surface[keep]
+    return surface, MAD_TO_SIGMA * float(np.median(np.abs(residual - np.median(residual))))
+
+
+def _refit(grid: np.ndarray, surface: np.ndarray, sigma: float,
+           among: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """The surface fitted again to the pixels (of `among`) that lie on it: not ink."""
+    keep = np.abs(grid - surface) <= LIGHT_TRIM_SIGMAS * max(sigma, MIN_LIGHT_NOISE)
+    keep = keep if among is None else keep & among
+    return _surface_fit(grid, keep) if keep.sum() >= MIN_LIGHT_FIT_PX else (surface, sigma)
+
+
+def _paper(channel: np.ndarray) -> np.ndarray | np.float32:
+    """The background under the ink: the border's median where the paper is evenly lit; a
+    smooth surface where it is not (fitted as LIGHT_FIT_PX says), at the image's size."""
+    edge = _border(channel)
+    flat = np.float32(np.median(edge))
+    if min(channel.shape) < MIN_LIGHT_FIT_PX or float(np.ptp(edge)) < UNEVEN_LIGHT:
+        return flat
+    grid = resize(channel, fit_size(*channel.shape, min(LIGHT_FIT_PX, max(channel.shape))))
+    border = np.zeros(grid.shape, bool)
+    border[[0, -1]] = border[:, [0, -1]] = True
+    surface, sigma = _refit(grid, *_surface_fit(grid, border), among=border)  # without ink crossing it
+    if float(np.ptp(surface)) < UNEVEN_LIGHT:
+        return flat  # evenly lit (light that changes only inside the border is not seen either)
+    for _ in range(LIGHT_REFITS):
+        surface, sigma = _refit(grid, surface, sigma)
+    return resize(surface, channel.shape)
+
+
 def ink_from_array(arr: np.ndarray) -> np.ndarray | NoInk:
     """Ink map in [0, 1] of a decoded image, or the reason it holds no ink.
 
     Transparency wins where it varies (a canvas: ink is what is opaque, whatever colour
-    lies under transparent pixels); otherwise ink is what differs from the background,
-    which is the median colour of the image's border (so dark-on-light, light-on-dark and
-    coloured ink all work).
+    lies under transparent pixels); otherwise ink is what differs from the paper, which is
+    the median colour of the image's border, or a smooth surface where the light falls
+    unevenly (so dark-on-light, light-on-dark and coloured ink all work, and a shadow or a
+    camera's darker corners are not ink).
     """
     if arr.ndim == 3 and arr.shape[2] == 4:
         ink = _ink_from_alpha(arr[:, :, 3])
@@ -199,10 +259,8 @@ def ink_from_array(arr: np.ndarray) -> np.ndarray | NoInk:
         arr = arr[:, :, :3]
     arr = _unit(arr)
     if arr.ndim == 2:
-        background = np.float32(np.median(_border(arr)))
-        return _stretch(np.abs(arr - background))
-    background = np.median(_border(arr), axis=0).astype(np.float32)
-    return _stretch(np.abs(arr - background).max(axis=2))
+        return _stretch(np.abs(arr - _paper(arr)))
+    return _stretch(np.max([np.abs(arr[:, :, c] - _paper(arr[:, :, c])) for c in range(arr.shape[2])], axis=0))
 
 
 def ink_map(image: Any) -> np.ndarray | NoInk:
@@ -329,6 +387,18 @@ def skeleton_and_width(ink: np.ndarray) -> tuple[np.ndarray, float]:
     return skeleton[1:-1, 1:-1], width
 
 
+def joined_skeleton(ink: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Skeleton at `size` of a thin pen's strokes, found at the ink's own resolution: shrunk
+    first, a stroke thinner than a working pixel fades wherever it runs askew of the grid, and
+    half the strongest ink (at crossings) breaks it into pieces. Faint stretches count where
+    they join clearly inked ones; a working pixel is stroke where any of its ink is."""
+    peak = float(ink.max(initial=0.0))
+    mask = apply_hysteresis_threshold(ink, JOINED_MASK_LEVEL * peak, MASK_LEVEL * peak).astype(np.float32)
+    shrinking = mask.shape[0] > size[0]
+    mask = resize(mask, size) > (0.0 if shrinking else MASK_LEVEL)
+    return skeletonize(np.pad(mask, 1))[1:-1, 1:-1]
+
+
 def stroke_width(ink: np.ndarray) -> float:
     """Median stroke width of an ink image after scaling it to MNIST's 20 px box, in pixels."""
     work = resize(ink, fit_size(*ink.shape, WORK_BOX))
@@ -399,7 +469,9 @@ def normalize_ink(ink: np.ndarray) -> Preprocessed:
     if redrawn and width > MNIST_STROKE_HIGH:
         box = resize(thinned(work, work_width, MNIST_STROKE_MEDIAN * WORK_SCALE), box_size)
     elif redrawn:
-        box = resize(redraw_strokes(skeleton, MNIST_STROKE_MEDIAN * WORK_SCALE), box_size)
+        far = max(box_ink.shape) >= JOIN_MIN_SHRINK * WORK_BOX  # a photo: the pen is far thinner than a working pixel
+        box = resize(redraw_strokes(joined_skeleton(box_ink, work.shape) if far else skeleton,
+                                    MNIST_STROKE_MEDIAN * WORK_SCALE), box_size)
     else:
         box = resize(box_ink, box_size)
     peak = float(box.max(initial=0.0))

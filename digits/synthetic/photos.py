@@ -1,0 +1,48 @@
+"""Drawings as photographs of paper, what a visitor uploads from a phone: the writer's strokes
+with a pen of their own, on paper of some grey, lit unevenly (a shadow across the page, a
+camera's darker corners), slightly blurred and grainy. Scans of MNIST digits keep MNIST's own
+strokes on evenly lit paper; photos are where uploads of real handwriting differ."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from digits.recognition.strokes import Strokes, render_pad
+
+PHOTO_SCALE = 3  # the pad's drawing photographed at about 1,000 px
+PEN_PX = (4.0, 16.0)  # a fine pen to a marker, in the photo's pixels
+BLUR_PX = (0.5, 1.5)  # the camera's focus
+PAPER = (0.75, 0.95)  # the paper's grey where the light is full
+INK = (0.05, 0.35)
+GRAIN = 0.03  # the sensor's noise, as a standard deviation
+SHADOW = (0.0, 0.5)  # the light falls off by up to this share across the page ...
+VIGNETTE = (0.0, 0.4)  # ... and by up to this share in the corners
+
+
+def uneven_light(page: np.ndarray, shadow: float, vignette: float, angle: float) -> np.ndarray:
+    """`page` (grey, [0, 1]) under light that falls off by `shadow` across it (towards
+    `angle`, radians) and by `vignette` in its corners."""
+    h, w = page.shape
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    ramp = np.cos(angle) * x + np.sin(angle) * y
+    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+    corner = ((2 * y * max(h, w) / h - 1) ** 2 + (2 * x * max(h, w) / w - 1) ** 2) / 2
+    return (page * (1 - shadow * ramp) * (1 - vignette * corner)).astype(np.float32)
+
+
+def photographed(s: Strokes, rng: np.random.Generator, pen: float | None = None) -> np.ndarray:
+    """The strokes as a grey uint8 photo of paper (see the module's docstring), with a pen
+    of `pen` pixels or one drawn from PEN_PX."""
+    pen = float(rng.uniform(*PEN_PX)) if pen is None else pen
+    big = replace(s, strokes=tuple(p * PHOTO_SCALE for p in s.strokes), width=s.width * PHOTO_SCALE,
+                  height=s.height * PHOTO_SCALE, pen=pen)
+    ink = Image.fromarray((255 * render_pad(big, supersample=1)).astype(np.uint8))
+    ink = np.asarray(ink.filter(ImageFilter.GaussianBlur(rng.uniform(*BLUR_PX))), np.float32) / 255
+    paper, level = rng.uniform(*PAPER), rng.uniform(*INK)
+    page = uneven_light(paper - (paper - level) * ink, rng.uniform(*SHADOW), rng.uniform(*VIGNETTE),
+                        rng.uniform(0, 2 * np.pi))
+    page += rng.normal(0, GRAIN, page.shape).astype(np.float32)
+    return (255 * np.clip(page, 0, 1)).astype(np.uint8)
