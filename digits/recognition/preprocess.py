@@ -388,14 +388,13 @@ def skeleton_and_width(ink: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def joined_skeleton(ink: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Skeleton at `size` of a thin pen's strokes, found at the ink's own resolution: shrunk
+    """Skeleton at `size` (smaller than the ink) of a thin pen's strokes, found at the ink's own resolution: shrunk
     first, a stroke thinner than a working pixel fades wherever it runs askew of the grid, and
     half the strongest ink (at crossings) breaks it into pieces. Faint stretches count where
     they join clearly inked ones; a working pixel is stroke where any of its ink is."""
     peak = float(ink.max(initial=0.0))
     mask = apply_hysteresis_threshold(ink, JOINED_MASK_LEVEL * peak, MASK_LEVEL * peak).astype(np.float32)
-    shrinking = mask.shape[0] > size[0]
-    mask = resize(mask, size) > (0.0 if shrinking else MASK_LEVEL)
+    mask = resize(mask, size) > 0  # shrunk (JOIN_MIN_SHRINK): a box filter, so any ink in the block
     return skeletonize(np.pad(mask, 1))[1:-1, 1:-1]
 
 

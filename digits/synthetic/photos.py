@@ -26,10 +26,10 @@ def uneven_light(page: np.ndarray, shadow: float, vignette: float, angle: float)
     """`page` (grey, [0, 1]) under light that falls off by `shadow` across it (towards
     `angle`, radians) and by `vignette` in its corners."""
     h, w = page.shape
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    y, x = np.mgrid[0:h, 0:w]
     ramp = np.cos(angle) * x + np.sin(angle) * y
     ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
-    corner = ((2 * y * max(h, w) / h - 1) ** 2 + (2 * x * max(h, w) / w - 1) ** 2) / 2
+    corner = ((2 * y / h - 1) ** 2 + (2 * x / w - 1) ** 2) / 2  # 0 in the middle, 1 in the corners
     return (page * (1 - shadow * ramp) * (1 - vignette * corner)).astype(np.float32)
 
 
