@@ -168,6 +168,9 @@ def _add_train_parser(sub) -> None:
     t.add_argument("--pen-digits", type=int, default=0, metavar="N",
                    help="also train on N MNIST training digits traced and redrawn as new writers draw "
                         "on the pad: slant, size, pen, wobble (the shipped MLP, CNN and LeNet-5 used 15000)")
+    t.add_argument("--flagged-ones", type=int, default=0, metavar="N",
+                   help="also train on N MNIST training 1s redrawn with a flag at the top, as many writers "
+                        "outside the US write a 1 (MNIST's seldom did)")
     _add_common(t)
 
 
@@ -225,7 +228,8 @@ def train_config(name: str, args) -> TrainConfig:
                                    device=args.device, max_batches=args.max_batches,
                                    bf16={"auto": None, "bf16": True, "fp32": False}[args.precision],
                                    accel=not args.no_accel, feedback=args.feedback, finetune=args.finetune,
-                                   negatives=args.negatives, pen_digits=args.pen_digits)
+                                   negatives=args.negatives, pen_digits=args.pen_digits,
+                                   flagged_ones=args.flagged_ones)
 
 
 def cmd_evaluate(args) -> int:

@@ -15,12 +15,13 @@ from digits.weights import card_path, load_model, read_card, save_weights, weigh
 
 def test_reproduce_command_repeats_every_setting_that_changes_the_weights():
     cfg = TrainConfig.from_recipe("cnn", epochs=3, batch_size=128, lr=0.01, seed=7, max_batches=40,
-                                  negatives=500, pen_digits=300)
+                                  negatives=500, pen_digits=300, flagged_ones=200)
     args = shlex.split(reproduce_command(cfg, "bfloat16"))
     assert args[:4] == ["python", "-m", "digits", "train"]
     pairs = dict(zip(args[4::2], args[5::2]))
     assert pairs == {"--model": "cnn", "--epochs": "3", "--batch-size": "128", "--lr": "0.01", "--seed": "7",
-                     "--max-batches": "40", "--precision": "bf16", "--negatives": "500", "--pen-digits": "300"}
+                     "--max-batches": "40", "--precision": "bf16", "--negatives": "500", "--pen-digits": "300",
+                     "--flagged-ones": "200"}
     plain = TrainConfig.from_recipe("cnn", accel=False)
     assert shlex.split(reproduce_command(plain, "float32"))[-3:] == ["--precision", "fp32", "--no-accel"]
 
@@ -28,10 +29,10 @@ def test_reproduce_command_repeats_every_setting_that_changes_the_weights():
 def test_the_cli_reads_back_what_the_command_says():
     from digits.cli import build_parser
 
-    cfg = TrainConfig.from_recipe("lenet5", epochs=2, seed=3, accel=False, pen_digits=300)
+    cfg = TrainConfig.from_recipe("lenet5", epochs=2, seed=3, accel=False, pen_digits=300, flagged_ones=200)
     args = build_parser().parse_args(shlex.split(reproduce_command(cfg, "float32"))[3:])
-    assert (args.model, args.epochs, args.seed, args.precision, args.no_accel, args.pen_digits) == (
-        "lenet5", 2, 3, "fp32", True, 300)
+    assert (args.model, args.epochs, args.seed, args.precision, args.no_accel, args.pen_digits,
+            args.flagged_ones) == ("lenet5", 2, 3, "fp32", True, 300, 200)
 
 
 def test_cancelled_run_writes_nothing(tmp_path, tiny_data):

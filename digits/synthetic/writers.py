@@ -69,6 +69,36 @@ def writer_drawings(split: Split, n: int, rng: np.random.Generator, style: Writi
                        for d in rng.integers(0, 10, n - n // 2)]
 
 
+FLAG_LENGTH = (0.15, 0.4)  # a flagged 1's flag, as a share of the 1's height ...
+FLAG_ANGLE_DEG = (25.0, 60.0)  # ... falling down and to the left from its top, at this angle to the vertical,
+UPRIGHT_DEG = 15.0  # ... on 1s upright within this (the writer's slant comes after): a flag on a
+# 1 leaning far to the right meets its stem at a 7's angle
+
+
+def _stem(strokes: list) -> tuple[tuple[float, float], float]:
+    """A traced 1's top and its lean from the vertical (degrees, positive to the right)."""
+    points = [p for s in strokes for p in s]
+    (x, y), (xb, yb) = min(points, key=lambda p: p[1]), max(points, key=lambda p: p[1])
+    return (x, y), math.degrees(math.atan2(x - xb, max(yb - y, 1e-6)))
+
+
+def with_flag(strokes: list, rng: np.random.Generator) -> list:
+    """A traced 1 (unit box, height 1) with a flag drawn from its top."""
+    (x, y), _ = _stem(strokes)
+    angle, length = math.radians(rng.uniform(*FLAG_ANGLE_DEG)), rng.uniform(*FLAG_LENGTH)
+    return [[(x - length * math.sin(angle), y + length * math.cos(angle)), (x, y)], *strokes]
+
+
+def flagged_ones(split: Split, n: int, rng: np.random.Generator, style: Writing = WRITERS) -> list[Drawing]:
+    """n of the split's upright 1s traced with a flag at the top, as many writers outside the US
+    write a 1 (MNIST's writers seldom did: a model that never saw one reads it as a 7), drawn as
+    new writers draw. The flag is drawn from ranges, not from the templates' 1 that tests use."""
+    traced = ((i, skeleton_strokes(split.images[i, 0].numpy())) for i in rng.permutation(len(split.labels))
+              if split.labels[i] == 1)
+    upright = (s for _, s in traced if s and abs(_stem(s)[1]) <= UPRIGHT_DEG)
+    return [(as_pad(with_flag(s, rng), rng, style), 1) for s, _ in zip(upright, range(n))]
+
+
 def writer_letters(n: int, rng: np.random.Generator) -> list[Strokes]:
     """Letters nobody writes like a digit, as new writers draw them: half the letter templates,
     half letters in the fonts no training run uses, traced (what "not a digit" is measured on)."""
@@ -94,6 +124,11 @@ def writer_traced(split: Split, n: int, seed: int) -> Split:
     """Only traced digits: no templates, so a training set made here shares nothing with the
     templates' test drawings."""
     return rendered(traced(split, n, np.random.default_rng(seed)))
+
+
+def flagged_training(split: Split, n: int, seed: int) -> Split:
+    """`flagged_ones` through the pad's path, as a split."""
+    return rendered(flagged_ones(split, n, np.random.default_rng(seed)))
 
 
 def rendered(drawings: list[Drawing]) -> Split:

@@ -49,6 +49,7 @@ class TrainConfig:
     finetune: bool = False  # start from the current weights instead of a fresh initialisation
     negatives: int = 0  # non-digit drawings mixed into training (digits/synthetic/negatives.py): 0 = none
     pen_digits: int = 0  # training digits also redrawn as new writers draw on the pad (digits/synthetic/writers.py)
+    flagged_ones: int = 0  # training 1s redrawn with a flag at the top, as many writers outside the US write them
 
     @classmethod
     def from_recipe(cls, model: str, **overrides: Any) -> TrainConfig:

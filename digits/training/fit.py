@@ -18,7 +18,7 @@ from digits.recognition import trust
 from digits.recognition.panel import stamp, write_panel
 from digits.synthetic.negatives import negative_recipe, training_negatives
 from digits.synthetic.penstyle import pen_split
-from digits.synthetic.writers import writer_digits, writer_traced
+from digits.synthetic.writers import flagged_training, writer_digits, writer_traced
 from digits.training.data import MadeOnce, MNISTData, Split, with_training
 from digits.training.engine import CancelToken, ProgressCallback, TrainConfig, TrainResult, train
 from digits.visitors.finetune import (
@@ -68,6 +68,8 @@ def reproduce_command(cfg: TrainConfig, precision: str | None = None) -> str:
         args += ["--negatives", str(cfg.negatives)]
     if cfg.pen_digits:
         args += ["--pen-digits", str(cfg.pen_digits)]
+    if cfg.flagged_ones:
+        args += ["--flagged-ones", str(cfg.flagged_ones)]
     return shlex.join(args)
 
 
@@ -290,6 +292,8 @@ def fit_and_save(cfg: TrainConfig, data: MNISTData, directory: os.PathLike | str
         run.data = with_training(run.data, training_negatives(cfg.negatives, cfg.seed, data.train))
     if cfg.pen_digits:
         run.data = with_training(run.data, pen_training(data.train, cfg.pen_digits, cfg.seed))
+    if cfg.flagged_ones:
+        run.data = with_training(run.data, flagged_training(data.train, cfg.flagged_ones, cfg.seed))
     result = train(cfg, run.data, on_progress=on_progress, cancel=cancel, init_state=run.init_state,
                    mnist_floor=run.mnist_floor)
     if result.cancelled:
