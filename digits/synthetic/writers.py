@@ -93,9 +93,9 @@ def flagged_ones(split: Split, n: int, rng: np.random.Generator, style: Writing 
     """n of the split's upright 1s traced with a flag at the top, as many writers outside the US
     write a 1 (MNIST's writers seldom did: a model that never saw one reads it as a 7), drawn as
     new writers draw. The flag is drawn from ranges, not from the templates' 1 that tests use."""
-    traced = ((i, skeleton_strokes(split.images[i, 0].numpy())) for i in rng.permutation(len(split.labels))
+    traced = (skeleton_strokes(split.images[i, 0].numpy()) for i in rng.permutation(len(split.labels))
               if split.labels[i] == 1)
-    upright = (s for _, s in traced if s and abs(_stem(s)[1]) <= UPRIGHT_DEG)
+    upright = (s for s in traced if s and abs(_stem(s)[1]) <= UPRIGHT_DEG)
     return [(as_pad(with_flag(s, rng), rng, style), 1) for s, _ in zip(upright, range(n))]
 
 
