@@ -258,7 +258,7 @@ def _without_judge(monkeypatch) -> None:
     monkeypatch.setattr(judge, "shipped", lambda name=judge.NAME: None)  # nor the pair reader
 
 
-@pytest.mark.parametrize(("pair", "seed"), [("85", 0), ("21", 0), ("14", 7), ("47", 1)])
+@pytest.mark.parametrize(("pair", "seed"), [("85", 0), ("21", 1), ("14", 7), ("47", 1)])
 def test_two_digits_written_into_each_other_alone_are_read_with_the_judge(store, monkeypatch, pair, seed):
     """A lone group the model refuses or doubts is either one letter or two digits written into
     each other; the judge, which sees the whole group, tells them apart. Without it the pair
@@ -363,7 +363,7 @@ def test_a_bent_cut_slips_between_two_slanted_strokes_no_column_can_part():
     assert int(ink[20:180][left].sum()) == int(ink[20:180][~left].sum()) == 6 * 160  # one stroke each side
 
 
-@pytest.mark.parametrize(("text", "seed"), [("455", 6), ("598", 64), ("584", 76)])
+@pytest.mark.parametrize(("text", "seed"), [("457", 1), ("598", 64), ("489", 9)])
 def test_digits_written_into_each_other_are_read_with_bent_cuts(store, monkeypatch, text, seed):
     """A number whose digits are written into each other (boxes overlapping by 2-8% of their
     height): the judge is sure a piece holds two, and only a cut that bends around the
@@ -376,7 +376,7 @@ def test_digits_written_into_each_other_are_read_with_bent_cuts(store, monkeypat
     assert read(image, "modern", store).text != text
 
 
-@pytest.mark.parametrize(("text", "seed"), [("84", 26), ("06", 57), ("79", 82), ("26", 105)])
+@pytest.mark.parametrize(("text", "seed"), [("74", 78), ("06", 57), ("79", 82), ("56", 145)])
 def test_the_pair_reader_picks_the_cut_that_keeps_each_digit_whole(store, monkeypatch, text, seed):
     """Two digits written deep into each other (boxes overlapping by 4-12% of their height):
     the surest cut carries a piece of one digit into the other (a 6 without its left stroke

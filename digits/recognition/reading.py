@@ -241,7 +241,8 @@ def cut_candidates(ink: np.ndarray, piece: Piece, rules: CutRules = RULES.cuts) 
         return []
     order = np.argsort(column_ink[lo:hi], kind="stable")[:rules.candidates]
     even = np.linspace(lo, hi, rules.even_cuts).round().astype(int)
-    return sorted({x0 + lo + int(i) for i in order} | {x0 + int(i) for i in even})
+    thirds = [piece.width // 3, 2 * piece.width // 3] if piece.aspect >= rules.wide_aspect else []
+    return sorted({x0 + lo + int(i) for i in order} | {x0 + int(i) for i in [*even, *thirds]})
 
 
 def _halves(piece: Piece, cut: int) -> list[Piece]:
@@ -405,13 +406,36 @@ class Reader:
         said = self.classify(ink, [half for halves, _ in cuts for half in halves])  # one batch
         pairs = [said[2 * k:2 * k + 2] for k in range(len(cuts))]
         against = self.disagreement(self.pair_reading(ink, piece) if bend else None, pairs)
+        if piece.aspect >= self.rules.cuts.wide_aspect:  # room for three digits: look one cut ahead
+            ahead = self.looked_ahead(ink, [halves for halves, _ in cuts], pairs)
+        else:
+            ahead = [self.sureness(pair) for pair in pairs]
         best, best_score = [piece], to_beat
-        for (halves, bent), pair, off in zip(cuts, pairs, against):
-            score = self.sureness(pair) - self.rules.cuts.bent_handicap * bent - off
+        for (halves, bent), pair, sure_of, off in zip(cuts, pairs, ahead, against):
+            score = sure_of - self.rules.cuts.bent_handicap * bent - off
             sure = min_sure is None or all(p.digit is not None and self.top(p) >= min_sure for p in pair)
             if sure and score > best_score:
                 best, best_score = halves, score
         return best
+
+    def looked_ahead(self, ink: np.ndarray, cuts: list[list[Piece]], pairs: list[list[Prediction]]) -> list[float]:
+        """How sure the model is of each cut (`sureness` of its halves), where a half wide enough
+        to be cut again (`touching_aspect`) counts as the surer of itself whole and its own best
+        straight cut: in "000" written in one piece, "0 | 00" is the way to three digits, though
+        "00" alone is no digit. `best_cut` asks it only for a group with room for three digits
+        (wider than `wide_aspect`): a letter is rarely that wide. One step ahead only, and only
+        where it can raise the cut's score (a half doubted more than its sister); its cuts are
+        read in one batch."""
+        c = self.rules.cuts
+        scores = [[self.sureness([p]) for p in pair] for pair in pairs]
+        asked = [(k, j) for k, (halves, score) in enumerate(zip(cuts, scores)) for j, half in enumerate(halves)
+                 if half.aspect >= c.touching_aspect and score[j] < min(score[:j] + score[j + 1:], default=np.inf)]
+        sub = [list(self.cuts(ink, cuts[k][j], bend=False)) for k, j in asked]
+        said = iter(self.classify(ink, [h for found in sub for halves, _ in found for h in halves]))
+        for (k, j), found in zip(asked, sub):
+            best = max((self.sureness([next(said), next(said)]) for _ in found), default=-np.inf)
+            scores[k][j] = max(scores[k][j], best)
+        return [min(score) for score in scores]
 
     def pair_reading(self, ink: np.ndarray, piece: Piece) -> np.ndarray | None:
         """How sure the pair reader, seeing the piece whole, is of each digit on each side
