@@ -68,6 +68,8 @@ class CutRules:
     even_cuts: int = 5  # ... and as many evenly spaced ones (two rings touch where the ink is thickest)
     wide_aspect: float = 1.5  # wider than this, a group is more likely two digits than one ...
     wide_penalty: float = 4.0  # ... by these log-odds per unit of width/height above it
+    three_aspect: float = 1.5  # a group wider than this may hold three digits: cut at its thirds too, looking ...
+    ahead_aspect: float = 0.9  # ... one cut ahead in each side at least this wide
     refused_cost: float = 3.0  # log-odds against a way of cutting for each piece the model says is not a digit
     like_neighbour: float = 1.1  # a group no wider than 1.1x the widest other group of the number ...
     neighbour_bonus: float = 5.0  # ... is more likely one digit by these log-odds (one writer's digits are alike)
@@ -241,7 +243,7 @@ def cut_candidates(ink: np.ndarray, piece: Piece, rules: CutRules = RULES.cuts) 
         return []
     order = np.argsort(column_ink[lo:hi], kind="stable")[:rules.candidates]
     even = np.linspace(lo, hi, rules.even_cuts).round().astype(int)
-    thirds = [piece.width // 3, 2 * piece.width // 3] if piece.aspect >= rules.wide_aspect else []
+    thirds = [piece.width // 3, 2 * piece.width // 3] if piece.aspect >= rules.three_aspect else []
     return sorted({x0 + lo + int(i) for i in order} | {x0 + int(i) for i in [*even, *thirds]})
 
 
@@ -406,7 +408,7 @@ class Reader:
         said = self.classify(ink, [half for halves, _ in cuts for half in halves])  # one batch
         pairs = [said[2 * k:2 * k + 2] for k in range(len(cuts))]
         against = self.disagreement(self.pair_reading(ink, piece) if bend else None, pairs)
-        if piece.aspect >= self.rules.cuts.wide_aspect:  # room for three digits: look one cut ahead
+        if piece.aspect >= self.rules.cuts.three_aspect:  # room for three digits: look one cut ahead
             ahead = self.looked_ahead(ink, [halves for halves, _ in cuts], pairs)
         else:
             ahead = [self.sureness(pair) for pair in pairs]
@@ -420,16 +422,16 @@ class Reader:
 
     def looked_ahead(self, ink: np.ndarray, cuts: list[list[Piece]], pairs: list[list[Prediction]]) -> list[float]:
         """How sure the model is of each cut (`sureness` of its halves), where a half wide enough
-        to be cut again (`touching_aspect`) counts as the surer of itself whole and its own best
+        to be cut again (`ahead_aspect`) counts as the surer of itself whole and its own best
         straight cut: in "000" written in one piece, "0 | 00" is the way to three digits, though
         "00" alone is no digit. `best_cut` asks it only for a group with room for three digits
-        (wider than `wide_aspect`): a letter is rarely that wide. One step ahead only, and only
-        where it can raise the cut's score (a half doubted more than its sister); its cuts are
-        read in one batch."""
+        (`three_aspect`): a letter is rarely that wide. One step ahead only, and only where it
+        can raise the cut's score (a half doubted more than its sister); its cuts are read in
+        one batch."""
         c = self.rules.cuts
         scores = [[self.sureness([p]) for p in pair] for pair in pairs]
         asked = [(k, j) for k, (halves, score) in enumerate(zip(cuts, scores)) for j, half in enumerate(halves)
-                 if half.aspect >= c.touching_aspect and score[j] < min(score[:j] + score[j + 1:], default=np.inf)]
+                 if half.aspect >= c.ahead_aspect and score[j] < min(score[:j] + score[j + 1:], default=np.inf)]
         sub = [list(self.cuts(ink, cuts[k][j], bend=False)) for k, j in asked]
         said = iter(self.classify(ink, [h for found in sub for halves, _ in found for h in halves]))
         for (k, j), found in zip(asked, sub):
