@@ -31,7 +31,14 @@ from digits.recognition.reading import (
 from digits.recognition.trust import Trust
 from digits.synthetic import negatives
 from digits.synthetic.penstyle import write_number
-from digits.synthetic.sketches import app_canvas, draw_strokes, number_canvas, writer_glyph
+from digits.synthetic.sketches import (
+    APP_CANVAS_PX,
+    APP_NUMBER_BRUSH_RADIUS_PX,
+    app_canvas,
+    draw_strokes,
+    number_canvas,
+    writer_glyph,
+)
 from tests.conftest import ROOT
 
 
@@ -405,3 +412,20 @@ def test_disagreement_weighs_each_cut_against_the_one_the_pair_reader_agrees_wit
 
 def _said(digit: int | None) -> Prediction:
     return Prediction("modern", digit, [0.1] * 10, None, reason=None if digit is not None else NOT_A_DIGIT)
+
+
+@pytest.mark.parametrize(("text", "seed"), [("243", 38), ("698", 41), ("490", 158), ("704", 242)])
+def test_neighbours_cut_from_one_group_are_cut_again_seen_together(store, monkeypatch, text, seed):
+    """A number crowded onto the app's canvas with number mode's pen (boxes overlapping by up
+    to 8% of the digits' height): a cut leaves a piece of one digit on its neighbour, and the
+    rest reads as a sure digit (a 4 without its first stroke is a 1). Seen together, the pair
+    reader knows both digits, and the two are cut again where their halves read as it reads
+    them."""
+    rng = np.random.default_rng(seed)
+    assert "".join(str(d) for d in rng.integers(0, 10, 3)) == text  # the writer's number
+    canvas, pen = (APP_CANVAS_PX, APP_CANVAS_PX), 2 * APP_NUMBER_BRUSH_RADIUS_PX
+    image = write_number([writer_glyph(int(d), rng) for d in text], rng, canvas, (-0.08, 0.0), pen)[0]
+    assert read(image, "modern", store).text == text
+    monkeypatch.setattr(Reader, "cut_again", lambda self, ink, pieces, said, groups: pieces)
+    without = read(image, "modern", store).text
+    assert without != text and without is not None and len(without) == len(text)  # the same count, a digit wrong

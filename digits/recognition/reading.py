@@ -1,6 +1,6 @@
 """Whole numbers: split a drawing into digits, left to right, and read each one.
 
-Segmentation works on the ink map (`preprocess.ink_map`) in five steps, each a function a
+Segmentation works on the ink map (`preprocess.ink_map`) in six steps, each a function a
 test can call (the last three ask the classifier):
 
 1. `strokes`: connected pieces of ink (8-connectivity); specks are dropped.
@@ -25,6 +25,9 @@ test can call (the last three ask the classifier):
    digits" or "not digits"); where it is sure of two, the piece is cut (straight or bent)
    where the model reads both halves as digits. The model's doubt alone cannot tell two
    digits written into each other from a letter: both are refused.
+6. `cut_again`: two neighbours read as digits and cut from one group of ink are cut again,
+   seen together, where their halves read as the judge's pair reader reads the two whole (a
+   4's first stroke left on the 8 beside it leaves a sure 1).
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads as `predict` reads it (unless the model refuses or doubts it and
@@ -318,6 +321,11 @@ def _log_odds(p: float, floor: float) -> float:
     return float(np.log(p) - np.log1p(-p))
 
 
+def _one_group(a: Piece, b: Piece, groups: list[Piece]) -> bool:
+    """Whether two pieces were cut from one group of ink."""
+    return any((a.mask & g.mask).any() and (b.mask & g.mask).any() for g in groups)
+
+
 def several_digits(ink: np.ndarray | NoInk) -> bool:
     """Whether a drawing holds groups of ink side by side, as a number's digits are (each
     group a digit's strokes with its fragments): what one-digit mode cannot read."""
@@ -527,6 +535,40 @@ class Reader:
             out.extend(self.best_cut(ink, piece, -np.inf, min_sure, bend=True) if cut else [piece])
         return out
 
+    def cut_again(self, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
+                  groups: list[Piece]) -> list[Piece]:
+        """The last step: two neighbours read as digits, cut from one group of ink (`groups`), are cut
+        again seen together: a cut that leaves a piece of one digit on the other (a 4's first
+        stroke on the 8 beside it, the rest a sure 1) gives way to one whose halves read as
+        the pair reader reads the two whole. A refused piece is left to refuse the number, so
+        no letter is read here. Returns `pieces` itself when nothing changes."""
+        out, readings, changed = list(pieces), list(said), False
+        for k in range(len(out) - 1):
+            if any(p.digit is None for p in readings[k:k + 2]) or not _one_group(out[k], out[k + 1], groups):
+                continue
+            recut = self.recut_pair(ink, out[k], out[k + 1])
+            if recut is not None:
+                out[k:k + 2], readings[k:k + 2], changed = *recut, True
+        return out if changed else pieces
+
+    def recut_pair(self, ink: np.ndarray, left: Piece, right: Piece,
+                   ) -> tuple[list[Piece], list[Prediction]] | None:
+        """The halves and readings of the cut through both pieces that `best_cut` would weigh
+        highest with the judge sure of two (bent cuts, the pair reader), if that is not the cut
+        between them now; None where it is, or where the judge is not sure of two."""
+        both = _join(left, right)
+        seen = self.pair_reading(ink, both)
+        if seen is None or not self.judge_is_sure(ink, [both], judge.TWO)[0][0]:
+            return None
+        cuts = [([left, right], False)] + list(self.cuts(ink, both, bend=True))
+        said = self.classify(ink, [half for halves, _ in cuts for half in halves])
+        pairs = [said[2 * j:2 * j + 2] for j in range(len(cuts))]
+        against = self.disagreement(seen, pairs)
+        scores = [self.sureness(pair) - self.rules.cuts.bent_handicap * bent - off
+                  for (_, bent), pair, off in zip(cuts, pairs, against)]
+        best = int(np.argmax(scores))  # ties keep the cut there is
+        return (cuts[best][0], pairs[best]) if best > 0 else None
+
     def judged(self, ink: np.ndarray, pieces: list[Piece], looked: list[bool], answer: int) -> list[bool]:
         """For each piece, whether it is `looked` at and the judge is sure of `answer` for it
         (one batch for all the pieces looked at; False for the others)."""
@@ -556,6 +598,10 @@ class Reader:
             if len(recut) > len(pieces):
                 pieces, prepared = recut, prepare(ink, recut)
                 said = self.predict(prepared)
+        recut = self.cut_again(ink, pieces, said, groups)
+        if recut is not pieces:
+            pieces, prepared = recut, prepare(ink, recut)
+            said = self.predict(prepared)
         return pieces, prepared, _reading(self.model, said, pieces)
 
     def segment(self, ink: np.ndarray) -> list[Piece]:
