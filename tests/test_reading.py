@@ -426,6 +426,12 @@ def test_neighbours_cut_from_one_group_are_cut_again_seen_together(store, monkey
     canvas, pen = (APP_CANVAS_PX, APP_CANVAS_PX), 2 * APP_NUMBER_BRUSH_RADIUS_PX
     image = write_number([writer_glyph(int(d), rng) for d in text], rng, canvas, (-0.08, 0.0), pen)[0]
     assert read(image, "modern", store).text == text
+    ink, reader = ink_map(image), Reader(store, "modern")
+    groups = reading.digit_groups(ink)
+    pieces = reader.split_groups(ink, groups)
+    again = reader.cut_again(ink, pieces, reader.predict(prepare(ink, pieces)), groups)
+    assert len(again) == len(pieces)  # cuts move; none is added or taken away, nor any ink
+    assert (np.logical_or.reduce([p.mask for p in again]) == np.logical_or.reduce([p.mask for p in pieces])).all()
     monkeypatch.setattr(Reader, "cut_again", lambda self, ink, pieces, said, groups: pieces)
     without = read(image, "modern", store).text
     assert without != text and without is not None and len(without) == len(text)  # the same count, a digit wrong
