@@ -537,11 +537,11 @@ class Reader:
 
     def cut_again(self, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
                   groups: list[Piece]) -> list[Piece]:
-        """The last step: two neighbours read as digits, cut from one group of ink (`groups`), are cut
-        again seen together: a cut that leaves a piece of one digit on the other (a 4's first
-        stroke on the 8 beside it, the rest a sure 1) gives way to one whose halves read as
-        the pair reader reads the two whole. A refused piece is left to refuse the number, so
-        no letter is read here. Returns `pieces` itself when nothing changes."""
+        """Step 6: two neighbours read as digits and cut from one group of ink (`groups`) are
+        cut again, seen together: a cut that leaves a piece of one digit on the other (a 4's
+        first stroke on the 8 beside it, the rest a sure 1) gives way to one whose halves read
+        as the pair reader reads the two whole. A refused piece is left to refuse the number,
+        so no letter is read here. Returns `pieces` itself when nothing changes."""
         out, readings, changed = list(pieces), list(said), False
         for k in range(len(out) - 1):
             if any(p.digit is None for p in readings[k:k + 2]) or not _one_group(out[k], out[k + 1], groups):
@@ -587,8 +587,8 @@ class Reader:
 
     def segment_and_read(self, ink: np.ndarray) -> tuple[list[Piece], list[Preprocessed], Reading]:
         """The digits of a drawing, left to right, their 28x28 views, and the model's reading. A
-        refused or doubted piece gets a second and a third look, reusing the first reading, so
-        a drawing read at once costs no more."""
+        refused or doubted piece gets a second and a third look, and neighbours cut from one
+        group a last one, reusing the first reading, so a drawing read at once costs no more."""
         groups = digit_groups(ink, self.rules.pieces)
         pieces = self.split_groups(ink, groups)
         prepared = prepare(ink, pieces)
