@@ -557,8 +557,8 @@ class Reader:
         highest with the judge sure of two (bent cuts, the pair reader), if that is not the cut
         between them now; None where it is, or where the judge is not sure of two."""
         both = _join(left, right)
-        seen = self.pair_reading(ink, both)
-        if seen is None or not self.judge_is_sure(ink, [both], judge.TWO)[0][0]:
+        seen = self.pair_reading(ink, both) if self.judge_is_sure(ink, [both], judge.TWO)[0][0] else None
+        if seen is None:
             return None
         cuts = [([left, right], False)] + list(self.cuts(ink, both, bend=True))
         said = self.classify(ink, [half for halves, _ in cuts for half in halves])
