@@ -413,20 +413,29 @@ class Reader:
         cuts = list(self.cuts(ink, piece, bend))
         if not cuts:
             return [piece]
-        said = self.classify(ink, [half for halves, _ in cuts for half in halves])  # one batch
-        pairs = [said[2 * k:2 * k + 2] for k in range(len(cuts))]
-        against = self.disagreement(self.pair_reading(ink, piece) if bend else None, pairs)
-        if piece.aspect >= self.rules.cuts.three_aspect:  # room for three digits: look one cut ahead
-            ahead = self.looked_ahead(ink, [halves for halves, _ in cuts], pairs)
-        else:
-            ahead = [self.sureness(pair) for pair in pairs]
+        seen_whole = self.pair_reading(ink, piece) if bend else None
+        # room for three digits: look one cut ahead
+        pairs, scores = self.weigh(ink, cuts, seen_whole, ahead=piece.aspect >= self.rules.cuts.three_aspect)
         best, best_score = [piece], to_beat
-        for (halves, bent), pair, sure_of, off in zip(cuts, pairs, ahead, against):
-            score = sure_of - self.rules.cuts.bent_handicap * bent - off
+        for (halves, _), pair, score in zip(cuts, pairs, scores):
             sure = min_sure is None or all(p.digit is not None and self.top(p) >= min_sure for p in pair)
             if sure and score > best_score:
                 best, best_score = halves, score
         return best
+
+    def weigh(self, ink: np.ndarray, cuts: list[tuple[list[Piece], bool]], seen_whole: np.ndarray | None,
+              ahead: bool = False) -> tuple[list[list[Prediction]], list[float]]:
+        """The model's reading of each cut's halves (one batch) and the cut's score: how sure
+        the model is of it (`sureness`, or with `ahead` `looked_ahead`), less `bent_handicap`
+        for a bent cut and the pair reader's `disagreement` (`seen_whole`: its reading of the
+        piece, or None)."""
+        said = self.classify(ink, [half for halves, _ in cuts for half in halves])
+        pairs = [said[2 * k:2 * k + 2] for k in range(len(cuts))]
+        against = self.disagreement(seen_whole, pairs)
+        sure_of = (self.looked_ahead(ink, [halves for halves, _ in cuts], pairs) if ahead
+                   else [self.sureness(pair) for pair in pairs])
+        return pairs, [sure - self.rules.cuts.bent_handicap * bent - off
+                       for (_, bent), sure, off in zip(cuts, sure_of, against)]
 
     def looked_ahead(self, ink: np.ndarray, cuts: list[list[Piece]], pairs: list[list[Prediction]]) -> list[float]:
         """How sure the model is of each cut (`sureness` of its halves), where a half wide enough
@@ -553,19 +562,15 @@ class Reader:
 
     def recut_pair(self, ink: np.ndarray, left: Piece, right: Piece,
                    ) -> tuple[list[Piece], list[Prediction]] | None:
-        """The halves and readings of the cut through both pieces that `best_cut` would weigh
-        highest with the judge sure of two (bent cuts, the pair reader), if that is not the cut
-        between them now; None where it is, or where the judge is not sure of two."""
+        """The halves and readings of the cut through both pieces weighed highest as `best_cut`
+        weighs cuts where the judge is sure of two (bent cuts, the pair reader), if that is not
+        the cut between them now; None where it is, or where the judge is not sure of two."""
         both = _join(left, right)
         seen = self.pair_reading(ink, both) if self.judge_is_sure(ink, [both], judge.TWO)[0][0] else None
         if seen is None:
             return None
         cuts = [([left, right], False)] + list(self.cuts(ink, both, bend=True))
-        said = self.classify(ink, [half for halves, _ in cuts for half in halves])
-        pairs = [said[2 * j:2 * j + 2] for j in range(len(cuts))]
-        against = self.disagreement(seen, pairs)
-        scores = [self.sureness(pair) - self.rules.cuts.bent_handicap * bent - off
-                  for (_, bent), pair, off in zip(cuts, pairs, against)]
+        pairs, scores = self.weigh(ink, cuts, seen)
         best = int(np.argmax(scores))  # ties keep the cut there is
         return (cuts[best][0], pairs[best]) if best > 0 else None
 
