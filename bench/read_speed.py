@@ -6,8 +6,8 @@ template digits well apart, touching, and overlapping a little, and for numbers 
 height (within 10%), a slightly wavy baseline, gaps from slightly overlapping boxes to wide
 (between the boxes of the strokes, or of the ink as the issue's held-out numbers; with the
 bench's pens or the app's 28 px brush); and for numbers of 2-5 pen-template digits written
-the same way, on this canvas and on the app's square sketchpad with each of its brushes (one
-digit drawn large; a number's finer pen).
+the same way, on this canvas, on the app's square sketchpad with each of its brushes (one
+digit drawn large; a number's finer pen), and on number mode's pad, twice as wide, with its pen.
 Last, letters written in number mode (the letter templates by new writers, and letters in
 fonts no training run uses, traced with a pen): how many the reader refuses, instead of
 reading slices of them as digits.
@@ -29,6 +29,7 @@ from timing import median_ms
 from digits.recognition.inference import NOT_A_DIGIT, ModelStore
 from digits.recognition.preprocess import preprocess
 from digits.recognition.reading import read, read_all
+from digits.recognition.strokes import NUMBER_PAD, NUMBER_PEN_PX
 from digits.synthetic import negatives
 from digits.synthetic.penstyle import pen_number, write_number
 from digits.synthetic.sketches import (
@@ -129,6 +130,9 @@ def read_numbers(n: int, store: ModelStore) -> None:
     for name, radius in (("one-digit", APP_BRUSH_RADIUS_PX), ("number", APP_NUMBER_BRUSH_RADIUS_PX)):
         same_writers = np.random.default_rng(TEMPLATE_SEED)  # the same writers and numbers with each pen
         report(f"app canvas, {name} brush", partial(template_number, same_writers, APP_CANVAS, 2 * radius), n, store)
+    # Where a visitor writes a number: number mode's pad, twice as wide as tall, and its pen.
+    report(f"the number pad, {NUMBER_PAD[0]}x{NUMBER_PAD[1]}, its pen",
+           partial(template_number, np.random.default_rng(TEMPLATE_SEED), NUMBER_PAD, NUMBER_PEN_PX), n, store)
 
 
 def refuse_letters(n: int, store: ModelStore) -> None:
