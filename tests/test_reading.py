@@ -435,3 +435,37 @@ def test_neighbours_cut_from_one_group_are_cut_again_seen_together(store, monkey
     monkeypatch.setattr(Reader, "cut_again", lambda self, ink, pieces, said, groups: pieces)
     without = read(image, "modern", store).text
     assert without != text and without is not None and len(without) == len(text)  # the same count, a digit wrong
+
+
+@pytest.mark.parametrize(("text", "seed"), [("062", 200), ("299", 275), ("200", 425), ("069", 564)])
+def test_two_digits_no_cut_parts_are_named_by_the_pair_reader(store, monkeypatch, text, seed):
+    """A number crowded onto the app's canvas where two digits share strokes: the judge is sure
+    the piece holds two, but every cut leaves a half the model refuses. The pair reader, which
+    saw the piece whole, names both, for every model; without that step the number is refused."""
+    rng = np.random.default_rng(seed)
+    assert "".join(str(d) for d in rng.integers(0, 10, 3)) == text  # the writer's number
+    canvas, pen = (APP_CANVAS_PX, APP_CANVAS_PX), 2 * APP_NUMBER_BRUSH_RADIUS_PX
+    image = write_number([writer_glyph(int(d), rng) for d in text], rng, canvas, (-0.08, 0.0), pen)[0]
+    ink = ink_map(image)
+    pieces, _, said = Reader(store, "modern").segment_and_read(ink)
+    assert said.text == text
+    named = [k for k, p in enumerate(pieces) if p.named is not None]
+    assert len(named) == 2 and named[1] == named[0] + 1  # one piece, cut in two
+    assert not (pieces[named[0]].mask & pieces[named[1]].mask).any()
+    for r in read_all(image, store).values():  # every model shows the pair reader's digits there
+        assert [r.digits[k].digit for k in named] == [int(text[k]) for k in named]
+    monkeypatch.setattr(Reader, "name_pairs", lambda self, ink, pieces, said, groups: pieces)
+    assert read(image, "modern", store).reason == NOT_A_DIGIT
+
+
+def test_a_drawing_of_one_group_is_never_named_by_the_pair_reader(store, monkeypatch):
+    """A letter alone (an H is a 1 and a 4 to the pair reader) stays refused: step 7 only
+    names pieces of a number of several groups of ink, and only where the judge is sure."""
+    reader, piece = Reader(store, "modern"), _bar(0, 20, 40)
+    monkeypatch.setattr(Reader, "judged", lambda self, ink, pieces, looked, answer: looked)
+    monkeypatch.setattr(Reader, "named_halves", lambda self, ink, p: [p, p])
+    ink, pieces, number = np.ones((40, 60)), [piece], [piece, _bar(40, 10, 40)]
+    assert reader.name_pairs(ink, pieces, [_said(None)], groups=[piece]) is pieces  # alone: unchanged
+    named = reader.name_pairs(ink, pieces, [_said(None)], groups=number)
+    assert len(named) == 2 and all(p is piece for p in named)
+    assert reader.name_pairs(ink, pieces, [_said(3)], groups=number) is pieces  # read: never asked

@@ -1,7 +1,7 @@
 """Whole numbers: split a drawing into digits, left to right, and read each one.
 
-Segmentation works on the ink map (`preprocess.ink_map`) in six steps, each a function a
-test can call (the last three ask the classifier):
+Segmentation works on the ink map (`preprocess.ink_map`) in seven steps, each a function a
+test can call (the last four ask the classifier):
 
 1. `strokes`: connected pieces of ink (8-connectivity); specks are dropped.
 2. `group_pieces`: pieces that belong to one digit are joined: a 4, 5 or 7 drawn in two or
@@ -28,6 +28,10 @@ test can call (the last three ask the classifier):
 6. `cut_again`: two neighbours read as digits and cut from one group of ink are cut again,
    seen together, where their halves read as the judge's pair reader reads the two whole (a
    4's first stroke left on the 8 beside it leaves a sure 1).
+7. `name_pairs`: in a number, a piece still refused that the judge is sure holds two digits
+   run so deep into each other that no cut leaves two digits (an 0 and a 9 sharing a stroke)
+   is cut where its halves read most like the pair reader's reading of it whole, and the
+   pair reader, sure of both, names them: one refused piece would refuse the whole number.
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads as `predict` reads it (unless the model refuses or doubts it and
@@ -37,7 +41,7 @@ the judge is sure it is two digits).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -96,6 +100,7 @@ class LookRules:
     doubt_sure: float = 0.9  # ... and reads each half at least this sure
     judged_aspect: float = 0.4  # a refused or doubted piece at least this wide is shown to the judge ...
     judge_sure: float = 0.99  # ... and cut when it is this sure of two digits (a wide group it is sure is one: never)
+    pair_names: float = 0.99  # one still refused, in a number: the pair reader names both digits when this sure of each
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ class Reading:
 class Piece:
     mask: np.ndarray  # bool, the whole image's size
     box: Box
+    named: np.ndarray | None = None  # its digit's probabilities where the pair reader named it (step 7)
 
     @property
     def width(self) -> int:
@@ -332,7 +338,14 @@ def several_digits(ink: np.ndarray | NoInk) -> bool:
     return not isinstance(ink, NoInk) and len(digit_groups(ink)) > 1
 
 
+def _named(model: str, said: Prediction, piece: Piece) -> Prediction:
+    """The digit the pair reader named for a piece (step 7), on the 28x28 the model was shown."""
+    probabilities = [float(v) for v in piece.named]
+    return Prediction(model, int(np.argmax(probabilities)), probabilities, said.image28, said.latency_ms)
+
+
 def _reading(model: str, predictions: list[Prediction], pieces: list[Piece]) -> Reading:
+    predictions = [p if piece.named is None else _named(model, p, piece) for p, piece in zip(predictions, pieces)]
     kept = [(p, piece.box) for p, piece in zip(predictions, pieces) if p.reason != EMPTY]
     if not kept:
         return Reading(model, None, reason=EMPTY)
@@ -574,6 +587,37 @@ class Reader:
         best = int(np.argmax(scores))  # ties keep the cut there is
         return (cuts[best][0], pairs[best]) if best > 0 else None
 
+    def name_pairs(self, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
+                   groups: list[Piece]) -> list[Piece]:
+        """Step 7: in a number, a piece the model still refuses and the judge is sure holds two
+        digits has no cut whose halves the model reads as digits: they share strokes. Rather
+        than refuse the whole number, it is cut where its halves read most like the pair
+        reader's reading of it whole, and the pair reader names the two, if at least
+        `pair_names` sure of each. A drawing of one group of ink never is (a letter alone, an H,
+        is two strokes a pair reader would gladly name). Returns `pieces` itself when nothing
+        changes."""
+        lk = self.rules.looks
+        looked = [len(groups) > 1 and s.digit is None and p.aspect >= lk.judged_aspect for p, s in zip(pieces, said)]
+        if not any(looked):
+            return pieces
+        out, changed = [], False
+        for piece, two in zip(pieces, self.judged(ink, pieces, looked, judge.TWO)):
+            named = self.named_halves(ink, piece) if two else None
+            out.extend(named or [piece])
+            changed |= named is not None
+        return out if changed else pieces
+
+    def named_halves(self, ink: np.ndarray, piece: Piece) -> list[Piece] | None:
+        """The halves of the cut of `piece` the pair reader agrees with most, each carrying the
+        digit it names there; None where it is not sure of both, or no cut parts the piece."""
+        seen = self.pair_reading(ink, piece)
+        cuts = [halves for halves, _ in self.cuts(ink, piece, bend=True)]
+        if seen is None or not cuts or seen.max(axis=1).min() < self.rules.looks.pair_names:
+            return None
+        said = self.classify(ink, [half for halves in cuts for half in halves])
+        closest = int(np.argmin(self.disagreement(seen, [said[2 * k:2 * k + 2] for k in range(len(cuts))])))
+        return [replace(half, named=side) for half, side in zip(cuts[closest], seen)]
+
     def judged(self, ink: np.ndarray, pieces: list[Piece], looked: list[bool], answer: int) -> list[bool]:
         """For each piece, whether it is `looked` at and the judge is sure of `answer` for it
         (one batch for all the pieces looked at; False for the others)."""
@@ -592,8 +636,10 @@ class Reader:
 
     def segment_and_read(self, ink: np.ndarray) -> tuple[list[Piece], list[Preprocessed], Reading]:
         """The digits of a drawing, left to right, their 28x28 views, and the model's reading. A
-        refused or doubted piece gets a second and a third look, and neighbours cut from one
-        group a last one, reusing the first reading, so a drawing read at once costs no more."""
+        refused or doubted piece gets a second and a third look, neighbours cut from one group
+        a last one, and a piece still refused that the judge is sure holds two digits is named
+        by the pair reader; each reuses the reading before it, so a drawing read at once costs
+        no more."""
         groups = digit_groups(ink, self.rules.pieces)
         pieces = self.split_groups(ink, groups)
         prepared = prepare(ink, pieces)
@@ -603,10 +649,11 @@ class Reader:
             if len(recut) > len(pieces):
                 pieces, prepared = recut, prepare(ink, recut)
                 said = self.predict(prepared)
-        recut = self.cut_again(ink, pieces, said, groups)
-        if recut is not pieces:
-            pieces, prepared = recut, prepare(ink, recut)
-            said = self.predict(prepared)
+        for last in (self.cut_again, self.name_pairs):  # each returns `pieces` itself when it changes nothing
+            recut = last(ink, pieces, said, groups)
+            if recut is not pieces:
+                pieces, prepared = recut, prepare(ink, recut)
+                said = self.predict(prepared)
         return pieces, prepared, _reading(self.model, said, pieces)
 
     def segment(self, ink: np.ndarray) -> list[Piece]:
