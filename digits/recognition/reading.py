@@ -29,7 +29,7 @@ test can call (the last four ask the classifier):
    seen together, where their halves read as the judge's pair reader reads the two whole (a
    4's first stroke left on the 8 beside it leaves a sure 1).
 7. `name_pairs`: in a number, a piece still refused that the judge is sure holds two digits
-   run so deep into each other that no cut leaves two digits (an 0 and a 9 sharing a stroke)
+   run so deep into each other that no cut leaves two digits (a 0 and a 9 sharing a stroke)
    is cut where its halves read most like the pair reader's reading of it whole, and the
    pair reader, sure of both, names them: one refused piece would refuse the whole number.
 
