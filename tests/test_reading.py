@@ -459,7 +459,7 @@ def test_two_digits_no_cut_parts_are_named_by_the_pair_reader(store, monkeypatch
 
 
 def test_a_drawing_of_one_group_is_never_named_by_the_pair_reader(store, monkeypatch):
-    """A letter alone (an H is a 1 and a 4 to the pair reader) stays refused: step 7 only
+    """A letter alone (an H is a 1 and a 4 to the pair reader) stays refused: step 8 only
     names pieces of a number of several groups of ink, and only where the judge is sure."""
     reader, piece = Reader(store, "modern"), _bar(0, 20, 40)
     monkeypatch.setattr(Reader, "judged", lambda self, ink, pieces, looked, answer: looked)

@@ -1,7 +1,7 @@
 """Whole numbers: split a drawing into digits, left to right, and read each one.
 
-Segmentation works on the ink map (`preprocess.ink_map`) in seven steps, each a function a
-test can call (the last four ask the classifier):
+Segmentation works on the ink map (`preprocess.ink_map`) in eight steps, numbered as in
+`docs/reading.md`, each a function a test can call (steps 3-8 ask the classifier):
 
 1. `strokes`: connected pieces of ink (8-connectivity); specks are dropped.
 2. `group_pieces`: pieces that belong to one digit are joined: a 4, 5 or 7 drawn in two or
@@ -14,8 +14,8 @@ test can call (the last four ask the classifier):
    "no cut" and each cut by how sure it is of the pieces ("no cut" is favoured when the
    group is no wider than the number's other digits; a group the judge of step 5 is sure is
    one digit is not cut; where it is sure of two, cuts that bend around the strokes,
-   `ink_paths`, are tried too, and the cut whose halves read as the judge's pair reader reads
-   the group whole is preferred). Each side of a cut is tried again,
+   `ink_paths`, are tried too, and the cut whose halves read as the pair reader of step 6
+   reads the group whole is preferred). Each side of a cut is tried again,
    so three or more touching digits come apart one cut at a time.
 4. `second_look`: in a drawing of several groups, a narrower piece the model refuses (often
    a 1 written into its neighbour) is cut where the model is sure of both halves; one it reads
@@ -25,10 +25,13 @@ test can call (the last four ask the classifier):
    digits" or "not digits"); where it is sure of two, the piece is cut (straight or bent)
    where the model reads both halves as digits. The model's doubt alone cannot tell two
    digits written into each other from a letter: both are refused.
-6. `cut_again`: two neighbours read as digits and cut from one group of ink are cut again,
+6. `pair_reading`: the pair reader (`judge.pair_net`) sees a group the judge is sure holds
+   two digits whole and says which digit is on each side; steps 3, 5 and 7 prefer the cut
+   whose halves the model reads as it does (`disagreement`).
+7. `cut_again`: two neighbours read as digits and cut from one group of ink are cut again,
    seen together, where their halves read as the judge's pair reader reads the two whole (a
    4's first stroke left on the 8 beside it leaves a sure 1).
-7. `name_pairs`: in a number, a piece still refused that the judge is sure holds two digits
+8. `name_pairs`: in a number, a piece still refused that the judge is sure holds two digits
    run so deep into each other that no cut leaves two digits (a 0 and a 9 sharing a stroke)
    is cut where its halves read most like the pair reader's reading of it whole, and the
    pair reader, sure of both, names them: one refused piece would refuse the whole number.
@@ -141,7 +144,7 @@ class Reading:
 class Piece:
     mask: np.ndarray  # bool, the whole image's size
     box: Box
-    named: np.ndarray | None = None  # its digit's probabilities where the pair reader named it (step 7)
+    named: np.ndarray | None = None  # its digit's probabilities where the pair reader named it (step 8)
 
     @property
     def width(self) -> int:
@@ -339,7 +342,7 @@ def several_digits(ink: np.ndarray | NoInk) -> bool:
 
 
 def _named(model: str, said: Prediction, piece: Piece) -> Prediction:
-    """The digit the pair reader named for a piece (step 7), on the 28x28 the model was shown."""
+    """The digit the pair reader named for a piece (step 8), on the 28x28 the model was shown."""
     probabilities = [float(v) for v in piece.named]
     return Prediction(model, int(np.argmax(probabilities)), probabilities, said.image28, said.latency_ms)
 
@@ -470,8 +473,8 @@ class Reader:
         return [min(score) for score in scores]
 
     def pair_reading(self, ink: np.ndarray, piece: Piece) -> np.ndarray | None:
-        """How sure the pair reader, seeing the piece whole, is of each digit on each side
-        ((SIDES, 10)); None without one."""
+        """Step 6: how sure the pair reader, seeing the piece whole, is of each digit on each
+        side ((SIDES, 10)); None without one."""
         pair = judge.shipped(judge.PAIR_NAME)
         return None if pair is None else judge.pair_digits(pair, [_own_ink(ink, piece)])[0]
 
@@ -559,7 +562,7 @@ class Reader:
 
     def cut_again(self, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
                   groups: list[Piece]) -> list[Piece]:
-        """Step 6: two neighbours read as digits and cut from one group of ink (`groups`) are
+        """Step 7: two neighbours read as digits and cut from one group of ink (`groups`) are
         cut again, seen together: a cut that leaves a piece of one digit on the other (a 4's
         first stroke on the 8 beside it, the rest a sure 1) gives way to one whose halves read
         as the pair reader reads the two whole. A refused piece is left to refuse the number,
@@ -589,7 +592,7 @@ class Reader:
 
     def name_pairs(self, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
                    groups: list[Piece]) -> list[Piece]:
-        """Step 7: in a number, a piece the model still refuses and the judge is sure holds two
+        """Step 8: in a number, a piece the model still refuses and the judge is sure holds two
         digits has no cut whose halves the model reads as digits: they share strokes. Rather
         than refuse the whole number, it is cut where its halves read most like the pair
         reader's reading of it whole, and the pair reader names the two, if at least
