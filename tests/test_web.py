@@ -144,6 +144,26 @@ def test_the_static_page_answers_drawn_digits_with_no_server(page, tmp_path):
     page.screenshot(path=tmp_path / "static.png", full_page=True)
 
 
+MARKED_ROWS = """(v) => { const d = document.createElement("div"); d.innerHTML = digitsRender(v);
+  return [...d.querySelectorAll("#compare tr.differs td:first-child")].map((t) => t.textContent); }"""
+
+
+@pytest.mark.browser
+def test_a_tie_never_marks_the_answer_shown_as_reading_it_otherwise(page):
+    """Two models read "2026" and two "2826" (or two say 4 and two 9): the rows marked in red
+    are the two that differ from the answer shown large, whichever model is selected."""
+    names = {"mlp": "MLP", "cnn": "Simple CNN", "lenet5": "LeNet-5", "modern": "Modern CNN"}
+    said = {"mlp": 2826, "cnn": 2026, "lenet5": 2826, "modern": 2026}
+    readings = [{"name": n, "display": d, "text": str(said[n]), "refused": False, "confidence": 0.8, "digits": 4,
+                 "ms": 1.0} for n, d in names.items()]
+    models = [{"name": n, "display": d, "probs": np.eye(10)[4 if said[n] == 2826 else 9].tolist(), "refused": False,
+               "ms": 1.0} for n, d in names.items()]
+    for selected, odd in (("modern", {"MLP", "LeNet-5"}), ("mlp", {"Simple CNN", "Modern CNN"})):
+        for results in ({"mode": "number", "readings": readings}, {"mode": "digit", "models": models}):
+            marked = page.evaluate(MARKED_ROWS, {**results, "selected": selected})
+            assert set(marked) == odd, (selected, results["mode"])
+
+
 def number_pads(n: int, seed: int = 0) -> list[dict]:
     """Numbers of 1-4 template digits on either pad, with its pen, gaps from slightly
     overlapping to half a digit's height."""

@@ -83,7 +83,7 @@ function digitsRender(v, part) {
     var rows = [], verdict;
     if (number) {
       var texts = (v.readings || []).map(function (r) { return r.refused ? "not a digit" : r.text; });
-      var maj = majority(texts);
+      var maj = majority(texts, texts[(v.readings || []).map(function (r) { return r.name; }).indexOf(v.selected)]);
       (v.readings || []).forEach(function (r, i) {
         rows.push([r.display, texts[i] || "–", r.confidence, r.digits + " digit" + (r.digits === 1 ? "" : "s"), r.ms, texts[i] !== maj]);
       });
@@ -92,7 +92,7 @@ function digitsRender(v, part) {
       return table(["model", "reading", "confidence", "digits", "latency"], rows, verdict);
     }
     var said = models.map(function (m) { return m.refused ? "not a digit" : String(argmax(m.probs)); });
-    var m2 = majority(said);
+    var m2 = majority(said, said[models.indexOf(chosen)]);
     models.forEach(function (m, i) {
       var r = ranked(m.probs), other = m.refused ? r[0] : r[1];
       rows.push([m.display, said[i], r[0][1], (m.refused ? "guess " : "") + other[0] + " (" + pct(other[1]) + ")", m.ms, said[i] !== m2]);
@@ -104,9 +104,13 @@ function digitsRender(v, part) {
     return table(["model", "answer", "confidence", "runner-up", "latency"], rows, verdict);
   }
 
-  function majority(xs) {
-    var count = {}, best = null;
-    xs.forEach(function (x) { count[x] = (count[x] || 0) + 1; if (best === null || count[x] > count[best]) best = x; });
+  // What most models say; on a tie, what the answer above says (shown), so that the rows
+  // marked as reading it otherwise never include the model whose answer is shown large.
+  function majority(xs, shown) {
+    var count = {};
+    xs.forEach(function (x) { count[x] = (count[x] || 0) + 1; });
+    var best = shown in count ? shown : xs[0];
+    xs.forEach(function (x) { if (count[x] > count[best]) best = x; });
     return best;
   }
 
