@@ -36,7 +36,8 @@ CSS = web.script("style.css") + """
 .job .track .fill {height:100%; background:var(--color-accent); transition:width .4s}
 .job .status {text-transform:uppercase; font-size:12px; padding:1px 6px; border-radius:4px;
   background:var(--neutral-200)}
-"""
+#why-models .grid-wrap {min-height:0; max-height:none}
+"""  # the last rule: Gradio 6 gives a gallery of height "auto" a 450 px floor; one row of four fits its images
 
 INTRO = ("# ✍️ digits\nDraw a digit, or write a whole number. Four PyTorch models, from a one-layer MLP "
          "to a modern CNN, say what they see, side by side, and say so when it is not a digit. "

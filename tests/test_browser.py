@@ -24,6 +24,7 @@ LOOP_DIGITS = [1, 7, 4, 0, 2, 3, 5, 8, 6, 9]  # templates every model reads the 
 ONE_STROKE = {"1": [(0.5, 0.15), (0.5, 0.85)], "7": [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)],
               "0": [(0.5, 0.15), (0.32, 0.3), (0.3, 0.6), (0.5, 0.85), (0.68, 0.6), (0.68, 0.3), (0.5, 0.15)]}
 MODELS_READY = "() => window.digitsLocal && window.digitsLocal.ready"
+ROW_SLACK_PX = 40  # the every-model gallery may end this far below its one row of pictures
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +284,10 @@ def test_explanation_panel_follows_the_drawing_while_open(page, tmp_path):
     captions = page.locator("#why-models").inner_text()
     for name in ("MLP", "Simple CNN", "LeNet-5", "Modern CNN"):
         assert f"{name}: 4" in captions
+    gap = page.evaluate("""() => { const wrap = document.querySelector('#why-models .grid-wrap');
+        const items = [...wrap.querySelectorAll('.gallery-item')].map((i) => i.getBoundingClientRect().bottom);
+        return wrap.getBoundingClientRect().bottom - Math.max(...items); }""")
+    assert gap < ROW_SLACK_PX  # one row of four, no empty band under it (Gradio's 450 px floor)
     page.screenshot(path=tmp_path / "why.png", full_page=True)
     page.locator("#clear-btn").click()
     wait_text(page, "#why-summary", "Draw a digit")
