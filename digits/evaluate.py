@@ -18,7 +18,7 @@ from digits.recognition.inference import ModelStore
 from digits.recognition.preprocess import Preprocessed
 from digits.training.data import MNISTData, Split, load_split, normalize
 from digits.visitors.store import Drawing, FeedbackStore
-from digits.weights import WeightsError, available_weights, load_model_and_card
+from digits.weights import WeightsError, available_weights, load_model_and_card, runs_of
 
 LATENCY_REPEATS = 50
 THROUGHPUT_BATCH = 1000
@@ -108,7 +108,7 @@ def evaluate_all(data: MNISTData | None, directory=None, timing: bool = True) ->
             parameters=count_parameters(model),
             test_acc=accuracy(model, data.test) if data else card.get("test_accuracy"),
             val_acc=accuracy(model, data.val) if data else card.get("val_accuracy"),
-            train_seconds=card.get("train_seconds"),
+            train_seconds=sum(r.get("train_seconds") or 0 for r in runs_of(card)),  # every run that made them
             ms_per_image=latency_ms(model) if timing else 0.0,
             images_per_second=throughput(model) if timing else 0.0,
         ))

@@ -139,6 +139,23 @@ def read_card(name: str, directory: os.PathLike | str | None = None) -> dict[str
         raise WeightsError(copy, f"unreadable card: {exc}") from None
 
 
+RUN_KEYS = ("date", "command", "train_seconds", "test_accuracy")  # one run of a card's lineage
+
+
+def runs_of(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training runs that made a model's weights, oldest first (`lineage`): a fine-tune
+    starts from the weights before it, so its own command alone does not reproduce them.
+    A card written before cards kept their lineage gives its own run only."""
+    return card.get("lineage") or [{k: card.get(k) for k in RUN_KEYS}]
+
+
+def lineage(card: dict[str, Any], previous: dict[str, Any] | None, finetuned: bool) -> list[dict[str, Any]]:
+    """A new card's lineage: the previous weights' runs, then this one, for a fine-tune; this
+    run alone for weights trained from scratch."""
+    this = {k: card.get(k) for k in RUN_KEYS}
+    return [*runs_of(previous), this] if finetuned and previous else [this]
+
+
 def load_model_and_card(name: str, directory: os.PathLike | str | None = None,
                         device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """The model and the card from one read of its file, so the two always belong together."""

@@ -8,6 +8,7 @@ from digits.evaluate import MISTAKES_SHOWN, MistakeGallery
 from digits.recognition.inference import NOT_A_DIGIT, ModelStore, Prediction
 from digits.synthetic.sketches import DIGIT_ASPECT, app_canvas, draw_strokes, number_canvas, render, writer_strokes
 from digits.training.jobs import JobState
+from digits.weights import read_card, runs_of
 from ui import cards, draw, feedback, pad, state, train, views
 
 
@@ -160,6 +161,22 @@ def test_models_table_lists_every_model(app):
     assert list(table["model"]) == ["MLP", "Simple CNN", "LeNet-5", "Modern CNN"]
     assert all(v.endswith("%") for v in table["test accuracy"])
     assert all(v.startswith("all four together") for v in table["not a digit"])  # the shipped panel
+    modern = table[table["model"] == "Modern CNN"].iloc[0]
+    runs = runs_of(app.store.card("modern"))
+    assert modern["train time"] == f"{sum(r['train_seconds'] for r in runs):.0f} s in {len(runs)} runs"
+    assert modern["reproduce"].split(" && ") == [r["command"] for r in runs]
+
+
+def test_the_shipped_cards_reproduce_their_weights_from_scratch():
+    """Each card's lineage starts with a run from scratch and ends with the run that wrote it;
+    each run after the first is a fine-tune of the one before."""
+    for name in ("mlp", "cnn", "lenet5", "modern"):
+        card = read_card(name)
+        runs = card["lineage"]
+        assert "--finetune" not in runs[0]["command"], name
+        assert all("--finetune" in r["command"] for r in runs[1:]), name
+        assert runs[-1]["command"] == card["command"] and runs[-1]["date"] == card["date"], name
+        assert [r["date"] for r in runs] == sorted(r["date"] for r in runs), name
 
 
 def test_mistakes_gallery_shows_real_errors(app, mnist):

@@ -2,6 +2,7 @@
 
 import json
 import shlex
+from dataclasses import replace
 
 import torch
 
@@ -59,6 +60,21 @@ def test_worse_run_does_not_replace_the_weights(tmp_path, tiny_data):
     assert weights_path("lenet5", tmp_path).read_bytes() == before
     assert second.path is not None and second.path.exists() and "candidates" in str(second.path)
     assert second.card["previous"]["val_accuracy"] == 1.01
+
+
+def test_a_finetunes_card_keeps_the_runs_before_it(tmp_path, tiny_data):
+    """From scratch, the card's lineage is its own run; a fine-tune's is the runs of the weights
+    it started from, then its own: their commands, in order, make the weights from scratch."""
+    cfg = TrainConfig.from_recipe("lenet5", epochs=1, batch_size=64, seed=0, device="cpu", max_batches=3)
+    first = fit_and_save(cfg, tiny_data, tmp_path).card
+    assert first["lineage"] == [{k: first[k] for k in ("date", "command", "train_seconds", "test_accuracy")}]
+    tuned = fit_and_save(replace(cfg, finetune=True), tiny_data, tmp_path, force=True).card
+    assert [r["command"] for r in tuned["lineage"]] == [first["command"], tuned["command"]]
+    assert "--finetune" in tuned["command"] and tuned["lineage"][0] == first["lineage"][0]
+    again = fit_and_save(replace(cfg, finetune=True), tiny_data, tmp_path, force=True).card
+    assert again["lineage"][:2] == tuned["lineage"] and len(again["lineage"]) == 3
+    fresh = fit_and_save(cfg, tiny_data, tmp_path, force=True).card
+    assert len(fresh["lineage"]) == 1  # trained from scratch: nothing before it made these weights
 
 
 def test_card_records_how_the_run_computed(tmp_path, tiny_data):

@@ -12,7 +12,7 @@ from digits.evaluate import score_visitors
 from digits.explain.overlay import confusion_picture
 from digits.models import get_spec, list_models
 from digits.recognition.inference import ModelStore
-from digits.weights import WeightsError
+from digits.weights import WeightsError, runs_of
 
 from .state import AppState
 from .views import MISTAKE_PX, enlarge, mistakes_gallery
@@ -81,13 +81,25 @@ def models_table(store: ModelStore) -> pd.DataFrame:
             "model": spec.display_name,
             "test accuracy": f"{100 * card['test_accuracy']:.2f}%",
             "parameters": f"{card['parameters']:,}",
-            "train time": f"{card['train_seconds']:.0f} s",
+            "train time": train_time(card),
             "date": card["date"][:10],
             "not a digit": refusal_rule(card, panel),
             "architecture": spec.architecture,
-            "reproduce": card["command"],
+            "reproduce": reproduce(card),
         })
     return pd.DataFrame(rows)
+
+
+def train_time(card: dict[str, Any]) -> str:
+    """Every run that made the weights, added up: a fine-tune's own seconds undersell them."""
+    runs = runs_of(card)
+    total = sum(r.get("train_seconds") or 0 for r in runs)
+    return f"{total:.0f} s" + (f" in {len(runs)} runs" if len(runs) > 1 else "")
+
+
+def reproduce(card: dict[str, Any]) -> str:
+    """The commands that make the weights from scratch, in the order they ran."""
+    return " && ".join(r["command"] for r in runs_of(card) if r.get("command"))
 
 
 def visitor_table(app: AppState) -> pd.DataFrame:

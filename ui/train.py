@@ -15,7 +15,7 @@ from digits.training.engine import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, SHIPPED_N
 from digits.training.gpu import fits, on_zerogpu
 from digits.training.jobs import JobState
 
-from .cards import ModelsTab, models_table
+from .cards import ModelsTab, models_table, reproduce
 from .draw import DrawTab
 from .state import AppState
 from .views import model_choices
@@ -163,7 +163,7 @@ def card_markdown(s: JobState) -> str:
                else "kept the previous weights (this run is saved as a candidate)")
     return (f"**{c['display_name']}**: test accuracy **{100 * c['test_accuracy']:.2f}%** (previous: {old}), "
             f"validation {100 * c['val_accuracy']:.2f}%, {c['train_seconds']:.0f} s, best epoch {c['best_epoch']}: "
-            f"{verdict}.\n\nReproduce: `{c['command']}`")
+            f"{verdict}.\n\nReproduce: `{reproduce(c)}`")
 
 
 def wire_train(app: AppState, demo: gr.Blocks, t: TrainTab, draw: DrawTab, models: ModelsTab,

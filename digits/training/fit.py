@@ -31,7 +31,7 @@ from digits.visitors.finetune import (
     with_visitors,
 )
 from digits.visitors.store import FeedbackStore
-from digits.weights import WeightsError, load_model_and_card, read_card, save_weights, weights_dir
+from digits.weights import WeightsError, lineage, load_model_and_card, read_card, save_weights, weights_dir
 
 CANDIDATES_DIR = "candidates"  # runs that did not beat the current weights are kept here
 
@@ -76,7 +76,7 @@ def reproduce_command(cfg: TrainConfig, precision: str | None = None) -> str:
 def build_card(result: TrainResult, test_acc: float, previous: dict[str, Any] | None) -> dict[str, Any]:
     cfg = result.config
     spec = get_spec(cfg.model)
-    return {
+    card = {
         "model": cfg.model,
         "display_name": spec.display_name,
         "description": spec.description,
@@ -99,6 +99,8 @@ def build_card(result: TrainResult, test_acc: float, previous: dict[str, Any] | 
         "previous": None if previous is None else {
             k: previous.get(k) for k in ("val_accuracy", "test_accuracy", "date", "command")},
     }
+    card["lineage"] = lineage(card, previous, cfg.finetune)  # the commands that reproduce it from scratch
+    return card
 
 
 PEN_DIGITS = 1000  # pen-style drawings of MNIST validation digits the threshold also answers to
