@@ -68,7 +68,8 @@ def train_tab(app: AppState, collecting: bool) -> TrainTab:
     msg = gr.Markdown(elem_id="train-msg")
     progress = gr.HTML(progress_html(JobState()), elem_id="train-progress")
     plot = gr.LinePlot(curve_frame(JobState()), x="step", y="value", color="metric", color_map=CURVE_COLOURS,
-                       title="Loss and validation accuracy", height=260, elem_id="train-plot")
+                       title="Loss and validation accuracy", height=260, x_axis_format="~g",  # steps, not 0.000000
+                       elem_id="train-plot")
     card = gr.Markdown(elem_id="train-card")
     gr.Markdown(where_training_runs(app), elem_id="train-where")
     return TrainTab(model, epochs, batch, lr, feedback, finetune, negatives, start_btn, cancel_btn, msg, progress,
