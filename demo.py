@@ -37,7 +37,16 @@ CSS = web.script("style.css") + """
 .job .status {text-transform:uppercase; font-size:12px; padding:1px 6px; border-radius:4px;
   background:var(--neutral-200)}
 #why-models .grid-wrap {min-height:0; max-height:none}
-"""  # the last rule: Gradio 6 gives a gallery of height "auto" a 450 px floor; one row of four fits its images
+#why-models label.float, #why-features label.float {position:static; margin-bottom:4px}
+@media (max-width: 640px) {
+  #why-models .grid-container {grid-template-columns:repeat(2, minmax(0, 1fr))}
+  #why-features .grid-container {grid-template-columns:repeat(3, minmax(0, 1fr))}
+}
+"""
+# The why panel's galleries: Gradio 6 gives a gallery of height "auto" a 450 px floor (one row
+# of four evidence maps fits its row instead); a label floats over the pictures, and over a
+# wrapped label's second line (it sits above them instead); on a phone, four or six columns of
+# at least 100 px run off the screen (two and three fit).
 
 INTRO = ("# ✍️ digits\nDraw a digit, or write a whole number. Four PyTorch models, from a one-layer MLP "
          "to a modern CNN, say what they see, side by side, and say so when it is not a digit. "

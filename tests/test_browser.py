@@ -247,6 +247,25 @@ def test_phone_width_layout_and_answer_under_the_pad(phone, tmp_path):
     pg.screenshot(path=tmp_path / "phone.png", full_page=True)
 
 
+def test_the_why_panel_fits_a_phone(phone, tmp_path):
+    """Every evidence map and feature map lies within the screen's width, under its label."""
+    pg = phone
+    _draw_digit(pg, 4)  # before opening the panel: opening it scrolls the pad out of sight
+    wait_digit(pg, "4", "#answer-line .digit")
+    pg.locator("#why").get_by_text("Why this answer").click()
+    pg.wait_for_function("() => document.querySelectorAll('#why-models img').length >= 4 && "
+                         "document.querySelectorAll('#why-features img').length >= 6", timeout=ANSWER_TIMEOUT_MS)
+    for gallery in ("#why-models", "#why-features"):
+        label, wrap, items = pg.evaluate("""(sel) => { const g = document.querySelector(sel);
+            const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+            return [box(g.querySelector('label')), box(g.querySelector('.grid-wrap')),
+                    [...g.querySelectorAll('.gallery-item')].map(box)]; }""", gallery)
+        assert all(item[2] <= wrap[2] + 1 and item[0] >= wrap[0] - 1 for item in items), gallery
+        assert label[3] <= min(item[1] for item in items), gallery  # the label is not drawn over a picture
+    assert pg.evaluate("() => document.documentElement.scrollWidth") <= 400
+    pg.screenshot(path=tmp_path / "phone-why.png", full_page=True)
+
+
 def test_the_pen_is_the_same_at_every_screen_width(browser, app_url):
     """The pad scales with the screen and so does its pen: a stroke covers the same share."""
     widths = []
