@@ -164,7 +164,20 @@ def test_models_table_lists_every_model(app):
     modern = table[table["model"] == "Modern CNN"].iloc[0]
     runs = runs_of(app.store.card("modern"))
     assert modern["train time"] == f"{sum(r['train_seconds'] for r in runs):.0f} s in {len(runs)} runs"
-    assert modern["reproduce"].split(" && ") == [r["command"] for r in runs]
+    script = cards.reproduce_script(app.store).split("\n\n")
+    heads = [f"# {m}: {t}" for m, t in zip(table["model"], table["train time"])]
+    assert [block.splitlines()[0] for block in script] == heads
+    assert script[-1].splitlines()[1:] == [r["command"] for r in runs]  # the modern CNN's, in the order they ran
+
+
+def test_the_commands_follow_the_models_table(app):
+    """New weights refresh the models table; its change refreshes the commands under it."""
+    blocks = demo.build_app(app)
+    names = {block._id: getattr(block, "elem_id", None) for block in blocks.blocks.values()}
+    fns = [f for f in blocks.fns.values()
+           if any(names.get(t[0]) == "models-table" and t[1] == "change" for t in f.targets)]
+    assert [[names[o._id] for o in f.outputs] for f in fns] == [["models-commands"]]
+    assert fns[0].fn() == cards.reproduce_script(app.store)
 
 
 def test_the_shipped_cards_reproduce_their_weights_from_scratch():

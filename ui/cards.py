@@ -21,6 +21,7 @@ from .views import MISTAKE_PX, enlarge, mistakes_gallery
 @dataclass
 class ModelsTab:
     table: gr.Dataframe
+    commands: gr.Code
     pick: gr.Dropdown
     show_btn: gr.Button
     gallery: gr.Gallery
@@ -30,13 +31,16 @@ class ModelsTab:
 
 
 # Wide enough that no heading breaks inside a word; the long columns wrap (model, test accuracy,
-# parameters, train time, date, not a digit, architecture, reproduce).
-MODELS_TABLE_WIDTHS = ["120px", "130px", "120px", "110px", "115px", "270px", "400px", "440px"]
+# parameters, train time, date, not a digit, architecture).
+MODELS_TABLE_WIDTHS = ["120px", "130px", "120px", "150px", "115px", "270px", "400px"]
 
 
 def models_tab(app: AppState, default: str | None) -> ModelsTab:
     table = gr.Dataframe(models_table(app.store), interactive=False, wrap=True, elem_id="models-table",
                          column_widths=MODELS_TABLE_WIDTHS)
+    with gr.Accordion("The commands that made these weights, from scratch", open=False):
+        commands = gr.Code(reproduce_script(app.store), language="shell", interactive=False, show_label=False,
+                           elem_id="models-commands")
     gr.Markdown("**On visitors' own handwriting**: each model scored on the drawings visitors labelled, "
                 "only those stored after the last one its weights trained on (95% Wilson interval).")
     visitors = gr.Dataframe(visitor_table(app), interactive=False, elem_id="visitor-table")
@@ -50,7 +54,7 @@ def models_tab(app: AppState, default: str | None) -> ModelsTab:
                              format="png", interactive=False, elem_id="visitor-confusion")
         visitor_gallery = gr.Gallery(label="Visitors' drawings it gets wrong", columns=4, height="auto",
                                      elem_id="visitor-mistakes")
-    return ModelsTab(table, pick, show_btn, gallery, visitors, confusion, visitor_gallery)
+    return ModelsTab(table, commands, pick, show_btn, gallery, visitors, confusion, visitor_gallery)
 
 
 def refusal_rule(card: dict[str, Any], panel: bool = False) -> str:
@@ -74,8 +78,7 @@ def models_table(store: ModelStore) -> pd.DataFrame:
         except WeightsError as exc:
             rows.append({"model": spec.display_name, "test accuracy": f"unavailable: {exc.reason}",
                          "parameters": "", "train time": "", "date": "", "not a digit": "",
-                         "architecture": spec.architecture,
-                         "reproduce": ""})
+                         "architecture": spec.architecture})
             continue
         rows.append({
             "model": spec.display_name,
@@ -85,7 +88,6 @@ def models_table(store: ModelStore) -> pd.DataFrame:
             "date": card["date"][:10],
             "not a digit": refusal_rule(card, panel),
             "architecture": spec.architecture,
-            "reproduce": reproduce(card),
         })
     return pd.DataFrame(rows)
 
@@ -100,6 +102,21 @@ def train_time(card: dict[str, Any]) -> str:
 def reproduce(card: dict[str, Any]) -> str:
     """The commands that make the weights from scratch, in the order they ran."""
     return " && ".join(r["command"] for r in runs_of(card) if r.get("command"))
+
+
+def reproduce_script(store: ModelStore) -> str:
+    """Every model's commands, one per line under a comment naming it: the table's rows stay
+    short, and a learner copies the lot."""
+    blocks = []
+    for name in list_models():
+        try:
+            card = store.card(name)
+        except WeightsError as exc:
+            blocks.append(f"# {get_spec(name).display_name}: no weights ({exc.reason})")
+            continue
+        head = f"# {get_spec(name).display_name}: {train_time(card)}"
+        blocks.append("\n".join([head] + [r["command"] for r in runs_of(card) if r.get("command")]))
+    return "\n\n".join(blocks) + "\n"
 
 
 def visitor_table(app: AppState) -> pd.DataFrame:
@@ -129,6 +146,7 @@ def visitor_views(app: AppState, name: str):
 
 
 def wire_models(app: AppState, m: ModelsTab) -> None:
+    m.table.change(lambda: reproduce_script(app.store), None, [m.commands], api_visibility="private")  # new weights
     def show_mistakes(name: str):
         try:
             return mistakes_gallery(app.mistakes.get(name))
