@@ -164,6 +164,25 @@ def test_a_tie_never_marks_the_answer_shown_as_reading_it_otherwise(page):
             assert set(marked) == odd, (selected, results["mode"])
 
 
+@pytest.mark.browser
+def test_a_refused_number_shows_no_confidence(page):
+    """A number with a piece that is no digit is claimed by no model: its confidence cell is a
+    dash, not 0.0% (which reads as "sure it is not a digit"); a read number keeps its bar."""
+    readings = [{"name": "mlp", "display": "MLP", "text": None, "refused": True, "confidence": 0.0, "digits": 3,
+                 "ms": 1.0},
+                {"name": "modern", "display": "Modern CNN", "text": "245", "refused": False, "confidence": 0.8,
+                 "digits": 3, "ms": 1.0}]
+    cells = page.evaluate("""(v) => { const d = document.createElement("div"); d.innerHTML = digitsRender(v);
+        return [...d.querySelectorAll("#compare td.conf")].map((t) => t.textContent); }""",
+                          {"mode": "number", "readings": readings, "selected": "modern"})
+    assert cells == ["–", "80.0%"]
+    everyone = [{**r, "text": None, "refused": True, "confidence": 0.0} for r in readings]
+    verdict = page.evaluate("""(v) => { const d = document.createElement("div"); d.innerHTML = digitsRender(v);
+        return d.querySelector(".verdict").textContent; }""",
+                            {"mode": "number", "readings": everyone, "selected": "modern"})
+    assert verdict == "No model reads a number here."  # not "All models read the same number."
+
+
 def number_pads(n: int, seed: int = 0) -> list[dict]:
     """Numbers of 1-4 template digits on either pad, with its pen, gaps from slightly
     overlapping to half a digit's height."""

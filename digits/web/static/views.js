@@ -85,9 +85,10 @@ function digitsRender(v, part) {
       var texts = (v.readings || []).map(function (r) { return r.refused ? "not a digit" : r.text; });
       var maj = majority(texts, texts[(v.readings || []).map(function (r) { return r.name; }).indexOf(v.selected)]);
       (v.readings || []).forEach(function (r, i) {
-        rows.push([r.display, texts[i] || "–", r.confidence, r.digits + " digit" + (r.digits === 1 ? "" : "s"), r.ms, texts[i] !== maj]);
+        rows.push([r.display, texts[i] || "–", r.refused ? null : r.confidence, r.digits + " digit" + (r.digits === 1 ? "" : "s"), r.ms, texts[i] !== maj]);
       });
-      verdict = !texts.length ? "" : rows.every(function (x) { return !x[5]; }) ? "All models read the same number." :
+      verdict = !texts.length ? "" : rows.every(function (x) { return !x[5]; }) ?
+        (maj === "not a digit" ? "No model reads a number here." : "All models read the same number.") :
         "The models disagree: " + rows.filter(function (x) { return x[5]; }).length + " of " + rows.length + " read it otherwise.";
       return table(["model", "reading", "confidence", "digits", "latency"], rows, verdict);
     }
@@ -114,14 +115,20 @@ function digitsRender(v, part) {
     return best;
   }
 
+  // A confidence as a bar in its cell; none for a number no model claims (a piece is not a digit).
+  function confCell(p) {
+    if (p === null) return "<td class='conf'>–</td>";
+    var w = (100 * p).toFixed(1);
+    return "<td class='conf' style='background:linear-gradient(90deg, rgba(99,102,241,.25) " + w + "%, transparent " + w + "%)'>" + w + "%</td>";
+  }
+
   function table(head, rows, verdict) {
     if (v.empty || !rows.length) return "<div class='compare empty'>Every model's answer appears here as you draw.</div>";
     return "<div class='compare'><div class='verdict'>" + verdict + "</div><table id='compare'><thead><tr>" +
       head.map(function (h) { return "<th>" + h + "</th>"; }).join("") + "</tr></thead><tbody>" +
       rows.map(function (x) {
         return "<tr class='" + (x[5] ? "differs" : "") + "'><td>" + esc(x[0]) + "</td><td class='said'>" + esc(x[1]) +
-          "</td><td class='conf' style='background:linear-gradient(90deg, rgba(99,102,241,.25) " + (100 * x[2]).toFixed(1) +
-          "%, transparent " + (100 * x[2]).toFixed(1) + "%)'>" + (100 * x[2]).toFixed(1) + "%</td><td>" + esc(x[3]) +
+          "</td>" + confCell(x[2]) + "<td>" + esc(x[3]) +
           "</td><td>" + Number(x[4]).toFixed(2) + " ms</td></tr>";
       }).join("") + "</tbody></table></div>";
   }
