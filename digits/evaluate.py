@@ -43,9 +43,11 @@ def predict_logits(model: nn.Module, images: torch.Tensor, device: torch.device 
 
 
 def accuracy(model: nn.Module, split: Split, device: torch.device | None = None, bf16: bool = False) -> float:
-    """Share of the split classified correctly, in [0, 1]."""
+    """Share of the split classified correctly, in [0, 1]: right / total in Python's floats, so
+    it equals the figure a card stores (a float32 mean made 4962/5000 0.99239999 < 0.9924, and
+    a run exactly as good as the current weights was turned away)."""
     logits = predict_logits(model, split.images, device, bf16=bf16)
-    return (logits.argmax(1) == split.labels.cpu()).float().mean().item()
+    return int((logits.argmax(1) == split.labels.cpu()).sum()) / len(split.labels)
 
 
 @torch.inference_mode()
