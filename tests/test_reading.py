@@ -20,6 +20,7 @@ from digits.recognition.reading import (
     Piece,
     Reader,
     attach_fragments,
+    digit_groups,
     group_pieces,
     ink_paths,
     prepare,
@@ -92,6 +93,23 @@ def test_several_digits_in_one_piece_of_ink_come_apart_one_cut_at_a_time(store, 
     image = number_canvas(text, gap=-0.1)  # every digit overlaps the next: all of it is one piece
     assert len(strokes(ink_map(image))) == 1
     assert read(image, "modern", store).text == text
+
+
+def test_a_letter_the_judge_is_sure_is_no_digit_is_not_cut_into_digits(store):
+    """An X written alone in number mode, 1.2 times as wide as tall: cut down the middle its
+    halves read "75", surely; the judge is sure it is no digit, so it stays whole and refused.
+    "7777" written in one piece is wider than two digits: cut as before (the test above)."""
+    from digits.recognition.strokes import NUMBER_PAD, NUMBER_PEN_PX
+
+    w, h = NUMBER_PAD
+    x = [[(0.35, 0.25), (0.65, 0.75)], [(0.65, 0.25), (0.35, 0.75)]]
+    pad = {"strokes": [[[u * w, v * h] for u, v in s] for s in x], "width": w, "height": h, "pen": NUMBER_PEN_PX}
+    reader, ink = Reader(store, "modern"), ink_map(pad)
+    (group,) = digit_groups(ink)
+    assert 1.0 < group.aspect < 1.5 and reader.judge_is_sure(ink, [group], judge.OTHER) == [(True,)]
+    assert len(reader.best_cut(ink, group, reader.one_digit_score(ink, group, 0))) == 2  # a cut would win
+    assert len(reader.split_touching(ink, group)) == 1
+    assert read(pad, "modern", store).reason == NOT_A_DIGIT
 
 
 def test_touching_digits_are_cut_where_the_classifier_is_surest(store):

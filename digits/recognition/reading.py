@@ -412,11 +412,14 @@ class Reader:
         """Step 3: one digit, or two that touch, whichever the classifier is surer of. A cut must
         leave two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit).
         `neighbour_width`: the widest other group of the number (0 when there is none). A group
-        the judge is sure is one digit (a wide 0, 4 or 7) is not cut."""
-        if piece.aspect < self.rules.cuts.touching_aspect:
+        the judge is sure is one digit (a wide 0, 4 or 7) is not cut, nor one no wider than two
+        digits that it is sure is no digit (an X, whose halves read "75"): it learned one or two
+        digits, so a wider group is not its to refuse ("7777" written in one piece)."""
+        c = self.rules.cuts
+        if piece.aspect < c.touching_aspect:
             return [piece]
-        one, two = self.judge_is_sure(ink, [piece], judge.ONE, judge.TWO)[0]
-        if one:
+        one, two, other = self.judge_is_sure(ink, [piece], judge.ONE, judge.TWO, judge.OTHER)[0]
+        if one or (other and piece.aspect <= c.three_aspect):
             return [piece]
         return self.best_cut(ink, piece, self.one_digit_score(ink, piece, neighbour_width), bend=two)
 
