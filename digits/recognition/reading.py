@@ -13,10 +13,10 @@ Segmentation works on the ink map (`preprocess.ink_map`) in eight steps, numbere
    candidate cuts are the columns with the least ink, and the classifier picks between
    "no cut" and each cut by how sure it is of the pieces ("no cut" is favoured when the
    group is no wider than the number's other digits; a group the judge of step 5 is sure is
-   one digit is not cut; where it is sure of two, cuts that bend around the strokes,
-   `ink_paths`, are tried too, and the cut whose halves read as the pair reader of step 6
-   reads the group whole is preferred). Each side of a cut is tried again,
-   so three or more touching digits come apart one cut at a time.
+   one digit, or no digit (an X, no wider than two digits), is not cut; where it is sure of
+   two, cuts that bend around the strokes, `ink_paths`, are tried too, and the cut whose
+   halves read as the pair reader of step 6 reads the group whole is preferred). Each side
+   of a cut is tried again, so three or more touching digits come apart one cut at a time.
 4. `second_look`: in a drawing of several groups, a narrower piece the model refuses (often
    a 1 written into its neighbour) is cut where the model is sure of both halves; one it reads
    but doubts (two digits leaning into each other) where it is far surer of the halves.
