@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -261,7 +262,24 @@ def cmd_predict(args) -> int:
             else:
                 row.update(result[name].as_dict(), file=file)
             _print_row(row, args.json)
+        if not args.json and _all_refused(result) and _several_digits(file):
+            print(f"{file}\tseveral digits side by side? `python -m digits read` reads numbers", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _all_refused(result) -> bool:
+    return not isinstance(result, str) and all(p.reason == "not a digit" for p in result.values())
+
+
+def _several_digits(file: str) -> bool:
+    """The app's "Several digits?" hint: groups of ink side by side (the reader's first steps)."""
+    from digits.recognition.preprocess import ink_map
+    from digits.recognition.reading import several_digits
+
+    try:
+        return several_digits(ink_map(file))
+    except (ValueError, OSError):
+        return False
 
 
 def _print_row(row: dict, as_json: bool) -> None:
@@ -328,7 +346,9 @@ def cmd_explain(args) -> int:
                 pictures["features"] = feature_sheet(e.features)
             for kind, rgb in pictures.items():
                 Image.fromarray(rgb).save(f"{stem}.{kind}.png")
-            print(f"{file}\t{name}\t{e.digit} (runner-up {e.runner_up})\t{stem}.{{{','.join(pictures)}}}.png")
+            said = f"not a digit (best guess {e.digit}" if e.refused else f"{e.digit} ("
+            print(f"{file}\t{name}\t{said}{', ' if e.refused else ''}runner-up {e.runner_up})"
+                  f"\t{stem}.{{{','.join(pictures)}}}.png")
     return 1 if failed else 0
 
 
@@ -471,3 +491,6 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `... | head`: the reader left; say nothing more (Python's documented way)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -96,3 +96,50 @@ def test_predict_a_folder_with_workers_matches_the_library_in_order(tmp_path):
         assert max(abs(a - b) for a, b in zip(row["probabilities"], expected.probabilities)) < 1e-4
     glob_rows = run_cli("predict", "--model", "lenet5", "--json", str(tmp_path / "00*.png")).stdout.splitlines()
     assert [json.loads(r)["file"] for r in glob_rows] == [f for f in files if "/00" in f]
+
+
+def test_predict_on_a_number_points_to_read(tmp_path, capsys):
+    """A number given to `predict` is refused by every model; the text output says where
+    numbers are read, as the app's "Several digits?" hint does. JSON lines stay JSON only."""
+    from digits.cli import main
+    from digits.synthetic.sketches import number_canvas
+
+    number, one = tmp_path / "number.png", tmp_path / "one.png"
+    Image.fromarray(number_canvas("2026", (800, 400))).save(number)
+    Image.fromarray(render(7, canvas=300, brush=14, variant=0)).save(one)
+    assert main(["predict", "--model", "all", str(number), str(one)]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("not a digit") == 4 and "several digits" not in out
+    assert f"{number}\tseveral digits side by side?" in err and str(one) not in err
+    assert main(["predict", "--model", "all", "--json", str(number)]) == 0
+    assert "several digits" not in capsys.readouterr().err
+
+
+def test_explain_says_when_it_explains_a_best_guess(tmp_path, capsys):
+    """The maps of a refused drawing explain the model's best guess, and the line says so."""
+    from digits.cli import main
+    from digits.synthetic.sketches import number_canvas
+
+    number, one = tmp_path / "number.png", tmp_path / "one.png"
+    Image.fromarray(number_canvas("2026", (800, 400))).save(number)
+    Image.fromarray(render(7, canvas=300, brush=14, variant=0)).save(one)
+    assert main(["explain", "--model", "modern", "--out", str(tmp_path / "why"), str(number), str(one)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "\tmodern\tnot a digit (best guess " in lines[0] and ", runner-up " in lines[0]
+    assert "\tmodern\t7 (runner-up " in lines[1]
+    assert (tmp_path / "why" / "number.modern.drawing.png").exists()
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_no_traceback(tmp_path):
+    """`python -m digits predict ... | head -1`: the reader closes the pipe; no traceback."""
+    import subprocess as sp
+
+    for k in range(40):
+        Image.fromarray(render(k % 10, canvas=120, brush=8, variant=0)).save(tmp_path / f"d{k:02d}.png")
+    proc = sp.Popen([sys.executable, "-m", "digits", "predict", "--model", "all", "--json", "--workers", "1",
+                     str(tmp_path)], cwd=ROOT, stdout=sp.PIPE, stderr=sp.PIPE)
+    assert proc.stdout.read(1) == b"{"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
