@@ -63,6 +63,16 @@ def test_labels_numbers_and_not_a_digit(tmp_path):
     assert store.ids(first) == set(rest) and store.ids(first - 1, first) == {first}  # ids alone, as a sync asks
 
 
+def test_stats_count_labels_and_say_when_in_utc(tmp_path):
+    store = fb.FeedbackStore(tmp_path)
+    assert store.stats()["first"] is None and store.stats()["drawings"] == 0
+    store.add(b"png", None, "3", {}, "a", now=1_800_000_000)  # 2027-01-15 08:00:00 UTC
+    store.add(b"png", None, "3", {}, "b", now=1_800_003_600)
+    stats = store.stats()
+    assert (stats["drawings"], stats["sessions"], stats["labels"]) == (2, 2, {"3": 2})
+    assert (stats["first"], stats["last"]) == ("2027-01-15T08:00:00+00:00", "2027-01-15T09:00:00+00:00")
+
+
 def test_a_session_is_capped_per_hour(tmp_path):
     store = fb.FeedbackStore(tmp_path)
     t0 = 1_000_000.0

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,10 @@ def _pack(image28: np.ndarray | None) -> bytes | None:
     if image28 is None:
         return None
     return (np.clip(image28, 0, 1) * 255).round().astype(np.uint8).tobytes()
+
+
+def _iso(created: float | None) -> str | None:
+    return None if created is None else datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="seconds")
 
 
 def _unpack(blob: bytes | None) -> np.ndarray | None:
@@ -232,12 +237,13 @@ class FeedbackStore:
         return {row[0] for row in self._connection().execute(query, params)}
 
     def stats(self) -> dict[str, Any]:
+        """Counts, and the first and last drawing's time as ISO 8601 UTC (None when empty)."""
         conn = self._connection()
         labels = dict(conn.execute("SELECT label, COUNT(*) FROM drawings GROUP BY label ORDER BY label"))
         first, last, sessions = conn.execute(
             "SELECT MIN(created), MAX(created), COUNT(DISTINCT session) FROM drawings").fetchone()
         return {"drawings": sum(labels.values()), "sessions": sessions, "labels": labels,
-                "first": first, "last": last, "path": str(self.path)}
+                "first": _iso(first), "last": _iso(last), "path": str(self.path)}
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
