@@ -7,7 +7,8 @@ height (within 10%), a slightly wavy baseline, gaps from slightly overlapping bo
 (between the boxes of the strokes, or of the ink as the issue's held-out numbers; with the
 bench's pens or the app's 28 px brush); and for numbers of 2-5 pen-template digits written
 the same way, on this canvas, on the app's square sketchpad with each of its brushes (one
-digit drawn large; a number's finer pen), and on number mode's pad, twice as wide, with its pen.
+digit drawn large; a number's finer pen), and on number mode's pad, twice as wide, with its pen;
+the last two also as the pad's strokes, as the app reads them (their order is step 9's).
 Last, letters written in number mode (the letter templates by new writers, and letters in
 fonts no training run uses, traced with a pen): how many the reader refuses, instead of
 reading slices of them as digits.
@@ -67,6 +68,16 @@ def template_number(rng: np.random.Generator, canvas: tuple[int, int] = CANVAS, 
     glyphs = [writer_glyph(int(d), rng) for d in text]
     image, _, layers = write_number(glyphs, rng, canvas, GAP_RANGE, brush_px, ink_gaps)
     return image, text, layers
+
+
+def template_pad(rng: np.random.Generator, canvas: tuple[int, int], pen: float) -> tuple[dict, str, list[np.ndarray]]:
+    """`template_number`'s number (the same for the same rng) as the pad sends it: its strokes in
+    the order drawn, the pad's size and pen. The reader gets their order (`docs/reading.md` step 9)."""
+    drawn: list = []
+    text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
+    glyphs = [writer_glyph(int(d), rng) for d in text]
+    _, _, layers = write_number(glyphs, rng, canvas, GAP_RANGE, pen, False, strokes_out=drawn)
+    return {"strokes": drawn, "width": canvas[0], "height": canvas[1], "pen": pen}, text, layers
 
 
 def report(name: str, make: Callable[[], tuple[np.ndarray, str, list[np.ndarray]]], n: int,
@@ -133,6 +144,11 @@ def read_numbers(n: int, store: ModelStore) -> None:
     # Where a visitor writes a number: number mode's pad, twice as wide as tall, and its pen.
     report(f"the number pad, {NUMBER_PAD[0]}x{NUMBER_PAD[1]}, its pen",
            partial(template_number, np.random.default_rng(TEMPLATE_SEED), NUMBER_PAD, NUMBER_PEN_PX), n, store)
+    # The same numbers as the app reads them: the pad's strokes, in the order they were drawn.
+    pads = (("app canvas, number brush", APP_CANVAS), (f"the number pad, {NUMBER_PAD[0]}x{NUMBER_PAD[1]}", NUMBER_PAD))
+    for name, canvas in pads:
+        same_writers = np.random.default_rng(TEMPLATE_SEED)
+        report(f"{name}, the pad's strokes", partial(template_pad, same_writers, canvas, NUMBER_PEN_PX), n, store)
 
 
 def refuse_letters(n: int, store: ModelStore) -> None:

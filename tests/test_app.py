@@ -6,7 +6,15 @@ import pytest
 import demo
 from digits.evaluate import MISTAKES_SHOWN, MistakeGallery
 from digits.recognition.inference import NOT_A_DIGIT, ModelStore, Prediction
-from digits.synthetic.sketches import DIGIT_ASPECT, app_canvas, draw_strokes, number_canvas, render, writer_strokes
+from digits.synthetic.sketches import (
+    DIGIT_ASPECT,
+    app_canvas,
+    draw_strokes,
+    number_canvas,
+    render,
+    writer_glyph,
+    writer_strokes,
+)
 from digits.training.jobs import JobState
 from digits.weights import read_card, runs_of
 from ui import cards, draw, feedback, pad, state, train, views
@@ -93,6 +101,17 @@ def test_number_mode_reads_every_models_number(app):
     assert results["picture"].startswith("data:image/png;base64,")
     assert views.shown_label(results) == "305"
     assert draw.classify(app, pad.empty_pad(views.A_NUMBER), "modern", views.A_NUMBER)["mode"] == "number"
+
+
+def test_number_mode_reads_the_pads_strokes_in_their_order(app):
+    """The page sends number mode's strokes; the reader gets them, not only their picture: a 1
+    written into the 3 before it is one piece of ink, parted by the order it was drawn in."""
+    from tests.test_reading import _pad_number
+
+    rng = np.random.default_rng(0)
+    strokes = _pad_number([writer_glyph(3, rng), writer_glyph(1, rng)], overlap=0.25)
+    results = draw.classify(app, strokes, "modern", views.A_NUMBER)
+    assert [r["text"] for r in results["readings"]] == ["31"] * 4
 
 
 def test_number_mode_names_the_piece_that_is_not_a_digit(app):

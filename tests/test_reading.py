@@ -487,3 +487,68 @@ def test_a_drawing_of_one_group_is_never_named_by_the_pair_reader(store, monkeyp
     named = reader.name_pairs(ink, pieces, [_said(None)], groups=number)
     assert len(named) == 2 and all(p is piece for p in named)
     assert reader.name_pairs(ink, pieces, [_said(3)], groups=number) is pieces  # read: never asked
+
+
+def _pad_number(glyphs, overlap: float, size: float = 200, top: float = 68, left: float = 150) -> dict:
+    """Glyphs (strokes in units of their height) written left to right on number mode's pad,
+    each box overlapping the one before by `overlap` of the height: the pad's value, strokes
+    in the order a writer draws them."""
+    from digits.recognition.strokes import NUMBER_PAD, NUMBER_PEN_PX
+
+    strokes, x = [], left
+    for glyph in glyphs:
+        strokes += [[[x + u * size, top + v * size] for u, v in s] for s in glyph]
+        x += (max(u for s in glyph for u, _ in s) - overlap) * size
+    return {"strokes": strokes, "width": NUMBER_PAD[0], "height": NUMBER_PAD[1], "pen": NUMBER_PEN_PX}
+
+
+def test_the_pads_strokes_part_a_1_written_into_the_digit_before_it(store):
+    """Step 9: a 1 written into the 3 before it is one piece of ink, read as a sure 3 from the
+    picture alone; the pad's strokes, in the order drawn, part it into 3 and 1."""
+    rng = np.random.default_rng(0)
+    pad = _pad_number([writer_glyph(3, rng), writer_glyph(1, rng)], overlap=0.25)
+    ink = ink_map(pad)
+    assert len(digit_groups(ink)) == 1 and read(ink, "modern", store).text == "3"  # the ink alone
+    assert read(pad, "modern", store).text == "31"
+    assert {r.text for r in read_all(pad, store).values()} == {"31"}  # every model reads the parted pieces
+    pieces = Reader(store, "modern").segment(ink, reading.pad_of(pad))
+    assert [p.own is not None for p in pieces] == [True, True] and pieces[0].box[0] < pieces[1].box[0]
+
+
+@pytest.mark.parametrize("digit", [4, 5, 7])
+def test_a_digit_written_in_several_strokes_is_not_parted(store, digit):
+    """A 4, 5 or 7 drawn in two strokes, alone and after another digit, reads as one digit:
+    its strokes' parts are not two sure digits as tall as it."""
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        glyph = writer_glyph(digit, rng)
+        if len(glyph) < 2:
+            continue
+        for glyphs, text in (([glyph], str(digit)), ([writer_glyph(8, rng), glyph], f"8{digit}")):
+            pad = _pad_number(glyphs, overlap=-0.1)
+            if read(ink_map(pad), "modern", store).text == text:  # read right from the ink alone ...
+                assert read(pad, "modern", store).text == text  # ... and from the strokes
+
+
+def test_a_letter_between_digits_is_not_parted_into_strokes(store):
+    """An X between two digits is two strokes, each a 1 to the model: not parted (the judge is
+    sure it is no digit; its strokes are not side by side in the order drawn), so refused."""
+    rng = np.random.default_rng(4)
+    glyphs = [writer_glyph(2, rng), negatives.letter_strokes("X", rng), writer_glyph(5, rng)]
+    pad = _pad_number(glyphs, overlap=0.0, size=150)
+    reader, ink = Reader(store, "modern"), ink_map(pad)
+    pieces = reader.segment(ink)
+    said = reader.predict(prepare(ink, pieces))
+    assert len(pieces) == 3 and said[1].digit is None
+    assert reader.part_by_strokes(ink, pieces, said, digit_groups(ink), reading.pad_of(pad)) is pieces
+    assert read(pad, "modern", store).reason == NOT_A_DIGIT
+
+
+def test_a_strokes_centre_line_is_dense_and_ends_where_it_does():
+    """Step 9 asks which piece holds a stroke along its whole line, not only at its points."""
+    from digits.recognition.strokes import centre_line
+
+    line = centre_line(np.array([[0.0, 0.0], [30.0, 40.0], [30.0, 45.0]]))
+    assert np.allclose(line[0], [0, 0]) and np.allclose(line[-1], [30, 45])
+    assert np.hypot(*np.diff(line, axis=0).T).max() <= 1.0 + 1e-9 and len(line) >= 55
+    assert np.allclose(centre_line(np.array([[5.0, 6.0]])), [[5.0, 6.0]])  # a dot is its point

@@ -21,7 +21,7 @@ from digits import web
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec
 from digits.recognition.inference import NOT_A_DIGIT
 from digits.recognition.preprocess import ImageInputError, ink_map, preprocess, preprocess_ink
-from digits.recognition.reading import read_ink_all, several_digits
+from digits.recognition.reading import pad_of, read_ink_all, several_digits
 from digits.recognition.strokes import StrokesError
 
 from .pad import PADS, REPAINT, DrawingPad, empty_pad, results_template
@@ -154,7 +154,7 @@ def classify(app: AppState, drawing: Any, model: str | None, mode: str = ONE_DIG
     try:
         ink = None if strokes and mode != A_NUMBER else ink_map(drawing)
         if mode == A_NUMBER:
-            return number_results(read_ink_all(ink, app.store), ink, model)
+            return number_results(read_ink_all(ink, app.store, pad_of(drawing)), ink, model)
         preds = app.store.classify_all(preprocess(drawing) if strokes else preprocess_ink(ink))
         chosen = preds.get(model or "") or next(iter(preds.values()), None)
         refused = chosen is not None and chosen.reason == NOT_A_DIGIT

@@ -1,7 +1,7 @@
 """Whole numbers: split a drawing into digits, left to right, and read each one.
 
-Segmentation works on the ink map (`preprocess.ink_map`) in eight steps, numbered as in
-`docs/reading.md`, each a function a test can call (steps 3-8 ask the classifier):
+Segmentation works on the ink map (`preprocess.ink_map`) in nine steps, numbered as in
+`docs/reading.md`, each a function a test can call (steps 3-9 ask the classifier):
 
 1. `strokes`: connected pieces of ink (8-connectivity); specks are dropped.
 2. `group_pieces`: pieces that belong to one digit are joined: a 4, 5 or 7 drawn in two or
@@ -35,6 +35,9 @@ Segmentation works on the ink map (`preprocess.ink_map`) in eight steps, numbere
    run so deep into each other that no cut leaves two digits (a 0 and a 9 sharing a stroke)
    is cut where its halves read most like the pair reader's reading of it whole, and the
    pair reader, sure of both, names them: one refused piece would refuse the whole number.
+9. `part_by_strokes`: where the drawing is the pad's strokes, a piece of several strokes is
+   parted between two of them, in the order drawn, where both parts read as sure digits: a
+   1 written into the 3 before it is one piece of ink but a stroke of its own.
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads as `predict` reads it (unless the model refuses or doubts it and
@@ -45,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -55,6 +58,7 @@ from digits.models import DEFAULT_MODEL, get_spec
 from digits.recognition import judge
 from digits.recognition.inference import EMPTY, NOT_A_DIGIT, ModelStore, Prediction, default_store, pinned_threads
 from digits.recognition.preprocess import BBOX_LEVEL, NoInk, Preprocessed, ink_map, normalize_ink
+from digits.recognition.strokes import Strokes, centre_line, parse_strokes, render_some
 from digits.recognition.trust import Trust
 
 
@@ -107,12 +111,22 @@ class LookRules:
 
 
 @dataclass(frozen=True)
+class StrokeRules:
+    """Step 9: the pad's strokes, in the order they were drawn, part digits whose ink runs together."""
+
+    share: float = 0.3  # a stroke belongs to the piece holding most of its line, if at least this share
+    sure: float = 0.99  # both parts must read as digits at least this sure (each as tall as a cut's sides)
+    most: int = 6  # a piece of more strokes is not parted: two digits are seldom more than six strokes
+
+
+@dataclass(frozen=True)
 class Rules:
     """Every tuned number of the reader, by step; docs/reading.md says which figure chose each."""
 
     pieces: PieceRules = field(default_factory=PieceRules)
     cuts: CutRules = field(default_factory=CutRules)
     looks: LookRules = field(default_factory=LookRules)
+    strokes: StrokeRules = field(default_factory=StrokeRules)
 
 
 RULES = Rules()
@@ -145,6 +159,7 @@ class Piece:
     mask: np.ndarray  # bool, the whole image's size
     box: Box
     named: np.ndarray | None = None  # its digit's probabilities where the pair reader named it (step 8)
+    own: np.ndarray | None = None  # its own strokes' ink, where the pad's strokes parted it from a neighbour (step 9)
 
     @property
     def width(self) -> int:
@@ -318,11 +333,33 @@ def prepare(ink: np.ndarray, pieces: list[Piece]) -> list[Preprocessed]:
 
 def _own_ink(ink: np.ndarray, piece: Piece) -> np.ndarray:
     """The piece's ink with its soft edge, cut out around its box (no other digit's ink)."""
+    ink = ink if piece.own is None else piece.own
     x0, y0, x1, y1 = piece.box
     h, w = ink.shape
     ys = slice(max(0, y0 - EDGE_PX), min(h, y1 + EDGE_PX))
     xs = slice(max(0, x0 - EDGE_PX), min(w, x1 + EDGE_PX))
     return ink[ys, xs] * ndimage.binary_dilation(piece.mask[ys, xs], iterations=EDGE_PX)
+
+
+def _share_on(mask: np.ndarray, line: np.ndarray) -> float:
+    """The share of a stroke's centre line that lies on `mask`."""
+    h, w = mask.shape
+    xs = np.clip(line[:, 0].astype(int), 0, w - 1)
+    ys = np.clip(line[:, 1].astype(int), 0, h - 1)
+    return float(mask[ys, xs].mean()) if len(line) else 0.0
+
+
+def _left_to_right(first: Piece, then: Piece) -> bool:
+    """Whether a part drawn first lies left of the part drawn after it (by their middles)."""
+    return first.box[0] + first.box[2] < then.box[0] + then.box[2]
+
+
+def _stroke_piece(piece: Piece, pad: Strokes, which: list[int]) -> Piece | None:
+    """Some of the piece's strokes as a piece of their own: their clear ink within it, and
+    their own ink (not the other strokes' where they cross)."""
+    own = render_some(pad, which)
+    mask = piece.mask & (own >= BBOX_LEVEL)
+    return Piece(mask, _box(mask, piece.box), own=own) if mask.any() else None
 
 
 def _log_odds(p: float, floor: float) -> float:
@@ -624,6 +661,72 @@ class Reader:
         closest = int(np.argmin(self.disagreement(seen, [said[2 * k:2 * k + 2] for k in range(len(cuts))])))
         return [replace(half, named=side) for half, side in zip(cuts[closest], seen)]
 
+    def part_by_strokes(self, ink: np.ndarray, pieces: list[Piece], said: list[Prediction],
+                        groups: list[Piece], pad: Strokes | None) -> list[Piece]:
+        """Step 9: where the drawing is the pad's strokes, a piece holding several strokes is
+        parted between two of them, in the order they were drawn (a number is written digit by
+        digit; a stroke belongs to the piece holding most of it), where both parts read as
+        digits at least `strokes.sure` sure, each as tall as a cut's sides must be: a 1 written
+        into the 2 before it is a stroke of its own, though their ink is one. A lone refused
+        piece never is (an H is a 1 and a 4), nor one the judge is sure is no digit (an X is
+        two sure 1s). Returns `pieces` itself when nothing changes."""
+        if pad is None:
+            return pieces
+        lines = [centre_line(points) for points in pad.strokes]
+        shares = np.array([[_share_on(piece.mask, line) for line in lines] for piece in pieces])
+        owner = np.where(shares.max(axis=0) >= self.rules.strokes.share, shares.argmax(axis=0), -1)
+        owned = [[int(i) for i in np.flatnonzero(owner == k)] for k in range(len(pieces))]
+        looked = [len(owned[k]) > 1 and piece.named is None and not (reading.digit is None and len(groups) == 1)
+                  for k, (piece, reading) in enumerate(zip(pieces, said))]
+        no_digit = self.judged(ink, pieces, looked, judge.OTHER)
+        out, changed = [], False
+        for k, piece in enumerate(pieces):
+            parts = None
+            if looked[k] and not no_digit[k]:
+                near = [(pieces[j], owned[j]) if 0 <= j < len(pieces) else None for j in (k - 1, k + 1)]
+                parts = self.stroke_parts(ink, piece, pad, owned[k], *near)
+            out.extend(parts or [piece])
+            changed |= parts is not None
+        return out if changed else pieces
+
+    def stroke_parts(self, ink: np.ndarray, piece: Piece, pad: Strokes, inside: list[int],
+                     before: tuple[Piece, list[int]] | None = None, after: tuple[Piece, list[int]] | None = None,
+                     ) -> list[Piece] | None:
+        """`piece` parted in two between consecutive strokes of `inside` where the model reads
+        both parts surest; None where it holds more than `strokes.most` strokes (drawn in dabs,
+        their order says little), where no parting reads as two sure digits side by side in the
+        order drawn (the first part's middle left of the second's), each at least `half_height`
+        as tall as the piece, or where a part goes on from the strokes of the digit beside it
+        (`before`, `after`: a neighbour and its strokes) and reads with them as one sure digit:
+        the rest of its stroke, left here by a cut."""
+        if len(inside) > self.rules.strokes.most:
+            return None
+        partings = [(k, [_stroke_piece(piece, pad, inside[:k]), _stroke_piece(piece, pad, inside[k:])])
+                    for k in range(1, len(inside))]
+        partings = [(k, parts) for k, parts in partings if None not in parts and _left_to_right(*parts)
+                    and min(p.height for p in parts) >= self.rules.cuts.half_height * piece.height]
+        if not partings:
+            return None
+        said = self.classify(ink, [p for _, parts in partings for p in parts])
+        sure = [min(self.top(p) if p.digit is not None else 0.0 for p in said[2 * j:2 * j + 2])
+                for j in range(len(partings))]
+        best = int(np.argmax(sure))
+        k = partings[best][0]
+        if sure[best] < self.rules.strokes.sure or self.continues(ink, piece, pad, inside[:k], before, first=True) \
+                or self.continues(ink, piece, pad, inside[k:], after, first=False):
+            return None
+        return partings[best][1]
+
+    def continues(self, ink: np.ndarray, piece: Piece, pad: Strokes, part: list[int],
+                  near: tuple[Piece, list[int]] | None, first: bool) -> bool:
+        """Whether `part` of `piece`'s strokes was drawn right after (`first`) or right before
+        the strokes of the neighbour `near`, and reads with them as one sure digit."""
+        if near is None or not near[1] or (part[0] != near[1][-1] + 1 if first else part[-1] + 1 != near[1][0]):
+            return False
+        joined = _stroke_piece(_join(near[0], piece), pad, sorted(near[1] + part))
+        reading = self.classify(ink, [joined])[0] if joined is not None else None
+        return reading is not None and reading.digit is not None and self.top(reading) >= self.rules.strokes.sure
+
     def judged(self, ink: np.ndarray, pieces: list[Piece], looked: list[bool], answer: int) -> list[bool]:
         """For each piece, whether it is `looked` at and the judge is sure of `answer` for it
         (one batch for all the pieces looked at; False for the others)."""
@@ -640,7 +743,8 @@ class Reader:
         said = judge.answers(judged, [_own_ink(ink, x) for x in pieces])[:, list(answers)]
         return [tuple(bool(p >= self.rules.looks.judge_sure) for p in row) for row in said]
 
-    def segment_and_read(self, ink: np.ndarray) -> tuple[list[Piece], list[Preprocessed], Reading]:
+    def segment_and_read(self, ink: np.ndarray, pad: Strokes | None = None,
+                         ) -> tuple[list[Piece], list[Preprocessed], Reading]:
         """The digits of a drawing, left to right, their 28x28 views, and the model's reading. A
         refused or doubted piece gets a second and a third look, neighbours cut from one group
         a last one, and a piece still refused that the judge is sure holds two digits is named
@@ -655,16 +759,22 @@ class Reader:
             if len(recut) > len(pieces):
                 pieces, prepared = recut, prepare(ink, recut)
                 said = self.predict(prepared)
-        for last in (self.cut_again, self.name_pairs):  # each returns `pieces` itself when it changes nothing
+        lasts = (self.cut_again, self.name_pairs, partial(self.part_by_strokes, pad=pad))
+        for last in lasts:  # each returns `pieces` itself when it changes nothing
             recut = last(ink, pieces, said, groups)
             if recut is not pieces:
                 pieces, prepared = recut, prepare(ink, recut)
                 said = self.predict(prepared)
         return pieces, prepared, _reading(self.model, said, pieces)
 
-    def segment(self, ink: np.ndarray) -> list[Piece]:
+    def segment(self, ink: np.ndarray, pad: Strokes | None = None) -> list[Piece]:
         """The digits of a drawing, left to right."""
-        return self.segment_and_read(ink)[0]
+        return self.segment_and_read(ink, pad)[0]
+
+
+def pad_of(image: Any) -> Strokes | None:
+    """The pad's strokes, where the drawing is a pad's value (step 9 reads their order)."""
+    return parse_strokes(image) if isinstance(image, dict) and "strokes" in image else None
 
 
 def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None) -> Reading:
@@ -674,23 +784,25 @@ def read(image: Any, model: str = DEFAULT_MODEL, store: ModelStore | None = None
     if isinstance(ink, NoInk):
         return Reading(model, None, reason=EMPTY)
     with pinned_threads:
-        return Reader(store or default_store(), model).segment_and_read(ink)[2]
+        return Reader(store or default_store(), model).segment_and_read(ink, pad_of(image))[2]
 
 
 def read_all(image: Any, store: ModelStore | None = None) -> dict[str, Reading]:
     """Every available model's reading, segmenting once (touching digits are cut where the
     default model is surest, so every model reads the same pieces)."""
-    return read_ink_all(ink_map(image), store)
+    return read_ink_all(ink_map(image), store, pad_of(image))
 
 
-def read_ink_all(ink: np.ndarray | NoInk, store: ModelStore | None = None) -> dict[str, Reading]:
-    """`read_all` of an ink map already made (the app decodes each drawing once)."""
+def read_ink_all(ink: np.ndarray | NoInk, store: ModelStore | None = None,
+                 pad: Strokes | None = None) -> dict[str, Reading]:
+    """`read_all` of an ink map already made (the app decodes each drawing once); `pad`: the
+    strokes it was drawn from, if any."""
     store = store or default_store()
     names = store.available()
     if isinstance(ink, NoInk) or not names:
         return {name: Reading(name, None, reason=EMPTY) for name in names}
     first = DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
     with pinned_threads:
-        pieces, prepared, reading = Reader(store, first).segment_and_read(ink)
+        pieces, prepared, reading = Reader(store, first).segment_and_read(ink, pad)
         return {name: reading if name == first else _reading(name, Reader(store, name).predict(prepared), pieces)
                 for name in names}

@@ -12,7 +12,7 @@ Pure functions only.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -208,6 +208,21 @@ def render_pad(s: Strokes, supersample: int = 2) -> np.ndarray:
     if k > 1:
         img = img.resize((w, h), Image.Resampling.BOX)
     return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def render_some(s: Strokes, which: list[int]) -> np.ndarray:
+    """The ink of some of the strokes alone, as `render_pad` draws them all (the pad's size)."""
+    return render_pad(replace(s, strokes=tuple(s.strokes[i] for i in which)))
+
+
+def centre_line(points: np.ndarray, step: float = 1.0) -> np.ndarray:
+    """A stroke's centre line as (x, y) points about `step` pad units apart: where its ink is."""
+    if len(points) < 2:
+        return points
+    lengths = np.hypot(*np.diff(points, axis=0).T)
+    along = np.concatenate([[0.0], np.cumsum(lengths)])
+    at = np.linspace(0.0, along[-1], max(2, int(along[-1] / step) + 1))
+    return np.stack([np.interp(at, along, points[:, 0]), np.interp(at, along, points[:, 1])], axis=1)
 
 
 def preprocess_strokes(value: Any) -> Preprocessed:

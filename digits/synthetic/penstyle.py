@@ -118,7 +118,7 @@ def pen_number(glyphs: list[np.ndarray], rng: np.random.Generator, canvas: tuple
 
 def write_number(glyphs: list[list[Stroke]], rng: np.random.Generator, canvas: tuple[int, int],
                  gap_range: tuple[float, float], brush_px: float | None = None, ink_gaps: bool = False,
-                 pens: tuple[float, float] = NUMBER_BRUSH,
+                 pens: tuple[float, float] = NUMBER_BRUSH, strokes_out: list | None = None,
                  ) -> tuple[np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
     """Glyphs (strokes in units of their height, left edge at 0) written left to right with
     one pen, as people write a number: one writer's heights, a slightly wavy baseline, gaps
@@ -126,7 +126,8 @@ def write_number(glyphs: list[list[Stroke]], rng: np.random.Generator, canvas: t
     hold between the strokes' boxes, so a pen wider than a gap joins the digits' ink; with
     `ink_gaps`, between the boxes of the ink (each gap widened by the pen). The pen is
     `brush_px` wide, or a random share of the digit height within `pens`. Returns the RGBA
-    canvas, each glyph's columns (x0, x1), and each glyph alone on a canvas of its own."""
+    canvas, each glyph's columns (x0, x1), and each glyph alone on a canvas of its own;
+    `strokes_out` gets the strokes as drawn, in canvas pixels and in order (a pad's value)."""
     sizes = rng.uniform(1 - ONE_WRITER, 1 + ONE_WRITER, len(glyphs))
     shares = [max((x for st in t for x, _ in st), default=0.5) for t in glyphs]  # width / height
     gaps = rng.uniform(*gap_range, len(glyphs) - 1)
@@ -148,6 +149,8 @@ def write_number(glyphs: list[list[Stroke]], rng: np.random.Generator, canvas: t
         size = h * sizes[k]
         top = base - size / 2 + rng.normal(0, WAVY) * size
         layer = draw_strokes(strokes, max(canvas), brush, (x, top, size, size)).crop((0, 0, width, height))
+        if strokes_out is not None:
+            strokes_out.extend([[x + u * size, top + v * size] for u, v in stroke] for stroke in strokes)
         img = Image.alpha_composite(img, layer)
         layers.append(np.asarray(layer))
         spans.append((int(x), int(x + size * shares[k])))
