@@ -60,13 +60,14 @@ def mnist_number(images, labels, rng: np.random.Generator, brush_px: float | Non
 
 
 def template_number(rng: np.random.Generator, canvas: tuple[int, int] = CANVAS, brush_px: float | None = None,
-                    ink_gaps: bool = False) -> tuple[np.ndarray, str, list[np.ndarray]]:
+                    ink_gaps: bool = False, strokes_out: list | None = None,
+                    ) -> tuple[np.ndarray, str, list[np.ndarray]]:
     """2-5 pen-template digits of a new writer, written as `mnist_number` writes MNIST digits
     (gaps between the boxes of their strokes, or with `ink_gaps` of their ink: closer than
-    `number_canvas`'s template boxes)."""
+    `number_canvas`'s template boxes); `strokes_out` gets the strokes as drawn."""
     text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
     glyphs = [writer_glyph(int(d), rng) for d in text]
-    image, _, layers = write_number(glyphs, rng, canvas, GAP_RANGE, brush_px, ink_gaps)
+    image, _, layers = write_number(glyphs, rng, canvas, GAP_RANGE, brush_px, ink_gaps, strokes_out=strokes_out)
     return image, text, layers
 
 
@@ -74,9 +75,7 @@ def template_pad(rng: np.random.Generator, canvas: tuple[int, int], pen: float) 
     """`template_number`'s number (the same for the same rng) as the pad sends it: its strokes in
     the order drawn, the pad's size and pen. The reader gets their order (`docs/reading.md` step 9)."""
     drawn: list = []
-    text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
-    glyphs = [writer_glyph(int(d), rng) for d in text]
-    _, _, layers = write_number(glyphs, rng, canvas, GAP_RANGE, pen, False, strokes_out=drawn)
+    _, text, layers = template_number(rng, canvas, pen, strokes_out=drawn)
     return {"strokes": drawn, "width": canvas[0], "height": canvas[1], "pen": pen}, text, layers
 
 
