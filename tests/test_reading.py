@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ from digits.recognition.reading import (
 )
 from digits.recognition.trust import Trust
 from digits.synthetic import negatives
-from digits.synthetic.penstyle import write_number
+from digits.synthetic.penstyle import pen_number, write_number
 from digits.synthetic.sketches import (
     APP_CANVAS_PX,
     APP_NUMBER_BRUSH_RADIUS_PX,
@@ -322,6 +323,19 @@ def test_a_wide_digit_the_judge_is_sure_of_is_not_cut(store, monkeypatch, digit,
     assert read(image, "modern", store).text == "5" + digit
     _without_judge(monkeypatch)
     assert len(read(image, "modern", store).digits) == 3
+
+
+@pytest.mark.parametrize(("picks", "text", "seed"), [((5123, 5832), "44", 0), ((6392, 8610), "54", 1),
+                                               ((3419, 2040), "15", 2)])
+def test_a_digit_the_judge_calls_one_is_not_cut_into_a_digit_and_a_fragment(store, mnist, picks, text, seed):
+    """MNIST test digits whose strokes run on (a 4's long bar, a 5's flag), traced with a pen and
+    written as a number: cut at the judge's 99% into a digit and a sure fragment ("44" read
+    "446"), though it gave them "one digit" 75-97%; `one_sure` keeps them whole."""
+    glyphs = [mnist.test.images[k, 0].numpy() for k in picks]
+    image = pen_number(glyphs, np.random.default_rng(seed), (800, 400), (-0.08, 0.6), ink_gaps=True)[0]
+    assert read(image, "modern", store).text == text
+    strict = replace(RULES, looks=replace(RULES.looks, one_sure=RULES.looks.judge_sure))
+    assert len(Reader(store, "modern", strict).segment_and_read(ink_map(image))[2].digits) == len(text) + 1
 
 
 class _HalvesAreSure:

@@ -106,7 +106,8 @@ class LookRules:
     doubt_margin: float = 4.0  # ... by these log-odds (the least sure half against the whole) ...
     doubt_sure: float = 0.9  # ... and reads each half at least this sure
     judged_aspect: float = 0.4  # a refused or doubted piece at least this wide is shown to the judge ...
-    judge_sure: float = 0.99  # ... and cut when it is this sure of two digits (a wide group it is sure is one: never)
+    judge_sure: float = 0.99  # ... and cut when it is this sure of two digits
+    one_sure: float = 0.7  # a group the judge is this sure is one digit is never cut (steps 3-4)
     pair_names: float = 0.99  # one still refused, in a number: the pair reader names both digits when this sure of each
 
 
@@ -449,7 +450,7 @@ class Reader:
         """Step 3: one digit, or two that touch, whichever the classifier is surer of. A cut must
         leave two pieces of nearly the group's height (a 9's tail or a 2's loop is not a digit).
         `neighbour_width`: the widest other group of the number (0 when there is none). A group
-        the judge is sure is one digit (a wide 0, 4 or 7) is not cut, nor one no wider than two
+        the judge is `one_sure` is one digit (a wide 0, 4 or 7) is not cut, nor one no wider than two
         digits that it is sure is no digit (an X, whose halves read "75"): it learned one or two
         digits, so a wider group is not its to refuse ("7777" written in one piece)."""
         c = self.rules.cuts
@@ -741,7 +742,8 @@ class Reader:
         if not pieces or judged is None:
             return [(False,) * len(answers)] * len(pieces)
         said = judge.answers(judged, [_own_ink(ink, x) for x in pieces])[:, list(answers)]
-        return [tuple(bool(p >= self.rules.looks.judge_sure) for p in row) for row in said]
+        bars = [self.rules.looks.one_sure if a == judge.ONE else self.rules.looks.judge_sure for a in answers]
+        return [tuple(bool(p >= bar) for p, bar in zip(row, bars)) for row in said]
 
     def segment_and_read(self, ink: np.ndarray, pad: Strokes | None = None,
                          ) -> tuple[list[Piece], list[Preprocessed], Reading]:
