@@ -5,7 +5,8 @@ letters written alone in number mode it refuses. Every rule in `reading.Rules`
 digits, 300 of each by default: MNIST *validation* digits traced with a pen, gaps between the
 strokes' boxes (seed 7) and between the ink's (seed 8); pen templates of new writers on the
 app's canvas with number mode's pen (seed 7), and with the bench's pens, gaps between the
-strokes (seed 9). `read_speed.py` reports the MNIST-test numbers.
+strokes (seed 9); pen letters alone in number mode, and between two digits on number mode's
+pad, as its strokes. `read_speed.py` reports the MNIST-test numbers.
 
     python bench/read_select.py [--numbers 300] [--rule cuts.pair_weight=0.5] [--rule ...]
 
@@ -18,19 +19,21 @@ import argparse
 import ast
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
-from read_speed import APP_CANVAS, mnist_number, template_number
+from read_speed import APP_CANVAS, letter_between, mnist_number, template_number
 
 from digits.recognition.inference import NOT_A_DIGIT, ModelStore
 from digits.recognition.preprocess import NoInk, ink_map
-from digits.recognition.reading import RULES, Reader, Rules
+from digits.recognition.reading import RULES, Reader, Rules, pad_of
 from digits.synthetic import negatives
 from digits.synthetic.sketches import APP_NUMBER_BRUSH_RADIUS_PX
 from digits.training.data import load_mnist
 
 LETTERS_SEED = 7_777  # pen letters of writers the training runs never drew
+BETWEEN_SEED = 4_242  # a pen letter between two digits ("2A5"), as the pad sends it
 
 
 def selection_sets(n: int) -> dict[str, list[tuple[np.ndarray, str]]]:
@@ -57,8 +60,9 @@ def changed(rules: Rules, rule: str) -> Rules:
     return replace(rules, **{step: replace(part, **{name: ast.literal_eval(value)})})
 
 
-def row(reader: Reader, sets: dict[str, list[tuple[np.ndarray, str]]], letters: list[np.ndarray]) -> str:
-    """Exact / count right for each set, then letters refused."""
+def row(reader: Reader, sets: dict[str, list[tuple[np.ndarray, str]]], letters: list[np.ndarray],
+        between: list[tuple[np.ndarray, Any]]) -> str:
+    """Exact / count right for each set, then letters refused: alone, and between two digits."""
     cells = []
     for items in sets.values():
         said = [reader.segment_and_read(ink)[2] for ink, _ in items]
@@ -66,7 +70,8 @@ def row(reader: Reader, sets: dict[str, list[tuple[np.ndarray, str]]], letters: 
         count = np.mean([len(r.digits) == len(text) for r, (_, text) in zip(said, items)])
         cells.append(f"{100 * exact:.1f} / {100 * count:.1f}%")
     refused = np.mean([reader.segment_and_read(ink)[2].reason == NOT_A_DIGIT for ink in letters])
-    return " | ".join(cells + [f"{100 * refused:.1f}%"])
+    among = np.mean([reader.segment_and_read(ink, pad)[2].reason == NOT_A_DIGIT for ink, pad in between])
+    return " | ".join(cells + [f"{100 * refused:.1f}%", f"{100 * among:.1f}%"])
 
 
 def main() -> None:
@@ -80,11 +85,13 @@ def main() -> None:
     sets = selection_sets(args.numbers)
     drawn = negatives.canvases(args.letters, LETTERS_SEED, {"pen-letter": 1}, negatives.font_split()[0])
     letters = [ink for ink in (ink_map(d.canvas) for d in drawn) if not isinstance(ink, NoInk)]
-    print("| rules | " + " | ".join(sets) + " | pen letters refused |")
-    print("| --- " * (len(sets) + 2) + "|")
+    rng = np.random.default_rng(BETWEEN_SEED)
+    between = [(ink_map(pad), pad_of(pad)) for pad in (letter_between(rng) for _ in range(args.letters))]
+    print("| rules | " + " | ".join(sets) + " | pen letters refused | a pen letter between two digits, refused |")
+    print("| --- " * (len(sets) + 3) + "|")
     for rule in ["shipped"] + args.rule:
         rules = RULES if rule == "shipped" else changed(RULES, rule)
-        print(f"| {rule} | {row(Reader(store, 'modern', rules), sets, letters)} |", flush=True)
+        print(f"| {rule} | {row(Reader(store, 'modern', rules), sets, letters, between)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ digit drawn large; a number's finer pen), and on number mode's pad, twice as wid
 the last two also as the pad's strokes, as the app reads them (their order is step 9's).
 Last, letters written in number mode (the letter templates by new writers, and letters in
 fonts no training run uses, traced with a pen): how many the reader refuses, instead of
-reading slices of them as digits.
+reading slices of them as digits; and a pen letter written between two digits ("2A5"), as
+the pad's strokes.
 
     python bench/read_speed.py [--repeats 100] [--numbers 200] [--letters 200]
 """
@@ -152,11 +153,26 @@ def read_numbers(n: int, store: ModelStore) -> None:
 
 def refuse_letters(n: int, store: ModelStore) -> None:
     """How many letters (pen templates; fonts no training run uses) written alone in number
-    mode the modern CNN refuses."""
+    mode the modern CNN refuses, and how many numbers with a pen letter between two digits."""
     for kind, seed in (("pen-letter", LETTERS_SEED), ("font-letter", LETTERS_SEED + 4)):
         drawn = negatives.canvases(n, seed, {kind: 1}, negatives.font_split()[1])
         refused = sum(read(neg.canvas, "modern", store).reason == NOT_A_DIGIT for neg in drawn)
         print(f"modern refuses {refused / n:.1%} of {n} {kind}s written in number mode")
+    rng = np.random.default_rng(LETTERS_SEED)
+    refused = sum(read(letter_between(rng), "modern", store).reason == NOT_A_DIGIT for _ in range(n))
+    print(f"modern refuses {refused / n:.1%} of {n} numbers with a pen letter between two digits (the pad's strokes)")
+
+
+def letter_between(rng: np.random.Generator) -> dict:
+    """A pen letter by a new writer between two of their digits, written on the number pad with
+    its pen, as the pad sends it."""
+    letters = list(negatives.LETTERS)
+    glyphs = [writer_glyph(int(rng.integers(10)), rng),
+              negatives.letter_strokes(letters[int(rng.integers(len(letters)))], rng),
+              writer_glyph(int(rng.integers(10)), rng)]
+    drawn: list = []
+    write_number(glyphs, rng, NUMBER_PAD, GAP_RANGE, NUMBER_PEN_PX, strokes_out=drawn)
+    return {"strokes": drawn, "width": NUMBER_PAD[0], "height": NUMBER_PAD[1], "pen": NUMBER_PEN_PX}
 
 
 def each_alone(layers: list[np.ndarray], text: str, store: ModelStore) -> bool:

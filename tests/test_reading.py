@@ -113,6 +113,26 @@ def test_a_letter_the_judge_is_sure_is_no_digit_is_not_cut_into_digits(store):
     assert read(pad, "modern", store).reason == NOT_A_DIGIT
 
 
+@pytest.mark.parametrize("seed", [3, 7])
+def test_a_letter_the_judge_is_certain_of_between_two_digits_refuses_the_number(store, seed):
+    """An A written between a 2 and a 5 on the number pad reads "245", its A a sure 4, unless
+    the judge, all but certain that piece is no digit, vetoes it: then every model refuses
+    the number, and still reads the digits around it."""
+    from digits.recognition.strokes import NUMBER_PAD, NUMBER_PEN_PX
+
+    rng = np.random.default_rng(seed)
+    glyphs = [writer_glyph(2, rng), negatives.letter_strokes("A", rng), writer_glyph(5, rng)]
+    drawn: list = []
+    write_number(glyphs, rng, NUMBER_PAD, (-0.08, 0.6), NUMBER_PEN_PX, strokes_out=drawn)
+    pad = {"strokes": drawn, "width": NUMBER_PAD[0], "height": NUMBER_PAD[1], "pen": NUMBER_PEN_PX}
+    readings = read_all(pad, store)
+    assert all(r.reason == NOT_A_DIGIT and r.text is None for r in readings.values())
+    assert [p.digit for p in readings["modern"].digits] == [2, None, 5]
+    assert readings["modern"].digits[1].best_guess == 4
+    unvetoed = replace(RULES, looks=replace(RULES.looks, veto=1.01))
+    assert Reader(store, "modern", unvetoed).segment_and_read(ink_map(pad), reading.pad_of(pad))[2].text == "245"
+
+
 def test_touching_digits_are_cut_where_the_classifier_is_surest(store):
     image = number_canvas("00", gap=-0.05)  # the two rings touch: one piece of ink
     assert len(group_pieces(strokes(ink_map(image)))) == 1

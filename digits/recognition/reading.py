@@ -1,6 +1,6 @@
 """Whole numbers: split a drawing into digits, left to right, and read each one.
 
-Segmentation works on the ink map (`preprocess.ink_map`) in nine steps, numbered as in
+Segmentation works on the ink map (`preprocess.ink_map`) in ten steps, numbered as in
 `docs/reading.md`, each a function a test can call (steps 3-9 ask the classifier):
 
 1. `strokes`: connected pieces of ink (8-connectivity); specks are dropped.
@@ -38,6 +38,8 @@ Segmentation works on the ink map (`preprocess.ink_map`) in nine steps, numbered
 9. `part_by_strokes`: where the drawing is the pad's strokes, a piece of several strokes is
    parted between two of them, in the order drawn, where both parts read as sure digits: a
    1 written into the 3 before it is one piece of ink but a stroke of its own.
+10. `veto`: in a number, a piece the judge is all but certain is no digit refuses the number,
+   however surely a model reads it (an "=" or half a letter between two digits).
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads as `predict` reads it (unless the model refuses or doubts it and
@@ -108,6 +110,7 @@ class LookRules:
     judged_aspect: float = 0.4  # a refused or doubted piece at least this wide is shown to the judge ...
     judge_sure: float = 0.99  # ... and cut when it is this sure of two digits
     one_sure: float = 0.7  # a group the judge is this sure is one digit is never cut (steps 3-4)
+    veto: float = 0.999  # a number's piece the judge is this sure is no digit refuses the number (step 10)
     pair_names: float = 0.99  # one still refused, in a number: the pair reader names both digits when this sure of each
 
 
@@ -161,6 +164,7 @@ class Piece:
     box: Box
     named: np.ndarray | None = None  # its digit's probabilities where the pair reader named it (step 8)
     own: np.ndarray | None = None  # its own strokes' ink, where the pad's strokes parted it from a neighbour (step 9)
+    no_digit: bool = False  # the judge is all but certain it is no digit: it refuses the number (step 10)
 
     @property
     def width(self) -> int:
@@ -385,8 +389,14 @@ def _named(model: str, said: Prediction, piece: Piece) -> Prediction:
     return Prediction(model, int(np.argmax(probabilities)), probabilities, said.image28, said.latency_ms)
 
 
+def _vetoed(said: Prediction) -> Prediction:
+    """A piece the judge vetoed (step 10): no digit, the model's probabilities kept as its best guess."""
+    return replace(said, digit=None, reason=NOT_A_DIGIT)
+
+
 def _reading(model: str, predictions: list[Prediction], pieces: list[Piece]) -> Reading:
-    predictions = [p if piece.named is None else _named(model, p, piece) for p, piece in zip(predictions, pieces)]
+    predictions = [_vetoed(p) if piece.no_digit else p if piece.named is None else _named(model, p, piece)
+                   for p, piece in zip(predictions, pieces)]
     kept = [(p, piece.box) for p, piece in zip(predictions, pieces) if p.reason != EMPTY]
     if not kept:
         return Reading(model, None, reason=EMPTY)
@@ -735,15 +745,26 @@ class Reader:
         said = iter(self.judge_is_sure(ink, asked, answer))
         return [look and next(said)[0] for look in looked]
 
-    def judge_is_sure(self, ink: np.ndarray, pieces: list[Piece], *answers: int) -> list[tuple[bool, ...]]:
+    def judge_is_sure(self, ink: np.ndarray, pieces: list[Piece], *answers: int,
+                      bar: float | None = None) -> list[tuple[bool, ...]]:
         """For each piece, whether the judge gives it each of `answers` at least `judge_sure`
-        (never, without one)."""
+        (`one_sure` for one digit; `bar` for every answer, where given; never, without a judge)."""
         judged = judge.shipped()
         if not pieces or judged is None:
             return [(False,) * len(answers)] * len(pieces)
         said = judge.answers(judged, [_own_ink(ink, x) for x in pieces])[:, list(answers)]
-        bars = [self.rules.looks.one_sure if a == judge.ONE else self.rules.looks.judge_sure for a in answers]
-        return [tuple(bool(p >= bar) for p, bar in zip(row, bars)) for row in said]
+        lk = self.rules.looks
+        bars = [bar if bar is not None else lk.one_sure if a == judge.ONE else lk.judge_sure for a in answers]
+        return [tuple(bool(p >= b) for p, b in zip(row, bars)) for row in said]
+
+    def veto(self, ink: np.ndarray, pieces: list[Piece]) -> list[Piece]:
+        """Step 10: in a number, each piece the judge is `veto` sure is no digit is marked so, and
+        refuses the number for every model however surely it reads the piece: an "=" or half a
+        letter between two digits reads as a digit. A drawing of one piece reads as `predict`."""
+        if len(pieces) < 2:
+            return pieces
+        vetoed = self.judge_is_sure(ink, pieces, judge.OTHER, bar=self.rules.looks.veto)
+        return [replace(p, no_digit=True) if no else p for p, (no,) in zip(pieces, vetoed)]
 
     def segment_and_read(self, ink: np.ndarray, pad: Strokes | None = None,
                          ) -> tuple[list[Piece], list[Preprocessed], Reading]:
@@ -767,6 +788,7 @@ class Reader:
             if recut is not pieces:
                 pieces, prepared = recut, prepare(ink, recut)
                 said = self.predict(prepared)
+        pieces = self.veto(ink, pieces)
         return pieces, prepared, _reading(self.model, said, pieces)
 
     def segment(self, ink: np.ndarray, pad: Strokes | None = None) -> list[Piece]:
