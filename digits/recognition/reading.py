@@ -39,7 +39,7 @@ Segmentation works on the ink map (`preprocess.ink_map`) in ten steps, numbered 
    parted between two of them, in the order drawn, where both parts read as sure digits: a
    1 written into the 3 before it is one piece of ink but a stroke of its own.
 10. `veto`: in a number, a piece the judge is all but certain is no digit refuses the number,
-   however surely a model reads it (an "=" or half a letter between two digits).
+   however surely a model reads it (an A between two digits, read as a sure 4).
 
 Each digit is then the same 28x28 pipeline as a single drawing (`normalize_ink`), so a
 drawing of one digit reads as `predict` reads it (unless the model refuses or doubts it and
@@ -759,8 +759,8 @@ class Reader:
 
     def veto(self, ink: np.ndarray, pieces: list[Piece]) -> list[Piece]:
         """Step 10: in a number, each piece the judge is `veto` sure is no digit is marked so, and
-        refuses the number for every model however surely it reads the piece: an "=" or half a
-        letter between two digits reads as a digit. A drawing of one piece reads as `predict`."""
+        refuses the number for every model however surely it reads the piece: an A between two
+        digits reads as a sure 4. A drawing of one piece reads as `predict`."""
         if len(pieces) < 2:
             return pieces
         vetoed = self.judge_is_sure(ink, pieces, judge.OTHER, bar=self.rules.looks.veto)
@@ -771,8 +771,8 @@ class Reader:
         """The digits of a drawing, left to right, their 28x28 views, and the model's reading. A
         refused or doubted piece gets a second and a third look, neighbours cut from one group
         a last one, and a piece still refused that the judge is sure holds two digits is named
-        by the pair reader; each reuses the reading before it, so a drawing read at once costs
-        no more."""
+        by the pair reader; last, the judge may veto a piece (step 10). Each step reuses the
+        reading before it, so a drawing read at once costs no more."""
         groups = digit_groups(ink, self.rules.pieces)
         pieces = self.split_groups(ink, groups)
         prepared = prepare(ink, pieces)
