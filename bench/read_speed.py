@@ -77,7 +77,12 @@ def template_pad(rng: np.random.Generator, canvas: tuple[int, int], pen: float) 
     the order drawn, the pad's size and pen. The reader gets their order (`docs/reading.md` step 9)."""
     drawn: list = []
     _, text, layers = template_number(rng, canvas, pen, strokes_out=drawn)
-    return {"strokes": drawn, "width": canvas[0], "height": canvas[1], "pen": pen}, text, layers
+    return pad_value(drawn, canvas, pen), text, layers
+
+
+def pad_value(drawn: list, canvas: tuple[int, int], pen: float) -> dict:
+    """Strokes drawn by `write_number` as the pad sends them: its size and pen."""
+    return {"strokes": drawn, "width": canvas[0], "height": canvas[1], "pen": pen}
 
 
 def report(name: str, make: Callable[[], tuple[np.ndarray, str, list[np.ndarray]]], n: int,
@@ -172,7 +177,7 @@ def letter_between(rng: np.random.Generator) -> dict:
               writer_glyph(int(rng.integers(10)), rng)]
     drawn: list = []
     write_number(glyphs, rng, NUMBER_PAD, GAP_RANGE, NUMBER_PEN_PX, strokes_out=drawn)
-    return {"strokes": drawn, "width": NUMBER_PAD[0], "height": NUMBER_PAD[1], "pen": NUMBER_PEN_PX}
+    return pad_value(drawn, NUMBER_PAD, NUMBER_PEN_PX)
 
 
 def each_alone(layers: list[np.ndarray], text: str, store: ModelStore) -> bool:

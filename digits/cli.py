@@ -16,6 +16,7 @@ from PIL import Image
 from digits import cli_web, config
 from digits.explain.explanations import DEFAULT_METHOD, METHODS
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec, list_models
+from digits.recognition.inference import NOT_A_DIGIT
 from digits.training.data import DataNotFoundError, MNISTData, load_mnist
 from digits.training.engine import SHIPPED_NEGATIVES, Progress, TrainConfig
 from digits.visitors.finetune import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, NoVisitorDrawings
@@ -268,7 +269,7 @@ def cmd_predict(args) -> int:
 
 
 def _all_refused(result) -> bool:
-    return not isinstance(result, str) and all(p.reason == "not a digit" for p in result.values())
+    return not isinstance(result, str) and all(p.reason == NOT_A_DIGIT for p in result.values())
 
 
 def _several_digits(file: str) -> bool:
@@ -290,7 +291,7 @@ def _print_row(row: dict, as_json: bool) -> None:
     else:
         said = row["reason"] if row["digit"] is None else row["digit"]
         top = max(row["probabilities"])
-        guess = f" (best guess {row['probabilities'].index(top)})" if row["reason"] == "not a digit" else ""
+        guess = f" (best guess {row['probabilities'].index(top)})" if row["reason"] == NOT_A_DIGIT else ""
         print(f"{row['file']}\t{row['model']}\t{said}\t{100 * top:.1f}%{guess}")
 
 
