@@ -274,8 +274,8 @@ def _all_refused(result) -> bool:
 
 def _several_digits(file: str) -> bool:
     """The app's "Several digits?" hint: groups of ink side by side (the reader's first steps)."""
+    from digits.recognition.pieces import several_digits
     from digits.recognition.preprocess import ink_map
-    from digits.recognition.reading import several_digits
 
     try:
         return several_digits(ink_map(file))

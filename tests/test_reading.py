@@ -15,21 +15,18 @@ from PIL import Image
 
 from digits.recognition import judge, reading
 from digits.recognition.inference import NOT_A_DIGIT, ModelStore, Prediction
-from digits.recognition.preprocess import ink_map
-from digits.recognition.reading import (
-    RULES,
+from digits.recognition.pieces import (
     Piece,
-    Reader,
     attach_fragments,
     digit_groups,
     group_pieces,
     ink_paths,
     prepare,
-    read,
-    read_all,
     several_digits,
     strokes,
 )
+from digits.recognition.preprocess import ink_map
+from digits.recognition.reading import RULES, Reader, read, read_all
 from digits.recognition.trust import Trust
 from digits.synthetic import negatives
 from digits.synthetic.penstyle import pen_number, write_number
@@ -479,7 +476,7 @@ def test_neighbours_cut_from_one_group_are_cut_again_seen_together(store, monkey
     image = write_number([writer_glyph(int(d), rng) for d in text], rng, canvas, (-0.08, 0.0), pen)[0]
     assert read(image, "modern", store).text == text
     ink, reader = ink_map(image), Reader(store, "modern")
-    groups = reading.digit_groups(ink)
+    groups = digit_groups(ink)
     pieces = reader.split_groups(ink, groups)
     again = reader.cut_again(ink, pieces, reader.predict(prepare(ink, pieces)), groups)
     assert len(again) == len(pieces)  # cuts move; none is added or taken away, nor any ink

@@ -13,8 +13,8 @@ import pytest
 
 from digits import web
 from digits.recognition.inference import ModelStore
+from digits.recognition.pieces import digit_groups
 from digits.recognition.preprocess import ink_map, preprocess
-from digits.recognition.reading import digit_groups
 from digits.recognition.strokes import NUMBER_PAD, NUMBER_PEN_PX, PAD_PX, PEN_PX, parse_strokes, strokes_to_28
 from digits.synthetic.penstyle import skeleton_strokes
 from digits.synthetic.sketches import DIGIT_ASPECT, writer_strokes
@@ -204,7 +204,7 @@ def number_pads(n: int, seed: int = 0) -> list[dict]:
 @pytest.mark.browser
 def test_the_pages_grouping_of_ink_matches_the_readers(page):
     """groups.js (the "several digits?" hint where no server reads numbers) against
-    `reading.digit_groups` on the same pads."""
+    `pieces.digit_groups` on the same pads."""
     pads = number_pads(GROUP_PADS)
     in_browser = page.evaluate("(pads) => pads.map((p) => digitsGroups.digitGroups(p).length)", pads)
     in_python = [len(digit_groups(ink_map(p))) for p in pads]

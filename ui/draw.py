@@ -20,8 +20,9 @@ import gradio as gr
 from digits import web
 from digits.models import DEFAULT_MODEL, UnknownModelError, get_spec
 from digits.recognition.inference import NOT_A_DIGIT
+from digits.recognition.pieces import several_digits
 from digits.recognition.preprocess import ImageInputError, ink_map, preprocess, preprocess_ink
-from digits.recognition.reading import pad_of, read_ink_all, several_digits
+from digits.recognition.reading import pad_of, read_ink_all
 from digits.recognition.strokes import StrokesError
 
 from .pad import PADS, REPAINT, DrawingPad, empty_pad, results_template

@@ -1,7 +1,7 @@
-// The browser's twin of the reader's first two steps (digits/recognition/reading.py: strokes,
+// The browser's twin of the reader's first two steps (digits/recognition/pieces.py: strokes,
 // group_pieces, attach_fragments): does a pad hold groups of ink side by side, as a number's
 // digits are? The static page asks it after a refusal, with no server to ask. Same rules,
-// same numbers; the tests hold it to `reading.several_digits` on the same drawings.
+// same numbers; the tests hold it to `pieces.several_digits` on the same drawings.
 (function (root) {
   "use strict";
   const SPECK_SHARE = 0.02; // PieceRules.speck_share
@@ -104,7 +104,7 @@
     return byCentre(out);
   }
 
-  // Each digit's ink with its fragments, left to right (boxes), as `reading.digit_groups`.
+  // Each digit's ink with its fragments, left to right (boxes), as `pieces.digit_groups`.
   function digitGroups(pad) {
     return attachFragments(groupPieces(pieces(inkOf(pad))));
   }
