@@ -21,6 +21,7 @@ from digits.synthetic.sketches import DIGIT_ASPECT, writer_strokes
 from tests.browser import launch, stroke, wait_digit
 from tests.conftest import ROOT
 from tests.devserver import free_port
+from ui.views import percent
 
 PARITY_DRAWINGS = 2000  # pen-style drawings through both pipelines
 AGREE = 0.995  # the same answer or refusal for at least this share, per model
@@ -182,6 +183,38 @@ def test_a_refused_number_shows_no_confidence(page):
                             {"mode": "number", "readings": everyone, "selected": "modern"})
     assert verdict == "No model reads a number here."  # not "All models read the same number."
 
+
+SHOWN_PROBABILITIES = (0.8, 0.856, 0.994, 0.995, 0.997, 0.9994, 0.99996, 1.0)  # from unsure to certain
+NOTE_AND_CELL = """(v) => { const d = document.createElement("div"); d.innerHTML = digitsRender(v);
+    const cell = d.querySelector("#compare td.conf");
+    return [d.querySelector("#answer .note").textContent, cell ? cell.textContent : null]; }"""
+
+
+@pytest.mark.browser
+def test_a_probability_short_of_certain_never_reads_100_percent(page):
+    """A calibrated 99.7% is shown as 99.7%, not rounded up to "100% sure" (the table beside it
+    said 99.7%); only a probability of 1 reads 100%, and the page and the server's Why panel
+    (`ui.views.percent`) write each the same way."""
+    shown = []
+    for p in SHOWN_PROBABILITIES:
+        model = {"name": "modern", "display": "Modern CNN", "probs": [p] + [(1 - p) / 9] * 9, "refused": False,
+                 "ms": 1.0}
+        shown.append(page.evaluate(NOTE_AND_CELL, {"mode": "digit", "models": [model], "selected": "modern"}))
+    notes, cells = [n for n, _ in shown], [c for _, c in shown]
+    assert notes == [f"Modern CNN: {percent(p)} sure" for p in SHOWN_PROBABILITIES]
+    assert notes[3:] == ["Modern CNN: 99.5% sure", "Modern CNN: 99.7% sure", "Modern CNN: 99.9% sure",
+                         "Modern CNN: >99.9% sure", "Modern CNN: 100% sure"]
+    assert cells[-3:] == ["99.9%", ">99.9%", "100.0%"]
+    bars = page.evaluate("""(v) => { const d = document.createElement("div"); d.innerHTML = digitsRender(v);
+        return [...d.querySelectorAll(".probs .p")].map((x) => x.textContent); }""",
+                         {"mode": "digit", "selected": "modern", "models": [
+                             {"name": "modern", "display": "Modern CNN", "probs": [0.9996, 0.0003] + [1e-5] * 8,
+                              "refused": False, "ms": 1.0}]})
+    assert bars == [">99.9%", "<0.1%", "<0.1%"]  # not 100.0%, 0.0%, 0.0%
+    reading = {"name": "modern", "display": "Modern CNN", "text": "2026", "refused": False, "confidence": 0.997,
+               "digits": 4, "ms": 1.0}
+    note, _ = page.evaluate(NOTE_AND_CELL, {"mode": "number", "readings": [reading], "selected": "modern"})
+    assert note == "Modern CNN: 4 digits, 99.7% sure of them all"
 
 def number_pads(n: int, seed: int = 0) -> list[dict]:
     """Numbers of 1-4 template digits on either pad, with its pen, gaps from slightly

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,16 @@ ONE_DIGIT, A_NUMBER = "One digit", "A number"  # the Draw tab's "Write" choice
 MISTAKE_PX = 84  # each misclassified test digit in the gallery: 28 x 3
 READING_PX = 300  # number mode: the copy of the drawing with each digit's box
 READING_DIGIT_PX = 56  # ... and each digit's 28x28, twice as large
+SHORT_OF_CERTAIN = 0.9995  # from here to 1, a probability shows as ">99.9%" (as in views.js)
+
+
+def percent(p: float) -> str:
+    """A probability as a visitor reads it (views.js's `pct`): whole percents, but one short of
+    certain never reads as 100% (99.7% stays 99.7%), nor a small one as 0%."""
+    whole = math.floor(100 * p + 0.5)  # halves round up, as JavaScript's Math.round
+    if whole >= 100 and p < 1:
+        return f"{100 * p:.1f}%" if p < SHORT_OF_CERTAIN else ">99.9%"
+    return "<1%" if whole <= 0 and p > 0 else f"{whole}%"
 
 
 def enlarge(image28: np.ndarray, size: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from digits.models import get_spec
 
 from .draw import DrawTab
 from .state import AppState
-from .views import A_NUMBER
+from .views import A_NUMBER, percent
 
 WHY_CONCURRENCY = 1  # explanations at once: they may queue behind each other, never behind answers
 WHY_DRAWING_PX = 336  # the overlay on the drawing, at most this wide
@@ -80,8 +80,8 @@ def why_views(app: AppState, sketch: Any, model: str | None, method: Method, ope
     who = "the four models together say" if app.store.panel() is not None else f"{name} says"
     said = (f"**Not a digit, {who}**: {name}'s best guess is {e.digit}" if e.refused
             else f"**{name} says {e.digit}**")
-    summary = (f"{said} ({e.probabilities[e.digit]:.0%}); runner-up **{e.runner_up}** "
-               f"({e.probabilities[e.runner_up]:.0%}). Red pixels pushed the model towards the digit, blue "
+    summary = (f"{said} ({percent(e.probabilities[e.digit])}); runner-up **{e.runner_up}** "
+               f"({percent(e.probabilities[e.runner_up])}). Red pixels pushed the model towards the digit, blue "
                f"away from it ({METHODS[method]}).")
     row = [(answer_maps(x)[0], f"{get_spec(n).display_name}: {x.digit}{' (not a digit)' * x.refused}")
            for n, x in found.items()]

@@ -6,13 +6,24 @@
 function digitsRender(v, part) {
   "use strict";
   var UNSURE_BELOW = 0.8;
+  var SHORT_OF_CERTAIN = 0.9995; // from here to 1, a probability shows as ">99.9%"
   var REFUSAL = "That doesn't look like a digit";
   var esc = function (s) {
     return String(s).replace(/[&<>"']/g, function (c) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
   };
-  var pct = function (p) { return Math.round(100 * p) + "%"; };
+  // A probability as a visitor reads it: whole percents, but one short of certain never reads
+  // as 100% (99.7% stays 99.7%, 0.9999 is ">99.9%"), nor a small one as 0% (HTML: "&lt;1%"). ui/views.percent.
+  var pct = function (p) {
+    var whole = Math.round(100 * p);
+    if (whole >= 100 && p < 1) return p < SHORT_OF_CERTAIN ? (100 * p).toFixed(1) + "%" : "&gt;99.9%";
+    return whole <= 0 && p > 0 ? "&lt;1%" : whole + "%";
+  };
+  var pct1 = function (p) {  // one decimal, for the table and the top three
+    if (p > 0 && p < 1 - SHORT_OF_CERTAIN) return "&lt;0.1%";
+    return p < 1 && p >= SHORT_OF_CERTAIN ? "&gt;99.9%" : (100 * p).toFixed(1) + "%";
+  };
   var argmax = function (a) { var b = 0; for (var i = 1; i < a.length; i++) if (a[i] > a[b]) b = i; return b; };
   var ranked = function (a) { return a.map(function (p, d) { return [d, p]; }).sort(function (x, y) { return y[1] - x[1]; }); };
   v = v || {};
@@ -68,7 +79,7 @@ function digitsRender(v, part) {
     if (number || !chosen || v.empty || chosen.refused) return "";
     return "<div class='probs'>" + ranked(chosen.probs).slice(0, 3).map(function (x) {
       return "<div class='prob'><span class='d'>" + x[0] + "</span><span class='bar'><span style='width:" +
-        (100 * x[1]).toFixed(1) + "%'></span></span><span class='p'>" + (100 * x[1]).toFixed(1) + "%</span></div>";
+        (100 * x[1]).toFixed(1) + "%'></span></span><span class='p'>" + pct1(x[1]) + "</span></div>";
     }).join("") + "</div>";
   }
 
@@ -119,7 +130,7 @@ function digitsRender(v, part) {
   function confCell(p) {
     if (p === null) return "<td class='conf'>–</td>";
     var w = (100 * p).toFixed(1);
-    return "<td class='conf' style='background:linear-gradient(90deg, rgba(99,102,241,.25) " + w + "%, transparent " + w + "%)'>" + w + "%</td>";
+    return "<td class='conf' style='background:linear-gradient(90deg, rgba(99,102,241,.25) " + w + "%, transparent " + w + "%)'>" + pct1(p) + "</td>";
   }
 
   function table(head, rows, verdict) {
