@@ -58,6 +58,9 @@ Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) on the input image, exclusiv
 
 @dataclass
 class Piece:
+    """Ink that may be one digit: its mask and box, and what later steps learned of it (`named`
+    and `no_digit` set by `reading.Reader`, `own` by `stroke_piece`; a cut or a join starts afresh)."""
+
     mask: np.ndarray  # bool, the whole image's size
     box: Box
     named: np.ndarray | None = None  # its digit's probabilities where the pair reader named it (step 8)
