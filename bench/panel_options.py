@@ -55,13 +55,20 @@ class Scores:
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`images`: (n, 1, 28, 28) in [0, 1], as the models see them before normalising.
         Also the best model's digit for each."""
-        with torch.no_grad():
-            x = normalize(images.float())
-            logits = {m: self.store.get(m)(x) for m in self.store.available()}
-        energy = sum(trust.energy(lg, self.store.trust(m).temperature) for m, lg in logits.items())
+        energy, digit = panel_scores(self.store, images)
         p = judge.answers(self.judge, list(images[:, 0].numpy()))
         odds = np.log(np.maximum(p[:, judge.ONE], LOG_FLOOR)) - np.log(np.maximum(p[:, judge.OTHER], LOG_FLOOR))
-        return energy.numpy(), odds, logits[BEST].argmax(1).numpy()
+        return energy, odds, digit
+
+
+def panel_scores(store: ModelStore, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's summed energy (the panel's score) and the best model's digit; `images`:
+    (n, 1, 28, 28) in [0, 1], as the models see them before normalising."""
+    with torch.no_grad():
+        x = normalize(images.float())
+        logits = {m: store.get(m)(x) for m in store.available()}
+    energy = sum(trust.energy(lg, store.trust(m).temperature) for m, lg in logits.items())
+    return energy.numpy(), logits[BEST].argmax(1).numpy()
 
 
 def images_of(drawn: list) -> torch.Tensor:

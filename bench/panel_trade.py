@@ -22,29 +22,24 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from answered_right import mnist_test, writer_canvases, writer_photos, writer_test  # noqa: E402
+from panel_options import BEST, images_of, panel_scores  # noqa: E402
 from refusal_curve import SEED, digit_drawings  # noqa: E402
 
-from digits.config import normalize  # noqa: E402
 from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.strokes import preprocess_strokes  # noqa: E402
-from digits.recognition.trust import energy  # noqa: E402
 from digits.synthetic.writers import writer_letters  # noqa: E402
 
-BEST = "modern"  # whose answers the digit columns count (the issue's targets are the best model's)
 VAL_LETTER_SEED = 32_001  # validation letters by new writers (no test set uses it)
 CURVE_COUNT = 1000  # refusal_curve.py's default: its letters are these
 VAL_LETTERS_REFUSED = (0.92, 0.91, 0.90, 0.88, 0.85)  # the rows below the fitted threshold
 
 
-def scored(store: ModelStore, members: list[str], prepared: list) -> tuple[np.ndarray, np.ndarray]:
-    """Each drawing's summed energy (-inf when there is no ink to read) and the best model's digit."""
-    ok = np.array([p.image28 is not None for p in prepared])
+def scored(store: ModelStore, prepared: list) -> tuple[np.ndarray, np.ndarray]:
+    """Each drawing's summed energy and the best model's digit; a drawing with no ink to read
+    is refused (energy -inf), as `predict` refuses it."""
+    ink = np.array([not p.empty for p in prepared])
     summed, digit = np.full(len(prepared), -np.inf), np.full(len(prepared), -1)
-    x = normalize(torch.from_numpy(np.stack([p.image28 for p in prepared if p.image28 is not None]))[:, None])
-    with torch.no_grad():
-        logits = {name: store.get(name)(x) for name in members}
-    summed[ok] = sum(energy(logits[n], store.trust(n).temperature).numpy() for n in members)
-    digit[ok] = logits[BEST].argmax(1).numpy()
+    summed[ink], digit[ink] = panel_scores(store, images_of(prepared))
     return summed, digit
 
 
@@ -67,11 +62,10 @@ def main() -> None:
     if found is None:
         sys.exit("no panel fitted for these weights: run `python -m digits calibrate --model all`")
     panel = found[0]
-    members = list(panel.members)
-    val_letters, test_letters = (scored(store, members, s)[0] for s in letters(args.count))
+    val_letters, test_letters = (scored(store, s)[0] for s in letters(args.count))
     digit_sets = {"MNIST test": mnist_test(), "new writers": writer_test(args.count),
                   "as canvases": writer_canvases(args.count), "as photos": writer_photos(args.count)}
-    answered = {name: (*scored(store, members, prepared), labels) for name, (prepared, labels) in digit_sets.items()}
+    answered = {name: (*scored(store, prepared), labels) for name, (prepared, labels) in digit_sets.items()}
     rows = [("fitted", panel.energy_threshold)] + [
         (f"val letters {100 * r:.0f}%", float(np.quantile(val_letters, r))) for r in VAL_LETTERS_REFUSED]
     print(f"{'threshold':<26} {'letters refused':>17}   {BEST} right / refused")
