@@ -15,6 +15,7 @@ from digits import web
 from digits.recognition.inference import ModelStore
 from digits.recognition.pieces import digit_groups
 from digits.recognition.preprocess import ink_map, preprocess
+from digits.recognition.stray import stray_marks
 from digits.recognition.strokes import NUMBER_PAD, NUMBER_PEN_PX, PAD_PX, PEN_PX, parse_strokes, strokes_to_28
 from digits.synthetic.penstyle import skeleton_strokes
 from digits.synthetic.sketches import DIGIT_ASPECT, writer_strokes
@@ -259,6 +260,38 @@ def test_the_static_page_says_it_reads_one_digit_when_a_number_is_drawn(page):
     stroke(page, [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)])
     wait_digit(page, "7")
     assert "Several digits?" not in page.locator("#answer").inner_text()
+
+
+def tap_sets(n: int, rng: np.random.Generator) -> list[list[list[float]]]:
+    """A digit's box and one to three small marks anywhere on the pad: some near it, some apart."""
+    sets = []
+    for _ in range(n):
+        x0, y0 = rng.uniform(0, 200, 2)
+        marks = [[x0, y0, x0 + rng.uniform(40, 130), y0 + rng.uniform(80, 130)]]
+        for _ in range(rng.integers(1, 4)):
+            x, y, size = *rng.uniform(0, PAD_PX, 2), rng.uniform(4, 60)
+            marks.append([x, y, x + size, y + size])
+        sets.append([[round(float(v), 1) for v in box] for box in marks])
+    return sets
+
+
+@pytest.mark.browser
+def test_the_browser_leaves_out_the_taps_python_leaves_out(page):
+    """strokes.js's twin of `stray.stray_marks`: the same marks dropped, in the same order, and
+    a pad with taps beside the digit seen as the digit alone."""
+    sets = tap_sets(300, np.random.default_rng(11))
+    in_browser = page.evaluate("(sets) => sets.map((boxes) => digitsStrokes.strayMarks(boxes))", sets)
+    in_python = [stray_marks(boxes) for boxes in sets]
+    assert in_browser == in_python
+    assert 0.2 < np.mean([bool(s) for s in in_python]) < 0.9  # both kinds of sets are asked about
+    drawings, _ = pen_drawings(40, seed=12)
+    tapped = [{**d, "strokes": d["strokes"] + [[[2.0, 2.0], [3.0, 3.0]]]} for d in drawings]  # top left
+    as_drawn = 0
+    for d, t, b in zip(drawings, tapped, _browser_results(page, tapped)):
+        seen = strokes_to_28(parse_strokes(t))[0]
+        assert np.abs(np.asarray(b["seen"]) - seen.ravel()).max() < 2e-3
+        as_drawn += np.array_equal(seen, strokes_to_28(parse_strokes(d))[0])
+    assert as_drawn >= 0.9 * len(drawings)  # the rest: digits reaching within 5% of the corner
 
 
 def _browser_results(page, drawings: list[dict]) -> list[dict]:

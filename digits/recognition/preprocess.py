@@ -40,6 +40,7 @@ from digits.recognition.form import (  # noqa: F401 (re-exported: the form is pa
     Placement,
     Preprocessed,
 )
+from digits.recognition.stray import gap, longer_side, stray_marks, union
 from digits.recognition.strokes import ink_of_strokes, preprocess_strokes
 
 WORK_SCALE = 4  # stroke width is measured and redrawn at 4x the final resolution
@@ -345,6 +346,27 @@ def ink_bbox(ink: np.ndarray) -> tuple[int, int, int, int] | None:
             int(left + inked_cols[0]), int(left + inked_cols[-1]) + 1)
 
 
+def without_strays(ink: np.ndarray) -> np.ndarray:
+    """The ink map less any stray mark (a speck of dust apart from the digit: `stray.py`),
+    found among the pieces of clear ink and cleared with its faint rim. An image at MNIST's
+    scale is left as drawn: there a piece a pixel apart is a broken stroke as often as dust."""
+    peak = float(ink.max(initial=0.0)) if max(ink.shape) >= REDRAW_MIN_EXTENT else 0.0
+    labels, n = ndimage.label(ink >= BBOX_LEVEL * peak, structure=np.ones((3, 3))) if peak > 0 else (None, 0)
+    if n < 2:
+        return ink
+    boxes = np.array([(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in ndimage.find_objects(labels)])
+    drop = stray_marks(boxes)
+    if not drop:
+        return ink
+    out, kept = ink.copy(), np.setdiff1d(np.arange(n), drop)
+    rest = union(boxes[kept])
+    for k in drop:  # the rim reaches a little past the clear ink, never halfway to the rest
+        m = int(min(longer_side(boxes[k]), gap(boxes[k], rest) / 2))
+        x0, y0, x1, y1 = boxes[k]
+        out[max(0, y0 - m):y1 + m, max(0, x0 - m):x1 + m] = 0
+    return out
+
+
 def crop(ink: np.ndarray, bbox: tuple[int, int, int, int]) -> np.ndarray:
     """The box's pixels, zero outside the image (so a digit at the edge crops like one inside)."""
     top, bottom, left, right = bbox
@@ -448,7 +470,9 @@ def paste(box: np.ndarray, top: int, left: int, field: int = FIELD) -> np.ndarra
 
 
 def normalize_ink(ink: np.ndarray) -> Preprocessed:
-    """Ink map (any size) -> MNIST-style 28x28: crop, stroke width, 20 px box, centre of mass."""
+    """Ink map (any size) -> MNIST-style 28x28: strays out, crop, stroke width, 20 px box,
+    centre of mass."""
+    ink = without_strays(ink)
     bbox = ink_bbox(ink)
     if bbox is None:
         return Preprocessed(None, EMPTY_NO_INK)

@@ -33,6 +33,7 @@ from digits.recognition.form import (
     Placement,
     Preprocessed,
 )
+from digits.recognition.stray import stray_marks
 
 # The pad (ui/pad.py and the static page): its size in its own units, and its pens. The page
 # scales it to the screen, so a stroke is the same drawing at any screen size.
@@ -175,9 +176,26 @@ def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
     return float((xs * image).sum() / total), float((ys * image).sum() / total)
 
 
+def ink_box(points: np.ndarray, pen: float) -> tuple[float, float, float, float]:
+    """A stroke's ink: its points' box grown by half the pen on every side."""
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    r = pen / 2
+    return float(x0 - r), float(y0 - r), float(x1 + r), float(y1 + r)
+
+
+def without_strays(s: Strokes) -> Strokes:
+    """The strokes less any stray mark (a tap beside the drawing: `stray.py`)."""
+    if len(s.strokes) < 2:
+        return s
+    drop = set(stray_marks([ink_box(pts, s.pen) for pts in s.strokes]))
+    return replace(s, strokes=tuple(p for k, p in enumerate(s.strokes) if k not in drop)) if drop else s
+
+
 def strokes_to_28(s: Strokes) -> tuple[np.ndarray | None, StrokeFit | str]:
-    """The MNIST-style [0, 1] 28x28 image of the strokes (None and the reason when empty):
-    drawn once centred on the box, then again shifted so the centre of mass is at (14, 14)."""
+    """The MNIST-style [0, 1] 28x28 image of the strokes (None and the reason when empty),
+    stray taps left out: drawn once centred on the box, then again shifted so the centre of
+    mass is at (14, 14)."""
+    s = without_strays(s)
     fit = fit_strokes(s)
     if isinstance(fit, str):
         return None, fit

@@ -10,6 +10,8 @@
   const MNIST_STROKE_MEDIAN = 2.25;
   const MNIST_STROKE_HIGH = 4.02;
   const MIN_DIGIT_FRACTION = 0.04;
+  const STRAY_SIZE = 0.3; // stray.py: a small mark ...
+  const STRAY_GAP = 0.05; // ... apart from the rest's box is a tap beside the drawing
 
   function segments(strokes) {
     const a = [], b = [];
@@ -57,11 +59,46 @@
     return [sx / total, sy / total];
   }
 
+  // stray.py's rule on boxes [x0, y0, x1, y1]: the stray marks, in the order dropped.
+  function strayMarks(boxes) {
+    const alive = boxes.map(() => true), dropped = [];
+    const unionOf = (ks) => [Math.min(...ks.map((k) => boxes[k][0])), Math.min(...ks.map((k) => boxes[k][1])),
+      Math.max(...ks.map((k) => boxes[k][2])), Math.max(...ks.map((k) => boxes[k][3]))];
+    const longer = (b) => Math.max(b[2] - b[0], b[3] - b[1]);
+    const gap = (a, b) => Math.max(b[0] - a[2], a[0] - b[2], b[1] - a[3], a[1] - b[3], 0);
+    for (;;) {
+      const live = boxes.map((_, k) => k).filter((k) => alive[k]);
+      if (live.length < 2) break;
+      const whole = unionOf(live);
+      let best = -1, bestShare = 0;
+      for (const k of live) {
+        const b = boxes[k];
+        if (!(b[0] === whole[0] || b[1] === whole[1] || b[2] === whole[2] || b[3] === whole[3])) continue;
+        const rest = unionOf(live.filter((i) => i !== k)), reach = longer(rest);
+        const share = reach > 0 ? gap(b, rest) / reach : 0;
+        if (longer(b) < STRAY_SIZE * reach && share >= STRAY_GAP && share > bestShare) { best = k; bestShare = share; }
+      }
+      if (best < 0) break;
+      alive[best] = false; dropped.push(best);
+    }
+    return dropped;
+  }
+
+  // The strokes less any tap beside the drawing (strokes.without_strays).
+  function withoutStrays(strokes, pen) {
+    if (strokes.length < 2) return strokes;
+    const r = pen / 2;
+    const boxes = strokes.map((s) => [Math.min(...s.map((p) => p[0])) - r, Math.min(...s.map((p) => p[1])) - r,
+      Math.max(...s.map((p) => p[0])) + r, Math.max(...s.map((p) => p[1])) + r]);
+    const drop = new Set(strayMarks(boxes));
+    return strokes.filter((_, k) => !drop.has(k));
+  }
+
   // {strokes, width, height, pen} -> {image: Float32Array(784)} or {empty: reason}
   function strokesTo28(value) {
     const clip = (v, hi) => (v < 0 ? 0 : v > hi ? hi : v); // points stay on the pad, as in Python
-    const strokes = (value.strokes || []).filter((s) => s.length > 0)
-      .map((s) => s.map(([x, y]) => [clip(x, value.width), clip(y, value.height)]));
+    const strokes = withoutStrays((value.strokes || []).filter((s) => s.length > 0)
+      .map((s) => s.map(([x, y]) => [clip(x, value.width), clip(y, value.height)])), value.pen);
     if (!strokes.length) return { empty: "no ink" };
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (const s of strokes) for (const [x, y] of s) {
@@ -87,5 +124,5 @@
     return { image: Float32Array.from(image) };
   }
 
-  root.digitsStrokes = { strokesTo28, SIZE };
+  root.digitsStrokes = { strokesTo28, strayMarks, SIZE };
 })(typeof window !== "undefined" ? window : globalThis);
