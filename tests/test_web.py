@@ -212,6 +212,12 @@ def test_a_probability_short_of_certain_never_reads_100_percent(page):
                              {"name": "modern", "display": "Modern CNN", "probs": [0.9996, 0.0003] + [1e-5] * 8,
                               "refused": False, "ms": 1.0}]})
     assert bars == [">99.9%", "<0.1%", "<0.1%"]  # not 100.0%, 0.0%, 0.0%
+    sure = {"name": "modern", "display": "Modern CNN", "probs": [0.997, 0.002] + [1.25e-4] * 8, "refused": False,
+            "ms": 1.0}
+    runner_up = page.evaluate("""(v) => { const d = document.createElement("div"); d.innerHTML = digitsRender(v);
+        return d.querySelectorAll("#compare td")[3].textContent; }""",
+                              {"mode": "digit", "selected": "modern", "models": [sure]})
+    assert runner_up == "1 (<1%)"  # as text, not "1 (&lt;1%)" escaped twice
     reading = {"name": "modern", "display": "Modern CNN", "text": "2026", "refused": False, "confidence": 0.997,
                "digits": 4, "ms": 1.0}
     note, _ = page.evaluate(NOTE_AND_CELL, {"mode": "number", "readings": [reading], "selected": "modern"})

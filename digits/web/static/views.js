@@ -14,15 +14,16 @@ function digitsRender(v, part) {
     });
   };
   // A probability as a visitor reads it: whole percents, but one short of certain never reads
-  // as 100% (99.7% stays 99.7%, 0.9999 is ">99.9%"), nor a small one as 0% (HTML: "&lt;1%"). ui/views.percent.
+  // as 100% (99.7% stays 99.7%, 0.9999 is ">99.9%"), nor a small one as 0% ("<1%"). ui/views.percent.
+  // Text, not HTML: escaped where it goes into the page, like every other text.
   var pct = function (p) {
     var whole = Math.round(100 * p);
-    if (whole >= 100 && p < 1) return p < SHORT_OF_CERTAIN ? (100 * p).toFixed(1) + "%" : "&gt;99.9%";
-    return whole <= 0 && p > 0 ? "&lt;1%" : whole + "%";
+    if (whole >= 100 && p < 1) return p < SHORT_OF_CERTAIN ? (100 * p).toFixed(1) + "%" : ">99.9%";
+    return whole <= 0 && p > 0 ? "<1%" : whole + "%";
   };
   var pct1 = function (p) {  // one decimal, for the table and the top three
-    if (p > 0 && p < 1 - SHORT_OF_CERTAIN) return "&lt;0.1%";
-    return p < 1 && p >= SHORT_OF_CERTAIN ? "&gt;99.9%" : (100 * p).toFixed(1) + "%";
+    if (p > 0 && p < 1 - SHORT_OF_CERTAIN) return "<0.1%";
+    return p < 1 && p >= SHORT_OF_CERTAIN ? ">99.9%" : (100 * p).toFixed(1) + "%";
   };
   var argmax = function (a) { var b = 0; for (var i = 1; i < a.length; i++) if (a[i] > a[b]) b = i; return b; };
   var ranked = function (a) { return a.map(function (p, d) { return [d, p]; }).sort(function (x, y) { return y[1] - x[1]; }); };
@@ -60,7 +61,7 @@ function digitsRender(v, part) {
           esc(r.display) + ": " + esc(r.why || "") + "</div></div>";
       }
       return "<div id='answer' class='answer'><div class='digit'>" + esc(r.text) + "</div><div class='note'>" + esc(r.display) +
-        ": " + r.digits + " digit" + (r.digits === 1 ? "" : "s") + ", " + pct(r.confidence) + " sure" +
+        ": " + r.digits + " digit" + (r.digits === 1 ? "" : "s") + ", " + esc(pct(r.confidence)) + " sure" +
         (r.digits > 1 ? " of them all" : "") + "</div></div>";
     }
     var best = argmax(chosen.probs), top = chosen.probs[best];
@@ -68,18 +69,18 @@ function digitsRender(v, part) {
       var several = !v.several ? "" : "<div class='note number-hint'>Several digits? " +
         (v.numbers === false ? "This page reads one digit at a time." : "Choose “A number” under Write.") + "</div>";
       return "<div id='answer' class='answer refused'><div class='refusal'>" + REFUSAL + "</div><div class='note'>" +
-        esc(chosen.display) + ": best guess " + best + " (" + pct(top) + ")</div>" + several + "</div>";
+        esc(chosen.display) + ": best guess " + best + " (" + esc(pct(top)) + ")</div>" + several + "</div>";
     }
     var unsure = top < UNSURE_BELOW;
     return "<div id='answer' class='answer" + (unsure ? " unsure" : "") + "'><div class='digit'>" + best +
-      "</div><div class='note'>" + esc(chosen.display) + ": " + (unsure ? "not sure: maybe " + best : pct(top) + " sure") + "</div></div>";
+      "</div><div class='note'>" + esc(chosen.display) + ": " + (unsure ? "not sure: maybe " + best : esc(pct(top)) + " sure") + "</div></div>";
   }
 
   function probsBlock() {
     if (number || !chosen || v.empty || chosen.refused) return "";
     return "<div class='probs'>" + ranked(chosen.probs).slice(0, 3).map(function (x) {
       return "<div class='prob'><span class='d'>" + x[0] + "</span><span class='bar'><span style='width:" +
-        (100 * x[1]).toFixed(1) + "%'></span></span><span class='p'>" + pct1(x[1]) + "</span></div>";
+        (100 * x[1]).toFixed(1) + "%'></span></span><span class='p'>" + esc(pct1(x[1])) + "</span></div>";
     }).join("") + "</div>";
   }
 
@@ -130,7 +131,7 @@ function digitsRender(v, part) {
   function confCell(p) {
     if (p === null) return "<td class='conf'>–</td>";
     var w = (100 * p).toFixed(1);
-    return "<td class='conf' style='background:linear-gradient(90deg, rgba(99,102,241,.25) " + w + "%, transparent " + w + "%)'>" + pct1(p) + "</td>";
+    return "<td class='conf' style='background:linear-gradient(90deg, rgba(99,102,241,.25) " + w + "%, transparent " + w + "%)'>" + esc(pct1(p)) + "</td>";
   }
 
   function table(head, rows, verdict) {
