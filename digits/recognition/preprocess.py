@@ -241,7 +241,17 @@ def _paper(channel: np.ndarray) -> np.ndarray | np.float32:
         return flat  # evenly lit (light that changes only inside the border is not seen either)
     for _ in range(LIGHT_REFITS):
         surface, sigma = _refit(grid, surface, sigma)
+    if not _fits_better(grid[border], surface[border]):
+        return flat  # a digit cropped tight: its ink on the border bent the surface, not the light
     return resize(surface, channel.shape)
+
+
+def _fits_better(edge: np.ndarray, surface_edge: np.ndarray) -> bool:
+    """Whether the surface lies closer to the border's pixels than their median does, taken
+    robustly (the median distance): true of light falling across the paper; not of a digit
+    whose ink runs onto the border of paper that is evenly lit, which the median fits exactly."""
+    flat = float(np.median(np.abs(edge - np.median(edge))))
+    return float(np.median(np.abs(edge - surface_edge))) < flat
 
 
 def ink_from_array(arr: np.ndarray) -> np.ndarray | NoInk:
