@@ -27,14 +27,11 @@ from digits.recognition import stray  # noqa: E402
 from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.preprocess import preprocess  # noqa: E402
 from digits.recognition.strokes import Strokes, ink_box, preprocess_strokes, render_pad  # noqa: E402
-from digits.synthetic.photos import photographed  # noqa: E402
+from digits.synthetic.photos import photographed, specked  # noqa: E402
 from digits.visitors.store import canvas_png  # noqa: E402
 
 TAP_SEED = WRITER_SEED + 10  # where each tap lands ...
 SPECK_SEED = WRITER_SEED + 11  # ... and each speck
-SPECKS = 3
-SPECK_RADIUS_PX = (2.0, 6.0)
-SPECK_GREY = 40  # of 255: as dark as a pen's ink
 
 
 def tapped(s: Strokes, rng: np.random.Generator) -> Strokes:
@@ -44,16 +41,6 @@ def tapped(s: Strokes, rng: np.random.Generator) -> Strokes:
         x, y = rng.uniform(0, s.width), rng.uniform(0, s.height)
         if not (x0 - s.pen / 2 <= x <= x1 + s.pen / 2 and y0 - s.pen / 2 <= y <= y1 + s.pen / 2):
             return replace(s, strokes=s.strokes + (np.array([[x, y], [x + 1.0, y + 1.0]]),))
-
-
-def specked(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The photo with dark dots of dust anywhere on it."""
-    out, (h, w) = photo.copy(), photo.shape
-    yy, xx = np.ogrid[:h, :w]
-    for _ in range(SPECKS):
-        y, x, r = rng.integers(0, h), rng.integers(0, w), rng.uniform(*SPECK_RADIUS_PX)
-        out[(yy - y) ** 2 + (xx - x) ** 2 <= r * r] = SPECK_GREY
-    return out
 
 
 def answered(store: ModelStore, prepare, inputs: list, labels: np.ndarray) -> str:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from answered_right import WRITER_SEED, outcomes  # noqa: E402
@@ -25,23 +24,10 @@ from refusal_curve import digit_drawings  # noqa: E402
 from digits.recognition.inference import ModelStore  # noqa: E402
 from digits.recognition.preprocess import preprocess  # noqa: E402
 from digits.recognition.strokes import render_pad  # noqa: E402
+from digits.synthetic.photos import cropped_tight  # noqa: E402
 from digits.training.data import load_split  # noqa: E402
 
-INK_LEVEL = 0.05  # the digit's own box: pixels above this share of full ink
 SIZES = (16, 28, 64, 200)
-
-
-def tight(ink: np.ndarray, size: int) -> np.ndarray:
-    """`ink` ([0, 1]) cut to its box, scaled to fill a `size` square, as dark ink on white."""
-    ys, xs = np.nonzero(ink > INK_LEVEL)
-    box = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    scale = size / max(box.shape)
-    h, w = max(1, round(box.shape[0] * scale)), max(1, round(box.shape[1] * scale))
-    small = Image.fromarray((255 * box).astype(np.uint8)).resize((w, h), Image.Resampling.LANCZOS)
-    out = np.zeros((size, size), np.uint8)
-    top, left = (size - h) // 2, (size - w) // 2
-    out[top:top + h, left:left + w] = np.asarray(small)
-    return 255 - out
 
 
 def main() -> None:
@@ -60,7 +46,7 @@ def main() -> None:
     print("| --- " * (len(store.available()) + 1) + "|")
     for kind, (inks, labels) in kinds.items():
         for size in args.sizes:
-            prepared = [preprocess(tight(ink, size)) for ink in inks]
+            prepared = [preprocess(cropped_tight(ink, size)) for ink in inks]
             cells = []
             for name in store.available():
                 _, _, refused, right = outcomes(store, name, prepared, labels)

@@ -27,7 +27,7 @@ from digits.recognition.preprocess import (
     thinned,
 )
 from digits.recognition.strokes import preprocess_strokes
-from digits.synthetic.photos import photographed, uneven_light
+from digits.synthetic.photos import cropped_tight, photographed, uneven_light
 from digits.synthetic.sketches import render, writer_strokes
 from digits.synthetic.writers import as_pad
 
@@ -176,24 +176,12 @@ def test_a_digit_cropped_tight_reads_as_with_a_margin(mnist, size):
     paper, which is the paper's median, not light to fit a surface to."""
     gaps, right = [], 0
     for image, label in zip(mnist.test.images[:20, 0].numpy(), mnist.test.labels[:20].tolist()):
-        scan = _cropped_tight(image, size)
+        scan = cropped_tight(image, size)
         assert np.ndim(_paper(scan.astype(np.float32) / 255)) == 0
         with_margin = preprocess(np.pad(scan, size // 4, constant_values=255)).image28
         gaps.append(_aligned_gap(preprocess(scan).image28, with_margin))
         right += ModelStore().predict(scan, "modern").digit == label
     assert np.mean(gaps) < 0.015 and right >= 19, (np.mean(gaps), right)  # a surface: 0.018-0.038
-
-
-def _cropped_tight(image: np.ndarray, size: int) -> np.ndarray:
-    """A [0, 1] digit cut to its box and scaled to fill a `size` square, dark on white."""
-    ys, xs = np.nonzero(image > 0.05)
-    box = image[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    scale = size / max(box.shape)
-    h, w = max(1, round(box.shape[0] * scale)), max(1, round(box.shape[1] * scale))
-    scan = np.full((size, size), 255, np.uint8)
-    small = Image.fromarray((255 * box).astype(np.uint8)).resize((w, h), Image.Resampling.LANCZOS)
-    scan[(size - h) // 2:(size - h) // 2 + h, (size - w) // 2:(size - w) // 2 + w] = 255 - np.asarray(small)
-    return scan
 
 
 def _aligned_gap(a, b, reach=2):

@@ -12,7 +12,7 @@ from digits.recognition import preprocess as images
 from digits.recognition.inference import ModelStore
 from digits.recognition.stray import stray_marks
 from digits.recognition.strokes import Strokes, preprocess_strokes, strokes_to_28, without_strays
-from digits.synthetic.photos import photographed
+from digits.synthetic.photos import photographed, specked
 from digits.synthetic.sketches import writer_strokes
 from digits.synthetic.writers import as_pad, writer_drawings
 
@@ -60,21 +60,12 @@ def test_no_stroke_of_a_writers_digit_is_taken_for_a_tap(mnist):
         assert len(without_strays(s).strokes) == len(s.strokes)
 
 
-def specks(photo: np.ndarray, rng: np.random.Generator, count: int = 3) -> np.ndarray:
-    """Dark dots of dust, 2-6 px across, where the digit is not."""
-    out, (h, w) = photo.copy(), photo.shape
-    yy, xx = np.ogrid[:h, :w]
-    for y, x in ((rng.integers(0, h // 8), rng.integers(0, w)) for _ in range(count)):  # the top eighth
-        out[(yy - y) ** 2 + (xx - x) ** 2 <= rng.uniform(2, 6) ** 2] = 40
-    return out
-
-
 def test_specks_on_a_photo_are_not_read_as_part_of_the_digit():
     rng = np.random.default_rng(4)
     seven = as_pad(writer_strokes(7, rng), rng)
     seven = replace(seven, strokes=tuple(p * [1, 0.7] + [0, 90] for p in seven.strokes))  # clear of the top
     photo = photographed(seven, rng)
-    dusty = specks(photo, rng)
+    dusty = specked(photo, rng, top_share=1 / 8)  # where the digit is not
     clean, read = images.preprocess(photo), images.preprocess(dusty)
     assert read.placement.bbox == clean.placement.bbox
     assert np.abs(read.image28 - clean.image28).max() < 0.05

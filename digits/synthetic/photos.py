@@ -46,3 +46,32 @@ def photographed(s: Strokes, rng: np.random.Generator, pen: float | None = None)
                         rng.uniform(0, 2 * np.pi))
     page += rng.normal(0, GRAIN, page.shape).astype(np.float32)
     return (255 * np.clip(page, 0, 1)).astype(np.uint8)
+
+
+SPECK_RADIUS_PX = (2.0, 6.0)  # dust on the paper or the scanner's glass ...
+SPECK_GREY = 40  # ... as dark as a pen's ink (of 255)
+TIGHT_INK = 0.05  # a scan cut to the digit's box: pixels above this share of full ink
+
+
+def specked(photo: np.ndarray, rng: np.random.Generator, count: int = 3, top_share: float = 1.0) -> np.ndarray:
+    """The photo with `count` dark dots of dust, anywhere in its top `top_share` of rows."""
+    out, (h, w) = photo.copy(), photo.shape
+    yy, xx = np.ogrid[:h, :w]
+    for _ in range(count):
+        y, x, r = rng.integers(0, int(h * top_share)), rng.integers(0, w), rng.uniform(*SPECK_RADIUS_PX)
+        out[(yy - y) ** 2 + (xx - x) ** 2 <= r * r] = SPECK_GREY
+    return out
+
+
+def cropped_tight(ink: np.ndarray, size: int) -> np.ndarray:
+    """A digit's ink ([0, 1]) cut to its box and scaled to fill a `size` square, aspect kept,
+    dark on white: a scan cropped to the digit (USPS's are 16x16), its ink on the border."""
+    ys, xs = np.nonzero(ink > TIGHT_INK)
+    box = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    scale = size / max(box.shape)
+    h, w = max(1, round(box.shape[0] * scale)), max(1, round(box.shape[1] * scale))
+    small = Image.fromarray((255 * box).astype(np.uint8)).resize((w, h), Image.Resampling.LANCZOS)
+    out = np.zeros((size, size), np.uint8)
+    top, left = (size - h) // 2, (size - w) // 2
+    out[top:top + h, left:left + w] = np.asarray(small)
+    return 255 - out
