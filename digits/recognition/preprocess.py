@@ -40,6 +40,7 @@ from digits.recognition.form import (  # noqa: F401 (re-exported: the form is pa
     Placement,
     Preprocessed,
 )
+from digits.recognition.rulings import without_rulings
 from digits.recognition.stray import gap, longer_side, stray_marks, union
 from digits.recognition.strokes import ink_of_strokes, preprocess_strokes
 
@@ -270,8 +271,10 @@ def ink_from_array(arr: np.ndarray) -> np.ndarray | NoInk:
         arr = arr[:, :, :3]
     arr = _unit(arr)
     if arr.ndim == 2:
-        return _stretch(np.abs(arr - _paper(arr)))
-    return _stretch(np.max([np.abs(arr[:, :, c] - _paper(arr[:, :, c])) for c in range(arr.shape[2])], axis=0))
+        ink = _stretch(np.abs(arr - _paper(arr)))
+    else:
+        ink = _stretch(np.max([np.abs(arr[:, :, c] - _paper(arr[:, :, c])) for c in range(arr.shape[2])], axis=0))
+    return without_rulings(ink) if isinstance(ink, np.ndarray) else ink
 
 
 def ink_map(image: Any) -> np.ndarray | NoInk:

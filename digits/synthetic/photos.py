@@ -5,6 +5,7 @@ strokes on evenly lit paper; photos are where uploads of real handwriting differ
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -75,3 +76,33 @@ def cropped_tight(ink: np.ndarray, size: int) -> np.ndarray:
     top, left = (size - h) // 2, (size - w) // 2
     out[top:top + h, left:left + w] = np.asarray(small)
     return 255 - out
+
+
+LINE_SPACING = (0.12, 0.3)  # a notebook's ruled lines, this share of the photo's height apart ...
+LINE_PX = (2.0, 5.0)  # ... this thick ...
+LINE_DARKNESS = (0.15, 0.45)  # ... taking this share of the paper's light (a pen takes 60-95%) ...
+LINE_TILT_DEG = 6.0  # ... level within this (the phone not square to the page) ...
+LINE_BOW = 0.01  # ... and bowed by up to this share of the height (the page not flat)
+MARGIN_TILT_DEG = 4.0  # a margin line, upright within this, anywhere across the page
+
+
+def _line_cover(distance: np.ndarray, thickness: float) -> np.ndarray:
+    """How much of each pixel a line of `thickness` covers, from the pixel's distance to its middle."""
+    return np.clip(thickness / 2 + 0.5 - distance, 0, 1)
+
+
+def ruled(photo: np.ndarray, rng: np.random.Generator, margin: bool = False,
+          darkness: tuple[float, float] = LINE_DARKNESS) -> np.ndarray:
+    """The photo taken of ruled notebook paper: level lines printed under the ink across the
+    whole page (see LINE_*), and with `margin` a margin line down it."""
+    h, w = photo.shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    spacing, thickness = rng.uniform(*LINE_SPACING) * h, rng.uniform(*LINE_PX)
+    level = (y - x * math.tan(math.radians(rng.uniform(-LINE_TILT_DEG, LINE_TILT_DEG)))
+             - rng.uniform(-LINE_BOW, LINE_BOW) * h * (2 * x / w - 1) ** 2 - rng.uniform(0, spacing))
+    cover = _line_cover(np.abs((level + spacing / 2) % spacing - spacing / 2), thickness)
+    if margin:
+        upright = math.tan(math.radians(rng.uniform(-MARGIN_TILT_DEG, MARGIN_TILT_DEG)))
+        across = np.abs(x - rng.uniform(0.05, 0.95) * w - (y - h / 2) * upright)
+        cover = np.maximum(cover, _line_cover(across, thickness))
+    return np.clip(photo * (1 - rng.uniform(*darkness) * cover), 0, 255).astype(np.uint8)
