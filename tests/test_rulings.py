@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from digits.recognition.inference import ModelStore
-from digits.recognition.preprocess import _paper, _stretch, _unit, preprocess
+from digits.recognition.preprocess import _paper, _stretch, _unit, ink_from_array, preprocess
 from digits.recognition.reading import read
 from digits.recognition.rulings import RULE_MIN_PX, without_rulings
 from digits.synthetic.photos import photographed, ruled
@@ -91,3 +91,12 @@ def test_a_number_on_ruled_paper_is_read():
     photo = (PAPER - (PAPER - PEN) * canvas).astype(np.uint8)
     lined = ruled(photo, np.random.default_rng(2), margin=True, darkness=(0.3, 0.3))
     assert read(lined, "modern", ModelStore()).text == "305"
+
+
+def test_a_red_margin_in_a_colour_photo_is_cleared():
+    """In the strongest channel a red margin is as dark as a black pen; in grey it is faint."""
+    page = np.full((300, 300, 3), PAPER, np.uint8)
+    page[:, 40:43] = (235, 60, 70)
+    page[60:240, 140:148] = PEN
+    out = ink_from_array(page)
+    assert out[:, 35:50].max() == 0 and out[60:240, 140:148].min() > 0.9

@@ -40,7 +40,7 @@ from digits.recognition.form import (  # noqa: F401 (re-exported: the form is pa
     Placement,
     Preprocessed,
 )
-from digits.recognition.rulings import without_rulings
+from digits.recognition.rulings import RULE_MIN_PX, without_rulings
 from digits.recognition.stray import gap, longer_side, stray_marks, union
 from digits.recognition.strokes import ink_of_strokes, preprocess_strokes
 
@@ -75,6 +75,7 @@ COM_DECIMALS = 3  # centre of mass precision before the integer shift
 # The pixel budget: larger images are refused before decoding (an 8000x8000 canvas costs
 # seconds of CPU and gigabytes of memory; a real drawing or photo of a digit is far smaller).
 MAX_PIXELS = 16_000_000
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601: a colour photo's grey, where its lines are judged
 
 
 
@@ -272,9 +273,13 @@ def ink_from_array(arr: np.ndarray) -> np.ndarray | NoInk:
     arr = _unit(arr)
     if arr.ndim == 2:
         ink = _stretch(np.abs(arr - _paper(arr)))
-    else:
-        ink = _stretch(np.max([np.abs(arr[:, :, c] - _paper(arr[:, :, c])) for c in range(arr.shape[2])], axis=0))
-    return without_rulings(ink) if isinstance(ink, np.ndarray) else ink
+        return without_rulings(ink) if isinstance(ink, np.ndarray) else ink
+    ink = _stretch(np.max([np.abs(arr[:, :, c] - _paper(arr[:, :, c])) for c in range(arr.shape[2])], axis=0))
+    if not isinstance(ink, np.ndarray) or min(ink.shape) < RULE_MIN_PX:
+        return ink
+    grey = arr[:, :, :3] @ LUMA if arr.shape[2] >= 3 else arr[:, :, 0]
+    grey_ink = _stretch(np.abs(grey - _paper(grey)))  # a red margin is faint here, as strong as a pen in red's rivals
+    return without_rulings(ink, grey_ink if isinstance(grey_ink, np.ndarray) else None)
 
 
 def ink_map(image: Any) -> np.ndarray | NoInk:

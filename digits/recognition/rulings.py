@@ -16,7 +16,7 @@ as dark as the pen: it stays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -191,16 +191,33 @@ def level_rulings(ink: np.ndarray) -> tuple[list[Ruling], float]:
     return [r for r in lines if r.ink < RULE_FAINT * pen], pen
 
 
-def without_rulings(ink: np.ndarray) -> np.ndarray:
+def remeasured(ink: np.ndarray, ruling: Ruling) -> Ruling | None:
+    """The ruling's ink read again in another map of the same image (None where it is not
+    seen there)."""
+    rows = np.round(np.polyval(ruling.curve, ruling.columns)).astype(int)
+    ridges = _trace(ink, ruling.columns, rows, RULE_BEND + 1)
+    seen = ~np.isnan(ridges[:, 1])
+    if not seen.any():
+        return None
+    return replace(ruling, ink=float(np.median(ridges[seen, 1])), columns=ruling.columns[seen], inks=ridges[seen, 1])
+
+
+def without_rulings(ink: np.ndarray, lines_in: np.ndarray | None = None) -> np.ndarray:
     """The ink map less ruled lines and margin lines (the module's docstring); the very map
-    where there are none."""
+    where there are none. `lines_in`, where given, is the map the lines are found in: a colour
+    photo's grey, where a red margin is fainter than the pen, as it is not in the strongest
+    of its channels; they are cleared from `ink`, judged by their ink there."""
     if min(ink.shape) < RULE_MIN_PX:
         return ink
     out = ink
     for turned in (False, True):  # level lines, then a margin: upright, found in the transposed map
-        found, pen = level_rulings(out.T if turned else out)
+        source = out if lines_in is None else lines_in
+        found, pen = level_rulings(source.T if turned else source)
         if found and out is ink:
             out = ink.copy()
+        target = out.T if turned else out
+        if lines_in is not None and found:
+            found, pen = [r for r in (remeasured(target, r) for r in found) if r is not None], pen_level(target)
         for ruling in found:
-            clear(out.T if turned else out, ruling, pen)
+            clear(target, ruling, pen)
     return out
