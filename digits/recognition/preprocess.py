@@ -40,7 +40,7 @@ from digits.recognition.form import (  # noqa: F401 (re-exported: the form is pa
     Placement,
     Preprocessed,
 )
-from digits.recognition.rulings import RULE_MIN_PX, without_rulings
+from digits.recognition.rulings import without_rulings
 from digits.recognition.stray import gap, longer_side, stray_marks, union
 from digits.recognition.strokes import ink_of_strokes, preprocess_strokes
 
@@ -275,11 +275,15 @@ def ink_from_array(arr: np.ndarray) -> np.ndarray | NoInk:
         ink = _stretch(np.abs(arr - _paper(arr)))
         return without_rulings(ink) if isinstance(ink, np.ndarray) else ink
     ink = _stretch(np.max([np.abs(arr[:, :, c] - _paper(arr[:, :, c])) for c in range(arr.shape[2])], axis=0))
-    if not isinstance(ink, np.ndarray) or min(ink.shape) < RULE_MIN_PX:
-        return ink
+    return without_rulings(ink, lambda: _grey_ink(arr)) if isinstance(ink, np.ndarray) else ink
+
+
+def _grey_ink(arr: np.ndarray) -> np.ndarray | None:
+    """A colour image's ink in grey, where a red margin is faint (in the strongest channel's
+    difference from the paper, green's and blue's, it is as strong as a pen)."""
     grey = arr[:, :, :3] @ LUMA if arr.shape[2] >= 3 else arr[:, :, 0]
-    grey_ink = _stretch(np.abs(grey - _paper(grey)))  # a red margin is faint here, as strong as a pen in red's rivals
-    return without_rulings(ink, grey_ink if isinstance(grey_ink, np.ndarray) else None)
+    ink = _stretch(np.abs(grey - _paper(grey)))
+    return ink if isinstance(ink, np.ndarray) else None
 
 
 def ink_map(image: Any) -> np.ndarray | NoInk:

@@ -16,6 +16,7 @@ as dark as the pen: it stays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -202,13 +203,14 @@ def remeasured(ink: np.ndarray, ruling: Ruling) -> Ruling | None:
     return replace(ruling, ink=float(np.median(ridges[seen, 1])), columns=ruling.columns[seen], inks=ridges[seen, 1])
 
 
-def without_rulings(ink: np.ndarray, lines_in: np.ndarray | None = None) -> np.ndarray:
+def without_rulings(ink: np.ndarray, grey: Callable[[], np.ndarray | None] | None = None) -> np.ndarray:
     """The ink map less ruled lines and margin lines (the module's docstring); the very map
-    where there are none. `lines_in`, where given, is the map the lines are found in: a colour
+    where there are none. `grey`, where given, makes the map the lines are found in: a colour
     photo's grey, where a red margin is fainter than the pen, as it is not in the strongest
     of its channels; they are cleared from `ink`, judged by their ink there."""
     if min(ink.shape) < RULE_MIN_PX:
         return ink
+    lines_in = grey() if grey is not None else None
     out = ink
     for turned in (False, True):  # level lines, then a margin: upright, found in the transposed map
         source = out if lines_in is None else lines_in

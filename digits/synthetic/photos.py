@@ -91,18 +91,43 @@ def _line_cover(distance: np.ndarray, thickness: float) -> np.ndarray:
     return np.clip(thickness / 2 + 0.5 - distance, 0, 1)
 
 
-def ruled(photo: np.ndarray, rng: np.random.Generator, margin: bool = False,
-          darkness: tuple[float, float] = LINE_DARKNESS) -> np.ndarray:
-    """The photo taken of ruled notebook paper: level lines printed under the ink across the
-    whole page (see LINE_*), and with `margin` a margin line down it."""
-    h, w = photo.shape
+def _rulings(shape: tuple[int, int], rng: np.random.Generator, margin: bool) -> tuple[np.ndarray, np.ndarray]:
+    """How much of each pixel a notebook's ruled lines cover (see LINE_*), and its margin line
+    (zero without `margin`)."""
+    h, w = shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     spacing, thickness = rng.uniform(*LINE_SPACING) * h, rng.uniform(*LINE_PX)
     level = (y - x * math.tan(math.radians(rng.uniform(-LINE_TILT_DEG, LINE_TILT_DEG)))
              - rng.uniform(-LINE_BOW, LINE_BOW) * h * (2 * x / w - 1) ** 2 - rng.uniform(0, spacing))
-    cover = _line_cover(np.abs((level + spacing / 2) % spacing - spacing / 2), thickness)
-    if margin:
-        upright = math.tan(math.radians(rng.uniform(-MARGIN_TILT_DEG, MARGIN_TILT_DEG)))
-        across = np.abs(x - rng.uniform(0.05, 0.95) * w - (y - h / 2) * upright)
-        cover = np.maximum(cover, _line_cover(across, thickness))
+    lines = _line_cover(np.abs((level + spacing / 2) % spacing - spacing / 2), thickness)
+    if not margin:
+        return lines, np.zeros_like(lines)
+    upright = math.tan(math.radians(rng.uniform(-MARGIN_TILT_DEG, MARGIN_TILT_DEG)))
+    across = np.abs(x - rng.uniform(0.05, 0.95) * w - (y - h / 2) * upright)
+    return lines, _line_cover(across, thickness)
+
+
+def ruled(photo: np.ndarray, rng: np.random.Generator, margin: bool = False,
+          darkness: tuple[float, float] = LINE_DARKNESS) -> np.ndarray:
+    """The photo taken of ruled notebook paper: level lines printed under the ink across the
+    whole page (see LINE_*), and with `margin` a margin line down it, all grey."""
+    lines, margin_line = _rulings(photo.shape, rng, margin)
+    cover = np.maximum(lines, margin_line)
     return np.clip(photo * (1 - rng.uniform(*darkness) * cover), 0, 255).astype(np.uint8)
+
+
+LIGHT_BLUE = (150, 190, 235)  # a school notebook's printed lines ...
+MARGIN_RED = (235, 90, 100)  # ... and its margin (of 255 on white)
+
+
+def ruled_in_colour(photo: np.ndarray, rng: np.random.Generator, lines_rgb: tuple[int, int, int] = LIGHT_BLUE,
+                    margin_rgb: tuple[int, int, int] | None = MARGIN_RED) -> np.ndarray:
+    """The grey photo as an RGB photo of a notebook's page: coloured lines (and a margin line
+    unless `margin_rgb` is None) filter the paper's light by their colour where they cover."""
+    lines, margin_line = _rulings(photo.shape, rng, margin_rgb is not None)
+    out = np.repeat(photo[..., None].astype(np.float32), 3, axis=2)
+    for c in range(3):
+        out[..., c] *= 1 - lines * (1 - lines_rgb[c] / 255)
+        if margin_rgb is not None:
+            out[..., c] *= 1 - margin_line * (1 - margin_rgb[c] / 255)
+    return np.clip(out, 0, 255).astype(np.uint8)
